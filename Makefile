@@ -1,0 +1,46 @@
+# Contrail: the two commands are `make demo` and `make test`; everything else is a step of them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONTRAIL := $(BIN)/contrail
+JOBS ?= 2
+
+.PHONY: deps venv demo test unit lint bench clean
+
+## deps: Debian packages (docker.io, vagrant, packer, debootstrap, rsync, ssh), a venv, a running dockerd
+deps: venv
+	$(CONTRAIL) doctor --fix
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q python3-venv)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+## demo: from a fresh clone to the example topology (this stage: every box built)
+demo: deps
+	$(CONTRAIL) build-boxes -j $(JOBS)
+	$(CONTRAIL) boxes
+
+## test: the whole suite (unit, then integration against real Docker and Packer)
+test: deps
+	$(BIN)/ruff check contrail tests bench
+	$(BIN)/pytest -m "not slow"
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+lint: venv
+	$(BIN)/ruff check contrail tests bench
+	$(BIN)/ruff format --check contrail tests bench
+
+bench: deps
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .contrail .pytest_cache

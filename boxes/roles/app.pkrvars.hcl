@@ -1,0 +1,5 @@
+role        = "app"
+description = "Gunicorn in a Python venv, ready for Django or any WSGI app"
+scripts     = ["common.sh", "app.sh", "cleanup.sh"]
+ports       = [8000]
+smoke       = "/srv/app/venv/bin/python -m gunicorn --version && /srv/app/venv/bin/python -m venv --help >/dev/null"

@@ -1,0 +1,85 @@
+"""The base image: debootstrap of boxes/base.toml, imported into Docker as `<ns>/base:<version>`.
+
+Rebuilt only when base.toml or the box format changes; every role's input hash includes the base
+image id, so a new base rebuilds every role.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrail import inputs
+from contrail.errors import ConfigError, ToolFailed
+from contrail.images import Box, BoxStore, box_labels, utc_now
+from contrail.tools import apt_sources, docker
+from contrail.tools.debootstrap import debootstrap
+from contrail.workspace import Workspace
+
+BASE_ROLE = "base"
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    suite: str
+    variant: str
+    packages: tuple[str, ...]
+    input_hash: str
+
+
+def load_spec(path: Path) -> BaseSpec:
+    raw = path.read_bytes()
+    try:
+        data = tomllib.loads(raw.decode())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    suite, variant, packages = data.get("suite"), data.get("variant", "minbase"), data.get("packages", [])
+    if not isinstance(suite, str) or not isinstance(variant, str):
+        raise ConfigError(f"{path}: 'suite' and 'variant' must be strings")
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise ConfigError(f"{path}: 'packages' must be a list of package names")
+    return BaseSpec(suite, variant, tuple(packages), inputs.base_hash(raw))
+
+
+def ensure_base(
+    ws: Workspace,
+    store: BoxStore,
+    spec: BaseSpec,
+    *,
+    http_proxy: str | None,
+    on_line: Callable[[str], None],
+) -> tuple[Box, bool]:
+    """The base box for `spec` — (box, built?) — building it only when no image has its hash."""
+    existing = store.with_hash(BASE_ROLE, spec.input_hash)
+    if existing:
+        if not existing.is_current:
+            existing = store.promote(existing.image_id)
+        return existing, False
+    mirror = apt_sources.host_mirror()
+    log = ws.new_log("build-base")
+    version = store.next_version(BASE_ROLE)
+    labels = box_labels(store.namespace, BASE_ROLE, version, spec.input_hash, utc_now())
+    with tempfile.TemporaryDirectory(prefix="contrail-base-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        debootstrap(
+            rootfs,
+            suite=spec.suite,
+            mirror=mirror,
+            variant=spec.variant,
+            include=spec.packages,
+            log=log,
+            on_line=on_line,
+            http_proxy=http_proxy,
+        )
+        on_line("importing the root filesystem into Docker")
+        changes = [f"LABEL {k}={v}" for k, v in labels.items()] + ['CMD ["/bin/bash"]']
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+            assert tar.stdout is not None
+            image_id = docker.import_tar(tar.stdout, f"{store.namespace}/{BASE_ROLE}:{version}", changes, log)
+        if tar.returncode != 0:
+            raise ToolFailed(f"tar of the base root filesystem failed (status {tar.returncode})", f"see {log}")
+    return store.promote(image_id), True

@@ -1,0 +1,199 @@
+"""The box factory: the base image, then one Packer build per stale role, smoke-checked, then tagged.
+
+A role is rebuilt only when its input hash (inputs.py) has no image yet; when an older image with the
+same inputs is still on disk it is made current again instead of rebuilt. A build's image is tagged
+only after Packer succeeded and the role's smoke check passed in a container of it, so a failed build
+never moves a tag.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrail import inputs
+from contrail.base import BASE_ROLE, ensure_base, load_spec
+from contrail.errors import BuildFailed, ConfigError
+from contrail.images import Box, BoxStore, box_labels, utc_now
+from contrail.roles import Role, load_catalog
+from contrail.tools import docker, packer, vagrant
+from contrail.ui import BuildProgress
+from contrail.workspace import Workspace
+
+SMOKE_TIMEOUT = 90.0
+# Every box runs sshd under supervisor; the role's own check comes after this one.
+COMMON_SMOKE = "nc -z 127.0.0.1 22"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    roles: tuple[str, ...] = ()
+    jobs: int = 1
+    force: bool = False
+    namespace: str = "contrail"
+    apt_proxy: str | None = None  # as build containers reach it
+    host_apt_proxy: str | None = None  # as the host (debootstrap) reaches it
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    role: Role
+    input_hash: str
+    action: str  # "keep" (current box has these inputs), "reuse" (an older image has them), "build"
+    reason: str
+    box: Box | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    role: str
+    action: str
+    box: Box | None
+    seconds: float
+
+
+def build_boxes(ws: Workspace, options: BuildOptions, ui: BuildProgress) -> list[Outcome]:
+    """Bring every selected role's box up to date; BuildFailed names the roles that failed."""
+    if options.jobs < 1:
+        raise ConfigError(f"-j/--jobs must be at least 1 (got {options.jobs})")
+    roles = load_catalog(ws).select(options.roles)
+    spec = load_spec(ws.base_spec)
+    docker.server_version()
+    pubkey = vagrant.insecure_public_key()
+    store = BoxStore(options.namespace)
+    if options.dry_run:
+        base = store.with_hash(BASE_ROLE, spec.input_hash)
+        return [_dry(p) for p in plan(ws, store, roles, base.image_id if base else "", pubkey, options.force)]
+
+    started = time.monotonic()
+    if store.with_hash(BASE_ROLE, spec.input_hash) is None:
+        ui.start(BASE_ROLE, "debootstrap")
+    base, built = ensure_base(
+        ws, store, spec, http_proxy=options.host_apt_proxy, on_line=lambda line: _tool(ui, BASE_ROLE, line)
+    )
+    if built:
+        ui.finish(BASE_ROLE, True, f"built {base.version} ({base.image_id[7:19]})")
+    outcomes = [Outcome(BASE_ROLE, "build" if built else "keep", base, time.monotonic() - started)]
+
+    planned = plan(ws, store, roles, base.image_id, pubkey, options.force)
+    stale = [p for p in planned if p.action != "keep"]
+    outcomes += [Outcome(p.role.name, "keep", p.box, 0.0) for p in planned if p.action == "keep"]
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        results = list(pool.map(lambda p: _attempt(ws, store, p, base, pubkey, options, ui), stale))
+    outcomes += results
+    failed = [o for o in results if o.action == "failed"]
+    if failed:
+        raise BuildFailed(
+            f"{len(failed)} of {len(stale)} box builds failed: {', '.join(o.role for o in failed)}",
+            "the messages above name each failing step and its log; the previous boxes are still tagged",
+        )
+    return outcomes
+
+
+def plan(
+    ws: Workspace, store: BoxStore, roles: Sequence[Role], base_id: str, pubkey: str, force: bool
+) -> list[Planned]:
+    result = []
+    for role in roles:
+        digest = inputs.role_hash(ws.template, role.var_file, role.scripts, base_id, pubkey)
+        current, cached = store.current(role.name), store.with_hash(role.name, digest)
+        if force:
+            result.append(Planned(role, digest, "build", "forced", current))
+        elif current and current.input_hash == digest:
+            result.append(Planned(role, digest, "keep", "unchanged", current))
+        elif cached:
+            result.append(Planned(role, digest, "reuse", f"inputs match {cached.version}", cached))
+        else:
+            result.append(Planned(role, digest, "build", "changed" if current else "new", current))
+    return result
+
+
+def _dry(p: Planned) -> Outcome:
+    return Outcome(p.role.name, f"{p.action} ({p.reason})", p.box, 0.0)
+
+
+def _attempt(
+    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: BuildProgress
+) -> Outcome:
+    started = time.monotonic()
+    name = p.role.name
+    ui.start(name, f"{p.reason}: {'reusing' if p.action == 'reuse' else 'building'}")
+    try:
+        if p.action == "reuse" and p.box:
+            box = store.promote(p.box.image_id)
+        else:
+            box = build_role(ws, store, p, base, pubkey, options, ui)
+    except BuildFailed as err:
+        ui.finish(name, False, str(err))
+        return Outcome(name, "failed", None, time.monotonic() - started)
+    ui.finish(name, True, f"{'reused' if p.action == 'reuse' else 'built'} {box.version} ({box.image_id[7:19]})")
+    return Outcome(name, p.action, box, time.monotonic() - started)
+
+
+def build_role(
+    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: BuildProgress
+) -> Box:
+    role = p.role
+    log = ws.new_log(f"build-{role.name}")
+    labels = box_labels(store.namespace, role.name, store.next_version(role.name), p.input_hash, utc_now())
+    variables = {
+        "base_image": base.image_id,
+        "scripts_dir": str(ws.scripts_dir),
+        "labels": "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in labels.items()) + "}",
+        "apt_proxy": options.apt_proxy or "",
+        "vagrant_pubkey": pubkey,
+    }
+
+    def on_event(event: packer.PackerEvent) -> None:
+        text = packer.human_line(event)
+        if text:
+            ui.tool_line(role.name, text)
+            if event.data[0] == "say":
+                ui.status(role.name, text.removeprefix("==> docker.box: "))
+
+    result = packer.build(ws.template, [role.var_file], variables, log=log, on_event=on_event)
+    if result.errors or not result.artifact_id:
+        where = f"provision script {result.last_step}" if result.last_step else "packer build"
+        first = result.errors[0].splitlines()[0] if result.errors else "no image was produced"
+        said = f" — it printed: {result.last_output}" if result.last_output else ""
+        raise BuildFailed(f"{where} failed: {first}{said}", f"log: {log}")
+    ui.status(role.name, "smoke check")
+    try:
+        smoke_check(result.artifact_id, role, log)
+    except BuildFailed:
+        docker.remove_image(result.artifact_id)
+        raise
+    return store.promote(result.artifact_id)
+
+
+def smoke_check(image_id: str, role: Role, log: Path, timeout: float = SMOKE_TIMEOUT) -> None:
+    """Start the box as Vagrant would (its own command: supervisor) and wait for the role's check."""
+    name = f"contrail-smoke-{role.name}-{uuid.uuid4().hex[:8]}"
+    check = f"{COMMON_SMOKE} && ( {role.smoke} )"
+    docker.run_container(image_id, name)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            done = docker.exec_in(name, check, log=log)
+            if done.status == 0:
+                return
+            if time.monotonic() > deadline:
+                last = done.output.strip().splitlines()[-1:] or ["(no output)"]
+                raise BuildFailed(
+                    f"smoke check `{role.smoke}` still failing after {timeout:.0f} s: {last[0]}",
+                    f"log: {log}",
+                )
+            time.sleep(0.5)
+    finally:
+        docker.remove_container(name)
+
+
+def _tool(ui: BuildProgress, name: str, line: str) -> None:
+    ui.tool_line(name, line)
+    ui.status(name, line)

@@ -1,0 +1,83 @@
+"""What Contrail needs on the host, whether it is there, and (--fix) installing what is missing.
+
+`make deps` runs `contrail doctor --fix`, so there is one list of prerequisites and one installer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrail.errors import ContrailError, ToolMissing
+from contrail.tools import docker
+from contrail.tools.run import run
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    package: str  # Debian package that provides it
+    command: str
+    version_args: tuple[str, ...]
+
+
+REQUIREMENTS = (
+    Requirement("docker engine", "docker.io", "dockerd", ("dockerd", "--version")),
+    Requirement("packer", "packer", "packer", ("packer", "version")),
+    Requirement("vagrant", "vagrant", "vagrant", ("vagrant", "--version")),
+    Requirement("debootstrap", "debootstrap", "debootstrap", ("debootstrap", "--version")),
+    Requirement("rsync", "rsync", "rsync", ("rsync", "--version")),
+    Requirement("ssh client", "openssh-client", "ssh", ("ssh", "-V")),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    package: str | None = None
+
+
+def diagnose() -> list[Finding]:
+    with ThreadPoolExecutor(max_workers=len(REQUIREMENTS) + 1) as pool:
+        found = list(pool.map(_check, REQUIREMENTS))
+        found.append(_daemon())
+    return found
+
+
+def _check(req: Requirement) -> Finding:
+    if not shutil.which(req.command):
+        return Finding(req.name, False, f"not installed (Debian package {req.package})", req.package)
+    done = run(req.version_args, check=False)
+    lines = [ln for ln in done.output.splitlines() if ln.strip()]
+    return Finding(req.name, True, lines[0].strip() if lines else "installed")
+
+
+def _daemon() -> Finding:
+    try:
+        return Finding("dockerd answering", True, f"engine {docker.server_version()}")
+    except ToolMissing as err:
+        return Finding("dockerd answering", False, err.message)
+
+
+def fix(log: Path, on_line: Callable[[str], None]) -> list[Finding]:
+    """Install missing Debian packages, start dockerd when nothing answers; then diagnose again."""
+    missing = [f.package for f in diagnose() if f.package]
+    if missing:
+        if os.geteuid() != 0:
+            raise ContrailError(f"missing packages: {' '.join(missing)}", "run `contrail doctor --fix` as root")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        run(["apt-get", "update", "-q"], log=log, on_line=on_line, env=env)
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], log=log, on_line=on_line, env=env)
+    try:
+        docker.server_version()
+    except ToolMissing:
+        if "DOCKER_HOST" in os.environ:
+            raise
+        docker.start_daemon(log.with_name("dockerd.log"), on_line)
+    return diagnose()

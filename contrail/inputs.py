@@ -1,0 +1,34 @@
+"""Input hashes: what a box is built from, so an unchanged role is never rebuilt (Packer has no cache).
+
+A role's hash covers the shared template, its var file, each of its scripts (name and bytes, in
+order), the base image id, the Vagrant key put in the box and Contrail's box format. A change to one
+role's script changes only the hashes of the roles that list that script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from contrail import BOX_FORMAT
+
+
+def digest(parts: Iterable[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def role_hash(template: Path, var_file: Path, scripts: Iterable[Path], base_image_id: str, pubkey: str) -> str:
+    parts = [BOX_FORMAT.encode(), template.read_bytes(), var_file.read_bytes()]
+    for script in scripts:
+        parts += [script.name.encode(), script.read_bytes()]
+    parts += [base_image_id.encode(), pubkey.encode()]
+    return digest(parts)
+
+
+def base_hash(spec_bytes: bytes) -> str:
+    return digest([BOX_FORMAT.encode(), spec_bytes])

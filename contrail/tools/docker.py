@@ -1,0 +1,132 @@
+"""Docker through its own CLI (one call ≈ 50 ms; the Python SDK alone takes ~0.5 s to import).
+
+Whether Docker is usable is asked of the daemon (`docker info`), never of the client: a machine can
+have a client on the PATH and no engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from contrail.errors import FIX_DEPS, ToolFailed, ToolMissing
+from contrail.tools.run import Completed, run
+
+PID_FILE = Path("/var/run/docker.pid")
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    created: str
+    size: int
+
+
+def server_version() -> str:
+    """The engine's version; ToolMissing when no daemon answers."""
+    if not shutil.which("docker"):
+        raise ToolMissing("the docker client is not installed", FIX_DEPS)
+    done = run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False)
+    version = done.output.strip().splitlines()[-1] if done.output.strip() else ""
+    if done.status != 0 or not version or "error" in version.lower():
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise ToolMissing(f"dockerd is not answering on {where}", FIX_DEPS)
+    return version
+
+
+def images(label: str) -> list[Image]:
+    """Every local image carrying `label` (one `ls` and one `inspect`)."""
+    ids = run(["docker", "image", "ls", "-q", "--no-trunc", "--filter", f"label={label}"]).output.split()
+    return inspect_images(list(dict.fromkeys(ids)))
+
+
+def inspect_images(refs: Sequence[str]) -> list[Image]:
+    if not refs:
+        return []
+    raw = json.loads(run(["docker", "image", "inspect", *refs]).output)
+    return [
+        Image(
+            id=item["Id"],
+            tags=tuple(item.get("RepoTags") or ()),
+            labels=(item.get("Config") or {}).get("Labels") or {},
+            created=item.get("Created", ""),
+            size=int(item.get("Size", 0)),
+        )
+        for item in raw
+    ]
+
+
+def tag(image: str, ref: str) -> None:
+    run(["docker", "tag", image, ref])
+
+
+def remove_image(ref: str) -> None:
+    run(["docker", "image", "rm", "--force", ref], check=False)
+
+
+def import_tar(tar: IO[bytes], ref: str, changes: Sequence[str], log: Path) -> str:
+    args = ["docker", "import"]
+    for change in changes:
+        args += ["--change", change]
+    done = run([*args, "-", ref], stdin=tar, log=log)
+    return done.output.strip().splitlines()[-1]
+
+
+def run_container(image: str, name: str, args: Sequence[str] = ()) -> str:
+    return run(["docker", "run", "--detach", "--name", name, *args, image]).output.strip()
+
+
+def exec_in(container: str, command: str, *, log: Path | None = None) -> Completed:
+    return run(["docker", "exec", container, "sh", "-c", command], check=False, log=log)
+
+
+def remove_container(name: str) -> None:
+    run(["docker", "rm", "--force", "--volumes", name], check=False)
+
+
+def container_ip(name: str) -> str | None:
+    done = run(
+        ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+        check=False,
+    )
+    addresses = done.output.split() if done.status == 0 else []
+    return addresses[0] if addresses else None
+
+
+def start_daemon(log: Path, on_line: Callable[[str], None] = lambda _: None, wait: float = 60.0) -> str:
+    """Start dockerd in the background (no init system here) and wait until it answers."""
+    if not shutil.which("dockerd"):
+        raise ToolMissing("dockerd is not installed", FIX_DEPS)
+    if PID_FILE.exists() and not _alive(PID_FILE):
+        PID_FILE.unlink()  # left by a daemon that was killed with its session
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    on_line(f"started dockerd (log: {log})")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return server_version()
+        except ToolMissing:
+            if time.monotonic() > deadline:
+                raise ToolFailed(f"dockerd did not answer within {wait:.0f} s", f"see {log}") from None
+            time.sleep(0.5)
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().strip()), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,61 @@
+"""Where things are: Contrail's role data (boxes/, provision_scripts/) and the state directory.
+
+The state directory `.contrail/` lives in the directory a command runs from; logs of every external
+tool go to `.contrail/logs/<stage>-<timestamp>.log`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from contrail.errors import ContrailError
+
+TEMPLATE = Path("boxes/box.pkr.hcl")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    state: Path
+
+    @property
+    def template(self) -> Path:
+        return self.root / TEMPLATE
+
+    @property
+    def roles_dir(self) -> Path:
+        return self.root / "boxes" / "roles"
+
+    @property
+    def scripts_dir(self) -> Path:
+        return self.root / "provision_scripts"
+
+    @property
+    def base_spec(self) -> Path:
+        return self.root / "boxes" / "base.toml"
+
+    def new_log(self, stage: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        logs = self.state / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return logs / f"{stage}-{stamp}.log"
+
+
+def find_root() -> Path:
+    """CONTRAIL_ROOT, else the clone this package runs from."""
+    explicit = os.environ.get("CONTRAIL_ROOT")
+    candidates = [Path(explicit)] if explicit else [Path(__file__).resolve().parent.parent]
+    for candidate in candidates:
+        if (candidate / TEMPLATE).is_file():
+            return candidate.resolve()
+    raise ContrailError(
+        f"no role data found ({TEMPLATE} missing under {candidates[0]})",
+        "run Contrail from its clone, or set CONTRAIL_ROOT to a directory holding boxes/ and provision_scripts/",
+    )
+
+
+def workspace(state_dir: Path | None = None) -> Workspace:
+    return Workspace(find_root(), (state_dir or Path.cwd() / ".contrail").resolve())

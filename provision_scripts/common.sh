@@ -1,0 +1,52 @@
+#!/bin/bash
+# Every box: build-time apt settings, the vagrant user, and sshd owned by supervisor.
+# Runs at build time only (Packer), never at `up`. Idempotent.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+if [ -n "${CONTRAIL_APT_PROXY:-}" ]; then
+  echo "Acquire::http::Proxy \"${CONTRAIL_APT_PROXY}\";" > /etc/apt/apt.conf.d/00contrail-proxy
+else
+  rm -f /etc/apt/apt.conf.d/00contrail-proxy
+fi
+# Package installs must not try to start services: supervisor starts them when the box runs.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+chmod 0755 /usr/sbin/policy-rc.d
+cat > /etc/apt/apt.conf.d/90contrail-slim <<'APT'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Acquire::Retries "3";
+APT
+apt-get update -q
+
+id vagrant >/dev/null 2>&1 || useradd --create-home --shell /bin/bash vagrant
+echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/vagrant
+chmod 0440 /etc/sudoers.d/vagrant
+install -d -m 0700 -o vagrant -g vagrant /home/vagrant/.ssh
+printf '%s\n' "${CONTRAIL_VAGRANT_PUBKEY:?the vagrant public key is required}" > /home/vagrant/.ssh/authorized_keys
+chown vagrant:vagrant /home/vagrant/.ssh/authorized_keys
+chmod 0600 /home/vagrant/.ssh/authorized_keys
+
+cat > /etc/ssh/sshd_config.d/contrail.conf <<'SSHD'
+UseDNS no
+PasswordAuthentication no
+PermitRootLogin no
+SSHD
+# Host keys are made at first start, so no two machines share them (cleanup.sh removes the build's).
+cat > /usr/local/sbin/contrail-sshd <<'SH'
+#!/bin/sh
+set -e
+ssh-keygen -A >/dev/null
+mkdir -p /run/sshd
+exec /usr/sbin/sshd -D -e
+SH
+chmod 0755 /usr/local/sbin/contrail-sshd
+
+cat > /etc/supervisor/conf.d/sshd.conf <<'CONF'
+[program:sshd]
+command=/usr/local/sbin/contrail-sshd
+autorestart=true
+stdout_logfile=/var/log/supervisor/sshd.log
+redirect_stderr=true
+CONF
+echo "$CONTRAIL_ROLE" > /etc/contrail-role
