@@ -39,6 +39,7 @@ class BuildOptions:
     apt_proxy: str | None = None  # as build containers reach it
     host_apt_proxy: str | None = None  # as the host (debootstrap) reaches it
     dry_run: bool = False
+    smoke_timeout: float = SMOKE_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def build_role(
         raise BuildFailed(f"{where} failed: {first}{said}", f"log: {log}")
     ui.status(role.name, "smoke check")
     try:
-        smoke_check(result.artifact_id, role, log)
+        smoke_check(result.artifact_id, role, log, options.smoke_timeout)
     except BuildFailed:
         docker.remove_image(result.artifact_id)
         raise

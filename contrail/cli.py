@@ -47,10 +47,25 @@ def cli() -> None:
     help="Send apt through this apt-cacher-ng (e.g. http://127.0.0.1:3142 after `contrail apt-cache up`).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be built, build nothing.")
+@click.option(
+    "--smoke-timeout",
+    type=click.FloatRange(min=1),
+    default=90,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a new box may take to pass its role's smoke check.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Stream Packer's and debootstrap's own output.")
 @namespace_option
 def build_boxes_cmd(
-    roles: tuple[str, ...], jobs: int, force: bool, apt_cache: str | None, dry_run: bool, verbose: bool, namespace: str
+    roles: tuple[str, ...],
+    jobs: int,
+    force: bool,
+    apt_cache: str | None,
+    dry_run: bool,
+    smoke_timeout: float,
+    verbose: bool,
+    namespace: str,
 ) -> None:
     """Build the prebaked box of each ROLE (default: every role) with Packer, from one Debian base."""
     from contrail.boxes import BuildOptions, build_boxes
@@ -64,6 +79,7 @@ def build_boxes_cmd(
         force=force,
         namespace=namespace,
         dry_run=dry_run,
+        smoke_timeout=smoke_timeout,
         apt_proxy=proxy.build_url if proxy else None,
         host_apt_proxy=proxy.host_url if proxy else None,
     )
@@ -75,10 +91,12 @@ def build_boxes_cmd(
         return
     built = [o for o in outcomes if o.action in ("build", "reuse")]
     seconds = time.monotonic() - started
+    roles = len(outcomes) - 1  # the base is not a role
+    boxes = f"{roles} box{'' if roles == 1 else 'es'}"
     if not built:
-        console.print(f"Nothing changed: {len(outcomes) - 1} boxes up to date ({seconds:.1f} s).")
+        console.print(f"Nothing changed: {boxes} up to date ({seconds:.1f} s).")
     else:
-        console.print(f"{len(outcomes) - 1} boxes ready, {len(built)} built or updated in {seconds:.1f} s.")
+        console.print(f"{boxes} ready, {len(built)} built or updated in {seconds:.1f} s.")
 
 
 @cli.command("boxes")
@@ -159,7 +177,7 @@ def apt_cache_down() -> None:
 def main() -> None:
     """Entry point: every ContrailError and usage error becomes one line on stderr."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="contrail", standalone_mode=False)
     except ContrailError as err:
         err_console.print(f"contrail: error: {err}", markup=False)
         sys.exit(err.exit_status)

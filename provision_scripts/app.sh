@@ -11,3 +11,9 @@ install -d -o vagrant -g vagrant /srv/app /srv/app/releases /srv/app/shared /srv
 # The base venv: Gunicorn comes from the system site-packages; releases get their own venvs on top.
 [ -x /srv/app/venv/bin/python ] || python3 -m venv --system-site-packages /srv/app/venv
 chown -R vagrant:vagrant /srv/app/venv
+# A `gunicorn` command inside the venv, so the app runs with the venv's packages on the path.
+cat > /srv/app/venv/bin/gunicorn <<'SH'
+#!/bin/sh
+exec /srv/app/venv/bin/python -c 'import sys; from gunicorn.app.wsgiapp import run; sys.argv[0] = "gunicorn"; sys.exit(run())' "$@"
+SH
+chmod 0755 /srv/app/venv/bin/gunicorn

@@ -1,0 +1,3 @@
+from contrail.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""Shared fixtures: a private copy of the role data, and running the real `contrail` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    stdout: str
+    stderr: str
+
+
+def contrail(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 1800) -> Result:
+    """Run the real CLI (`python -m contrail`) as a user would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "contrail", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def role_tree(tmp_path: Path) -> Path:
+    """A copy of boxes/ and provision_scripts/ that a test may edit; point CONTRAIL_ROOT at it."""
+    root = tmp_path / "roles-root"
+    shutil.copytree(REPO / "boxes", root / "boxes")
+    shutil.copytree(REPO / "provision_scripts", root / "provision_scripts")
+    return root
+
+
+def current_boxes(cwd: Path) -> dict[str, str]:
+    """role → image id of its current box, as `contrail boxes --json` reports them."""
+    import json
+
+    result = contrail("boxes", "--json", cwd=cwd)
+    assert result.status == 0, result.stderr
+    return {b["role"]: b["image_id"] for b in json.loads(result.stdout)}
+
+
+@pytest.fixture(scope="session")
+def built_boxes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every default role built (or found up to date) once per test run; the state dir it used."""
+    state = tmp_path_factory.mktemp("factory")
+    result = contrail("build-boxes", "-j", "2", cwd=state)
+    print(result.stdout, result.stderr)
+    assert result.status == 0, result.stderr
+    return state
