@@ -74,6 +74,12 @@ source "docker" "box" {
 build {
   sources = ["source.docker.box"]
 
+  # Files every role's scripts may install (provision_scripts/contrail-files → /tmp/contrail-files).
+  provisioner "file" {
+    source      = "${var.scripts_dir}/contrail-files"
+    destination = "/tmp"
+  }
+
   provisioner "shell" {
     scripts = local.script_paths
     environment_vars = concat(

@@ -102,7 +102,7 @@ def plan(
 ) -> list[Planned]:
     result = []
     for role in roles:
-        digest = inputs.role_hash(ws.template, role.var_file, role.scripts, base_id, pubkey)
+        digest = inputs.role_hash(ws.template, role.var_file, role.scripts, ws.shared_files, base_id, pubkey)
         current, cached = store.current(role.name), store.with_hash(role.name, digest)
         if force:
             result.append(Planned(role, digest, "build", "forced", current))

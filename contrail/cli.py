@@ -6,6 +6,8 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,7 +16,11 @@ from rich.table import Table
 from contrail import __version__, aptcache, doctor
 from contrail.errors import ContrailError
 from contrail.images import BoxStore
-from contrail.workspace import workspace
+from contrail.workspace import Workspace, workspace
+
+if TYPE_CHECKING:
+    from contrail.config import DevConfig
+    from contrail.machines import NodeHealth
 
 # Piped output (CI logs, files) gets wide lines instead of rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -172,6 +178,136 @@ def apt_cache_down() -> None:
     """Stop the apt cache (its volume, the cached packages, stays)."""
     aptcache.down()
     console.print("apt cache stopped.")
+
+
+def _project_config(project: Path) -> DevConfig:
+    from contrail import config
+
+    toml = project / config.FILENAME
+    if not toml.exists():
+        raise ContrailError(f"no {config.FILENAME} in {project}", "run `contrail startdev --vagrant` first")
+    return config.load(toml)
+
+
+@cli.command("startdev")
+@click.option(
+    "--vagrant", "use_vagrant", is_flag=True, default=True, help="Render a Vagrant environment (the default)."
+)
+@click.option("--name", help="Environment name (first run; default: the directory's name).")
+@click.option("--wsgi", metavar="MODULE:CALLABLE", help="WSGI entry point (first run; detected for Django).")
+@click.option("--web", type=int, help="Nginx nodes (first run; default 2).")
+@click.option("--app", "app_nodes", type=int, help="App servers (first run; default 3).")
+@click.option("--port", type=int, help="Host port of the front door (first run; default 8080).")
+@click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
+def startdev_cmd(
+    use_vagrant: bool,
+    name: str | None,
+    wsgi: str | None,
+    web: int | None,
+    app_nodes: int | None,
+    port: int | None,
+    force: bool,
+) -> None:
+    """Render Vagrantfile, fabfile.py and contrail.toml for the app in this directory (cookiecutter)."""
+    from contrail import devenv
+
+    for label, value in (("--web", web), ("--app", app_nodes)):
+        if value is not None and not 1 <= value <= 20:
+            raise ContrailError(f"{label} must be from 1 to 20 (got {value})")
+    request = devenv.Request(name=name, wsgi=wsgi, web=web, app=app_nodes, host_port=port, force=force)
+    rendered = devenv.startdev(Path.cwd(), request)
+    for name_ in rendered.written:
+        console.print(f"  wrote     {name_}")
+    for name_ in rendered.unchanged:
+        console.print(f"  unchanged {name_}", style="dim")
+    cfg = rendered.config
+    console.print(
+        f"Environment [bold]{cfg.name}[/]: 1 proxy, {cfg.web} web, {cfg.app_nodes} app, 1 db on {cfg.subnet}. "
+        "Next: `contrail up`, then `fab push`."
+    )
+
+
+@cli.command("up")
+@click.option("-v", "--verbose", is_flag=True, help="Stream Vagrant's own output.")
+def up_cmd(verbose: bool) -> None:
+    """`vagrant up` every node (in parallel), then wait until the whole topology is healthy."""
+    from contrail import devenv, machines
+
+    cfg = _project_config(Path.cwd())
+    devenv.check_ports(cfg)
+    started = time.monotonic()
+    ws = workspace_for(cfg)
+
+    def on_node(node: str, text: str) -> None:
+        if verbose:
+            console.print(f"{node or 'vagrant':>8} | {text}", markup=False)
+
+    with console.status("vagrant up …"):
+        report = machines.up(cfg, ws, on_node)
+    _print_health(report)
+    if not all(h.healthy for h in report):
+        raise ContrailError("some nodes are not healthy", "see the table above and `contrail up -v`")
+    console.print(f"Up in {time.monotonic() - started:.1f} s: http://127.0.0.1:{cfg.host_port}/ — next: `fab push`")
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status_cmd(as_json: bool) -> None:
+    """Each node's health: HAProxy's view of the web nodes, each app server's live release, the db."""
+    from contrail import machines
+
+    cfg = _project_config(Path.cwd())
+    report = machines.health(cfg)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "node": h.node.name,
+                        "role": h.node.role,
+                        "address": h.node.ip,
+                        "healthy": h.healthy,
+                        "detail": h.detail,
+                    }
+                    for h in report
+                ],
+                indent=2,
+            )
+        )
+        return
+    _print_health(report)
+    console.print(
+        f"App: http://127.0.0.1:{cfg.host_port}/   HAProxy stats: http://127.0.0.1:{cfg.stats_port}/ "
+        "(user admin, password in .contrail/secrets.toml)"
+    )
+
+
+@cli.command("destroy")
+def destroy_cmd() -> None:
+    """Remove exactly what this environment created: its machines and their network."""
+    from contrail import machines
+
+    cfg = _project_config(Path.cwd())
+    with console.status("vagrant destroy …"):
+        left = machines.destroy(cfg, workspace_for(cfg), lambda node, text: None)
+    if left:
+        raise ContrailError(
+            f"still present after destroy: {', '.join(left)}", "remove them with docker rm / docker network rm"
+        )
+    console.print(f"Environment {cfg.name} destroyed.")
+
+
+def workspace_for(cfg: DevConfig) -> Workspace:
+    return Workspace(cfg.project_dir, cfg.project_dir / ".contrail")
+
+
+def _print_health(report: list[NodeHealth]) -> None:
+    table = Table(title="topology")
+    for column in ("node", "role", "address", "healthy", "detail"):
+        table.add_column(column)
+    for h in report:
+        table.add_row(h.node.name, h.node.role, h.node.ip, "[green]yes[/]" if h.healthy else "[red]no[/]", h.detail)
+    console.print(table)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """Input hashes: what a box is built from, so an unchanged role is never rebuilt (Packer has no cache).
 
 A role's hash covers the shared template, its var file, each of its scripts (name and bytes, in
-order), the base image id, the Vagrant key put in the box and Contrail's box format. A change to one
-role's script changes only the hashes of the roles that list that script.
+order), the files uploaded to every box (provision_scripts/contrail-files), the base image id, the
+Vagrant key put in the box and Contrail's box format. A change to one role's script changes only the
+hashes of the roles that list that script.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ def digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()
 
 
-def role_hash(template: Path, var_file: Path, scripts: Iterable[Path], base_image_id: str, pubkey: str) -> str:
+def role_hash(
+    template: Path, var_file: Path, scripts: Iterable[Path], shared_files: Path, base_image_id: str, pubkey: str
+) -> str:
     parts = [BOX_FORMAT.encode(), template.read_bytes(), var_file.read_bytes()]
     for script in scripts:
         parts += [script.name.encode(), script.read_bytes()]
+    for path in sorted(p for p in shared_files.rglob("*") if p.is_file()):
+        parts += [str(path.relative_to(shared_files)).encode(), path.read_bytes()]
     parts += [base_image_id.encode(), pubkey.encode()]
     return digest(parts)
 

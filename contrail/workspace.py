@@ -34,6 +34,11 @@ class Workspace:
         return self.root / "provision_scripts"
 
     @property
+    def shared_files(self) -> Path:
+        """Uploaded into every box at /tmp/contrail-files before its scripts run."""
+        return self.scripts_dir / "contrail-files"
+
+    @property
     def base_spec(self) -> Path:
         return self.root / "boxes" / "base.toml"
 

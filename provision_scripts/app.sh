@@ -17,3 +17,30 @@ cat > /srv/app/venv/bin/gunicorn <<'SH'
 exec /srv/app/venv/bin/python -c 'import sys; from gunicorn.app.wsgiapp import run; sys.argv[0] = "gunicorn"; sys.exit(run())' "$@"
 SH
 chmod 0755 /srv/app/venv/bin/gunicorn
+
+# The runtime contract every release runs under: Contrail's WSGI wrapper (health endpoint, release
+# headers), a placeholder release so a new topology is healthy before its first push, and the
+# start script supervisor runs (the `app` program itself is written by `up`, which knows the app).
+install -d -o vagrant -g vagrant /srv/app/lib /srv/app/venvs /srv/app/static
+install -m 0644 /tmp/contrail-files/contrail_wsgi.py /srv/app/lib/contrail_wsgi.py
+placeholder=/srv/app/releases/placeholder
+install -d -o vagrant -g vagrant "$placeholder"
+echo placeholder > "$placeholder/.contrail-release"
+ln -sfn /srv/app/venv "$placeholder/venv"
+[ -e /srv/app/current ] || ln -s "$placeholder" /srv/app/current
+chown -h vagrant:vagrant "$placeholder/venv" /srv/app/current
+cat > /usr/local/sbin/contrail-app <<'SH'
+#!/bin/sh
+# Gunicorn for the current release; settings from /etc/contrail/app.env (written by `up`).
+set -a
+. /etc/contrail/app.env
+set +a
+cd /srv/app/current
+exec /srv/app/current/venv/bin/python -m gunicorn \
+  --chdir /srv/app/current --pythonpath /srv/app/lib \
+  --bind 0.0.0.0:8000 --workers "${CONTRAIL_WORKERS:-2}" \
+  --graceful-timeout 10 --timeout 30 \
+  --access-logfile - --error-logfile - \
+  contrail_wsgi:application
+SH
+chmod 0755 /usr/local/sbin/contrail-app

@@ -8,7 +8,9 @@ from contrail.workspace import Workspace
 def hashes(root, base_id="sha256:base"):
     ws = Workspace(root, root / ".contrail")
     return {
-        name: inputs.role_hash(ws.template, role.var_file, role.scripts, base_id, "ssh-rsa KEY vagrant")
+        name: inputs.role_hash(
+            ws.template, role.var_file, role.scripts, ws.shared_files, base_id, "ssh-rsa KEY vagrant"
+        )
         for name, role in load_catalog(ws).roles.items()
     }
 
@@ -38,6 +40,13 @@ def test_common_inputs_change_every_role(role_tree):
     assert all(before[r] != h for r, h in hashes(role_tree, base_id="sha256:other").items())
     with (role_tree / "provision_scripts" / "common.sh").open("a") as script:
         script.write("\n")
+    assert all(before[r] != h for r, h in hashes(role_tree).items())
+
+
+def test_shared_files_change_every_role(role_tree):
+    before = hashes(role_tree)
+    with (role_tree / "provision_scripts" / "contrail-files" / "contrail_wsgi.py").open("a") as shared:
+        shared.write("# changed\n")
     assert all(before[r] != h for r, h in hashes(role_tree).items())
 
 

@@ -1,0 +1,45 @@
+"""Box factory: a cold build of every role, the same through a warm apt cache, and the no-change run.
+
+All in the namespace `contrail-bench`, so the team's own boxes are never touched. Cold and warm both
+force a Packer build of every default role with -j 2 (the machine has 2 cores); "cold" fetches from
+the Debian mirror, "warm" through Contrail's apt-cacher-ng after one priming build filled it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.common import contrail, report
+
+NS = ["--namespace", "contrail-bench"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+
+    base = [contrail("build-boxes", "-j", "2", *NS)]  # base (debootstrap) + first build of the roles
+    cold = [contrail("build-boxes", "-j", "2", "--force", *NS) for _ in range(runs)]
+    contrail("apt-cache", "up")
+    cache = ["--apt-cache", "http://127.0.0.1:3142"]
+    contrail("build-boxes", "-j", "2", "--force", *NS, *cache)  # primes the cache
+    warm = [contrail("build-boxes", "-j", "2", "--force", *NS, *cache) for _ in range(runs)]
+    unchanged = [contrail("build-boxes", *NS) for _ in range(max(runs, 5))]
+    report(
+        "boxes",
+        {
+            "first build (debootstrap base + 5 roles)": base,
+            "cold: 5 roles, Debian mirror (-j 2)": cold,
+            "warm: 5 roles, through apt cache (-j 2)": warm,
+            "no-change build-boxes": unchanged,
+        },
+        {
+            "ratio cold / warm": ("cold: 5 roles, Debian mirror (-j 2)", "warm: 5 roles, through apt cache (-j 2)"),
+            "ratio cold / no-change": ("cold: 5 roles, Debian mirror (-j 2)", "no-change build-boxes"),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

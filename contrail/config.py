@@ -1,0 +1,198 @@
+"""contrail.toml → typed, validated settings of one development environment.
+
+Every error names the file and line of the offending key (or table) and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from contrail.errors import ConfigError
+
+FILENAME = "contrail.toml"
+MAX_NODES = 20
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+_WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: type
+    default: Any = None  # None: required
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "environment": {
+        "name": Field(str),
+        "provider": Field(str, "docker", choices=("docker",)),
+        "host_port": Field(int, 8080, 1024, 65535),
+        "stats_port": Field(int, 8404, 1024, 65535),
+        "subnet": Field(str, ""),
+        "namespace": Field(str, "contrail"),
+    },
+    "topology": {"web": Field(int, 2, 1, MAX_NODES), "app": Field(int, 3, 1, MAX_NODES)},
+    "app": {
+        "path": Field(str, "."),
+        "framework": Field(str, "wsgi", choices=("django", "wsgi")),
+        "wsgi": Field(str),
+        "django_settings": Field(str, ""),
+        "requirements": Field(str, "requirements.txt"),
+        "workers": Field(int, 2, 1, 16),
+    },
+    "db": {
+        "engine": Field(str, "postgresql", choices=("postgresql",)),
+        "name": Field(str, "app"),
+        "user": Field(str, "app"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    path: Path  # absolute
+    framework: str
+    wsgi: str
+    django_settings: str
+    requirements: Path  # absolute
+    workers: int
+
+
+@dataclass(frozen=True)
+class DevConfig:
+    file: Path
+    name: str
+    provider: str
+    host_port: int
+    stats_port: int
+    subnet: ipaddress.IPv4Network
+    namespace: str
+    web: int
+    app_nodes: int
+    app: AppSettings
+    db_engine: str
+    db_name: str
+    db_user: str
+
+    @property
+    def project_dir(self) -> Path:
+        return self.file.parent
+
+
+def default_subnet(name: str) -> str:
+    """A /24 private subnet derived from the environment's name, so environments don't share one."""
+    h = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+    return f"10.{200 + h % 50}.{(h >> 8) % 256}.0/24"
+
+
+def load(file: Path) -> DevConfig:
+    text = file.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        line = re.search(r"line (\d+)", str(err))
+        raise ConfigError(f"{file}:{line.group(1) if line else 1}: {err}") from None
+    values = {table: _table(file, text, table, data.get(table, {})) for table in SCHEMA}
+    for table in data:
+        if table not in SCHEMA:
+            raise ConfigError(f"{file}:{_line(text, table)}: unknown table [{table}] (known: {', '.join(SCHEMA)})")
+    env, app, db = values["environment"], values["app"], values["db"]
+    if not _SLUG.match(env["name"]):
+        raise _error(file, text, "environment", "name", "must be lowercase letters, digits and '-' (≤ 31)")
+    if not _WSGI.match(app["wsgi"]):
+        raise _error(file, text, "app", "wsgi", "must look like 'package.module:callable'")
+    if app["framework"] == "django" and not app["django_settings"]:
+        raise _error(file, text, "app", "django_settings", 'is required when framework = "django"')
+    try:
+        subnet = ipaddress.IPv4Network(env["subnet"] or default_subnet(env["name"]))
+    except ValueError as err:
+        raise _error(file, text, "environment", "subnet", f"is not a network: {err}") from None
+    if subnet.prefixlen > 24 or not subnet.is_private:
+        raise _error(file, text, "environment", "subnet", "must be a private network of /24 or larger")
+    if env["host_port"] == env["stats_port"]:
+        raise _error(file, text, "environment", "stats_port", "must differ from host_port")
+    base = file.parent
+    return DevConfig(
+        file=file,
+        name=env["name"],
+        provider=env["provider"],
+        host_port=env["host_port"],
+        stats_port=env["stats_port"],
+        subnet=subnet,
+        namespace=env["namespace"],
+        web=values["topology"]["web"],
+        app_nodes=values["topology"]["app"],
+        app=AppSettings(
+            path=(base / app["path"]).resolve(),
+            framework=app["framework"],
+            wsgi=app["wsgi"],
+            django_settings=app["django_settings"],
+            requirements=(base / app["path"] / app["requirements"]).resolve(),
+            workers=app["workers"],
+        ),
+        db_engine=db["engine"],
+        db_name=db["name"],
+        db_user=db["user"],
+    )
+
+
+def _table(file: Path, text: str, table: str, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}:{_line(text, table)}: [{table}] must be a table")
+    fields = SCHEMA[table]
+    for key in raw:
+        if key not in fields:
+            raise _error(file, text, table, key, f"is not a setting of [{table}] (known: {', '.join(fields)})")
+    result = {}
+    for key, field in fields.items():
+        if key not in raw:
+            if field.default is None:
+                raise ConfigError(f"{file}:{_line(text, table)}: [{table}] is missing {key!r}")
+            result[key] = field.default
+            continue
+        value = raw[key]
+        if not isinstance(value, field.kind) or isinstance(value, bool) != (field.kind is bool):
+            raise _error(file, text, table, key, f"must be a{'n' if field.kind is int else ''} {_kind(field)}")
+        if field.low is not None and not field.low <= value <= (field.high or value):
+            raise _error(file, text, table, key, f"must be from {field.low} to {field.high} (got {value})")
+        if field.choices and value not in field.choices:
+            raise _error(file, text, table, key, f"must be one of {', '.join(field.choices)} (got {value!r})")
+        result[key] = value
+    return result
+
+
+def _kind(field: Field) -> str:
+    return {int: "integer", str: "string", bool: "boolean"}.get(field.kind, field.kind.__name__)
+
+
+def _error(file: Path, text: str, table: str, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{file}:{_line(text, table, key)}: {table}.{key} {message}")
+
+
+def where(file: Path, table: str, key: str | None = None) -> str:
+    """'file:line' of a setting, for messages outside this module."""
+    return f"{file}:{_line(file.read_text(), table, key)}"
+
+
+def _line(text: str, table: str, key: str | None = None) -> int:
+    """The line of [table] (or of `key =` inside it); 1 when absent."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if re.match(rf"^\s*\[{re.escape(table)}\]\s*(#.*)?$", ln)), None)
+    if start is None:
+        return 1
+    if key is None:
+        return start + 1
+    for i in range(start + 1, len(lines)):
+        if re.match(r"^\s*\[", lines[i]):
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", lines[i]):
+            return i + 1
+    return start + 1

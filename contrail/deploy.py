@@ -1,0 +1,259 @@
+"""`fab push` and friends: put the app's code live on every app server, gracefully.
+
+A push: wheels built on the host (cached by the requirements' key) → on every app server at once, the
+venv for that key if it is new, and the code rsynced into releases/<id> (hard-linked against the live
+release, so only changed files travel) → the release is checked on one server (every module compiles,
+the WSGI app and, for Django, `check` import) → migrations and collectstatic once, only when their
+inputs changed → on every app server, `current` switched atomically (ln + mv -T) and Gunicorn sent HUP
+→ each server's health endpoint must report the new release. A release that fails its check is
+removed and `current` never moves: the previous release keeps serving.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+
+from contrail import config, machines, release, topology, wheelhouse
+from contrail.config import DevConfig
+from contrail.errors import ContrailError, ToolFailed
+from contrail.remote import Remote
+from contrail.workspace import Workspace
+
+APP = "/srv/app"
+KEEP_RELEASES = 5
+HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
+T = TypeVar("T")
+console = Console(highlight=False)
+
+
+class PushFailed(ContrailError):
+    exit_status = 1
+
+
+@dataclass(frozen=True)
+class Environment:
+    cfg: DevConfig
+    ssh_config: Path
+    ws: Workspace
+
+    @classmethod
+    def load(cls, project: Path) -> Environment:
+        cfg = config.load(project / config.FILENAME)
+        explicit = os.environ.get("CONTRAIL_SSH_CONFIG")
+        ssh_config = Path(explicit) if explicit else machines.ssh_config_path(cfg)
+        if not ssh_config.exists():
+            ssh_config = machines.write_ssh_config(cfg)
+        return cls(cfg, ssh_config, Workspace(project, project / ".contrail"))
+
+    @property
+    def app_nodes(self) -> list[topology.Node]:
+        return topology.by_role(self.cfg, "app")
+
+    @property
+    def web_nodes(self) -> list[topology.Node]:
+        return topology.by_role(self.cfg, "web")
+
+
+@dataclass(frozen=True)
+class PushReport:
+    release: str
+    seconds: float
+    installed_requirements: bool
+    migrated: bool
+    collected_static: bool
+
+
+def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
+    """Run a task for the fabfile: a ContrailError becomes one line and the exit status, not a traceback."""
+    try:
+        task(Environment.load(project), *args)
+    except ContrailError as err:
+        print(f"contrail: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_status)
+
+
+def push(env: Environment) -> PushReport:
+    started = time.monotonic()
+    cfg, log = env.cfg, env.ws.new_log("push")
+    rid = release.new_release_id()
+    key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log)
+    remotes = _connect(env, env.app_nodes, log)
+    first = remotes[0]
+    with tempfile.TemporaryDirectory(prefix="contrail-push-") as overlay:
+        Path(overlay, ".contrail-release").write_text(rid + "\n")
+        installed = any(_parallel(lambda r: _upload(r, cfg, rid, key, wheels, Path(overlay)), remotes))
+    try:
+        _check(first, cfg, rid)
+    except ToolFailed as err:
+        _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+        raise PushFailed(
+            f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}",
+            f"the previous release keeps serving; log: {log}",
+        ) from None
+    migrated = cfg.app.framework == "django" and _migrate_if_changed(first, cfg, rid)
+    static = cfg.app.framework == "django" and _static_if_changed(env, first, cfg, rid, key, log)
+    _parallel(lambda r: _switch(r, rid), remotes)
+    report = PushReport(rid, time.monotonic() - started, installed, migrated, static)
+    console.print(
+        f"[green]✓[/] release {rid} live on {len(remotes)} app servers in {report.seconds:.2f} s"
+        f"{' (requirements installed)' if installed else ''}{' (migrated)' if migrated else ''}"
+        f"{' (static collected)' if static else ''}"
+    )
+    return report
+
+
+def _connect(env: Environment, nodes: list[topology.Node], log: Path) -> list[Remote]:
+    if not nodes:
+        raise ContrailError("no app servers in contrail.toml")
+    control = Path(tempfile.gettempdir()) / f"contrail-ssh-{env.cfg.name}"
+    return [Remote(n.name, env.ssh_config, control, log) for n in nodes]
+
+
+def _parallel(work: Callable[[Remote], T], remotes: list[Remote]) -> list[T]:
+    with ThreadPoolExecutor(max_workers=len(remotes)) as pool:
+        return list(pool.map(work, remotes))
+
+
+def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> bool:
+    """The venv for `key` (if new) and the code into releases/<rid>; True when requirements were installed."""
+    venv = f"{APP}/venvs/{key}"
+    needs_venv = not remote.run(f"test -e {venv}/.complete", check=False).ok
+    if needs_venv:
+        remote.rsync([f"{wheels}/"], f"{APP}/wheels/{key}/")
+        remote.run(
+            f"set -e; rm -rf {venv}; python3 -m venv --system-site-packages {venv}; "
+            f"if grep -qv '^\\s*\\(#\\|$\\)' {APP}/wheels/{key}/requirements.txt; then "
+            f"{venv}/bin/pip install -q --no-index --find-links {APP}/wheels/{key} "
+            f"-r {APP}/wheels/{key}/requirements.txt; fi; touch {venv}/.complete"
+        )
+    options = [f"--exclude={e}" for e in release.EXCLUDES]
+    options += ["--filter=:- .gitignore", f"--link-dest={APP}/current/"]
+    remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
+    remote.run(f"ln -sfn {venv} {APP}/releases/{rid}/venv")
+    return needs_venv
+
+
+def _env_prefix() -> str:
+    return "set -a; . /etc/contrail/app.env; set +a; "
+
+
+def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
+    """Every module compiles, and the WSGI app (and Django's system checks) import, in the new release."""
+    path = f"{APP}/releases/{rid}"
+    django = "from django.core.management import call_command; call_command('check', verbosity=0)"
+    probe = "import sys; sys.path.insert(0, '/srv/app/lib'); import contrail_wsgi"
+    if cfg.app.framework == "django":
+        probe += f"; {django}"
+    remote.run(
+        f"cd {path} && venv/bin/python -m compileall -q -x '/(venv|node_modules)/' . >/dev/null && "
+        f"{_env_prefix()}CONTRAIL_APP_DIR={path} venv/bin/python -c {shlex.quote(probe)}"
+    )
+
+
+def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str) -> bool:
+    digest = release.migrations_digest(cfg.app.path)
+    marker = f"{APP}/shared/migrations.digest"
+    if remote.run(f"cat {marker} 2>/dev/null", check=False).stdout.strip() == digest:
+        return False
+    _manage(remote, rid, "migrate --noinput -v 0")
+    remote.run(f"echo {digest} > {marker}")
+    return True
+
+
+def _manage(remote: Remote, rid: str, command: str) -> None:
+    remote.run(f"cd {APP}/releases/{rid} && {_env_prefix()}venv/bin/python manage.py {command}")
+
+
+def _static_if_changed(env: Environment, first: Remote, cfg: DevConfig, rid: str, key: str, log: Path) -> bool:
+    """collectstatic once (on the first app server) and copy the result to every web node."""
+    digest = release.static_digest(cfg.app.path, key)
+    webs = _connect(env, env.web_nodes, log)
+    if all(w.run("readlink /srv/static/current", check=False).stdout.strip() == f"/srv/static/{digest}" for w in webs):
+        return False
+    built = f"{APP}/static/{digest}"
+    first.run(
+        f"test -d {built} || (cd {APP}/releases/{rid} && {_env_prefix()}STATIC_ROOT={built}.tmp "
+        f"venv/bin/python manage.py collectstatic --noinput -v 0 && mv -T {built}.tmp {built})"
+    )
+    local = env.ws.state / "static" / digest
+    local.mkdir(parents=True, exist_ok=True)
+    first.rsync([f"{built}/"], f"{local}/", pull=True)
+
+    def publish(web: Remote) -> None:
+        web.rsync([f"{local}/"], f"/srv/static/{digest}/", options=["--delete"])
+        link = f"/srv/static/.current-{rid}"
+        web.run(f"ln -sfn /srv/static/{digest} {link} && mv -T {link} /srv/static/current")
+
+    _parallel(publish, webs)
+    return True
+
+
+def _switch(remote: Remote, rid: str) -> None:
+    """Atomic `current` switch, graceful Gunicorn reload, wait for the new release, prune old ones."""
+    remote.run(
+        f"set -e; cd {APP}; ln -sfn releases/{rid} .current-{rid}; mv -T .current-{rid} current; "
+        "sudo supervisorctl signal HUP app >/dev/null; "
+        f"ok=0; for i in $(seq {HEALTH_WAIT * 10}); do "
+        f'if curl -fsS http://127.0.0.1:8000/_contrail/health 2>/dev/null | grep -q \'"release": "{rid}"\'; '
+        "then ok=$((ok+1)); [ $ok -ge 3 ] && break; else ok=0; fi; sleep 0.1; done; "
+        f"[ $ok -ge 3 ] || {{ echo 'health endpoint never reported release {rid}' >&2; exit 1; }}; "
+        f"ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf"
+    )
+
+
+def rollback(env: Environment) -> None:
+    """Every app server back to the release before its current one."""
+    log = env.ws.new_log("rollback")
+    remotes = _connect(env, env.app_nodes, log)
+
+    def back(remote: Remote) -> str:
+        listing = remote.run(f"readlink {APP}/current; ls -1d {APP}/releases/2*/").stdout.split()
+        current, releases = Path(listing[0]).name, [Path(p).name for p in listing[1:]]
+        older = [r for r in releases if r < current]
+        if not older:
+            raise PushFailed(f"{remote.name}: no release before {current} to roll back to")
+        _switch(remote, older[-1])
+        return older[-1]
+
+    targets = _parallel(back, remotes)
+    moves = ", ".join(f"{r.name} → {t}" for r, t in zip(remotes, targets, strict=True))
+    console.print(f"[green]✓[/] rolled back: {moves}")
+
+
+def migrate(env: Environment) -> None:
+    remote = _connect(env, env.app_nodes, env.ws.new_log("migrate"))[0]
+    current = Path(remote.run(f"readlink {APP}/current").stdout.strip()).name
+    if env.cfg.app.framework != "django":
+        raise ContrailError('migrate is for Django apps (app.framework = "django")')
+    _manage(remote, current, "migrate --noinput")
+    remote.run(f"echo {release.migrations_digest(env.cfg.app.path)} > {APP}/shared/migrations.digest")
+    console.print(f"[green]✓[/] migrations applied from release {current} on {remote.name}")
+
+
+def status(env: Environment) -> None:
+    for node in topology.nodes(env.cfg):
+        if node.role == "app":
+            code, body = machines.http_get(f"http://{node.ip}:8000/_contrail/health")
+            console.print(f"{node.name:<8} {node.ip:<15} {body.strip() if code == 200 else 'not answering'}")
+
+
+def logs(env: Environment, node: str, lines: int) -> None:
+    remote = _connect(env, [n for n in topology.nodes(env.cfg) if n.name == node], env.ws.new_log("logs"))[0]
+    print(remote.run(f"sudo tail -n {lines} /var/log/supervisor/*.log", check=False).stdout)
+
+
+def shell(env: Environment, node: str) -> None:
+    if node not in {n.name for n in topology.nodes(env.cfg)}:
+        raise ContrailError(f"no node {node!r} in contrail.toml")
+    os.execvp("ssh", ["ssh", "-F", str(env.ssh_config), node])

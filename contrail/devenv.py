@@ -1,0 +1,260 @@
+"""`contrail startdev`: render the devenv cookiecutter template into a project, atomically.
+
+The first run writes contrail.toml from what it detects in the project (a Django project, or a WSGI
+module); every run renders Vagrantfile, fabfile.py and devenv/ from contrail.toml. Rendering happens
+in a temporary directory; files are moved into place only when every check passed, and a file the
+user changed since Contrail last wrote it is never overwritten without --force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+from contrail import config, secrets, topology
+from contrail.config import DevConfig
+from contrail.errors import ConfigError, ContrailError
+from contrail.images import BoxStore
+from contrail.tools import docker
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "devenv"
+SLUG_DIR = "project"
+MANIFEST = "rendered.json"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for on the command line (used only when contrail.toml does not exist)."""
+
+    name: str | None = None
+    wsgi: str | None = None
+    web: int | None = None
+    app: int | None = None
+    host_port: int | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Rendered:
+    config: DevConfig
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+def startdev(project: Path, request: Request) -> Rendered:
+    project = project.resolve()
+    state = project / ".contrail"
+    toml = project / config.FILENAME
+    fresh = not toml.exists()
+    cfg = _initial_config(project, request) if fresh else config.load(toml)
+    check_app(cfg)
+    images = _box_images(cfg)
+    check_ports(cfg)
+    with tempfile.TemporaryDirectory(prefix="contrail-render-") as tmp:
+        rendered = _render(cfg, images, Path(tmp))
+        if fresh:
+            config.load(rendered / config.FILENAME)  # the template's contrail.toml must parse
+        else:
+            (rendered / config.FILENAME).unlink()  # the user's contrail.toml is the input, never output
+        files = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*") if p.is_file())
+        manifest = _read_manifest(state)
+        changed = [f for f in files if _user_changed(project / f, manifest.get(f), rendered / f)]
+        if changed and not request.force:
+            raise ContrailError(
+                f"not overwriting {', '.join(changed)}: changed since contrail rendered them",
+                "move your changes into contrail.toml, or run `contrail startdev --force` to overwrite",
+            )
+        secrets.ensure(state)
+        written, unchanged = _install(rendered, project, files)
+        _write_manifest(state, manifest | {f: _sha(project / f) for f in files})
+    (state / ".gitignore").write_text("*\n")
+    return Rendered(cfg, tuple(written), tuple(unchanged))
+
+
+def _initial_config(project: Path, request: Request) -> DevConfig:
+    """contrail.toml's first values, from the project and the command line."""
+    name = request.name or _slug(project.name)
+    framework, wsgi, settings = detect_app(project, request.wsgi)
+    template = json.loads((TEMPLATE / "cookiecutter.json").read_text())["contrail"]
+    host_port = request.host_port or template["host_port"]
+    toml = project / config.FILENAME
+    return DevConfig(
+        file=toml,
+        name=name,
+        provider="docker",
+        host_port=host_port,
+        stats_port=template["stats_port"] if host_port != template["stats_port"] else host_port + 1,
+        subnet=ipaddress.IPv4Network(config.default_subnet(name)),
+        namespace=os.environ.get("CONTRAIL_NAMESPACE", "contrail"),
+        web=request.web or template["web"],
+        app_nodes=request.app or template["app_nodes"],
+        app=config.AppSettings(project, framework, wsgi, settings, project / "requirements.txt", template["workers"]),
+        db_engine="postgresql",
+        db_name=template["db_name"],
+        db_user=template["db_user"],
+    )
+
+
+def detect_app(project: Path, wsgi: str | None) -> tuple[str, str, str]:
+    """(framework, wsgi entry point, Django settings module) of the app in `project`."""
+    manage = project / "manage.py"
+    if manage.exists():
+        match = re.search(r"DJANGO_SETTINGS_MODULE['\"],\s*['\"]([\w.]+)['\"]", manage.read_text())
+        if not match:
+            raise ConfigError(f"{manage}: no DJANGO_SETTINGS_MODULE default found", "pass --wsgi module:callable")
+        settings = match.group(1)
+        return "django", wsgi or f"{settings.rsplit('.', 1)[0]}.wsgi:application", settings
+    if wsgi:
+        return "wsgi", wsgi, ""
+    for candidate in ("wsgi.py", "app.py", "application.py"):
+        path = project / candidate
+        if path.exists() and re.search(r"^(def application\b|application\s*=)", path.read_text(), re.MULTILINE):
+            return "wsgi", f"{candidate[:-3]}:application", ""
+    raise ConfigError(
+        f"no WSGI entry point found in {project}",
+        "a Django project has manage.py; otherwise pass --wsgi module:callable",
+    )
+
+
+def check_app(cfg: DevConfig) -> None:
+    """The entry point's module and callable, and the requirements file, exist."""
+    module, _, attribute = cfg.app.wsgi.partition(":")
+    base = cfg.app.path / Path(*module.split("."))
+    source = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.exists()), None)
+    where = config.where(cfg.file, "app", "wsgi") if cfg.file.exists() else str(cfg.app.path)
+    if source is None:
+        raise ConfigError(f"{where}: WSGI module {module!r} not found under {cfg.app.path}")
+    if not re.search(rf"\b{re.escape(attribute)}\b", source.read_text()):
+        raise ConfigError(f"{where}: {source.name} defines no {attribute!r}")
+    if not cfg.app.requirements.is_file():
+        raise ConfigError(
+            f"requirements file {cfg.app.requirements} not found",
+            "create it (it may be empty) or set app.requirements in contrail.toml",
+        )
+
+
+def _box_images(cfg: DevConfig) -> dict[str, str]:
+    docker.server_version()
+    store = BoxStore(cfg.namespace)
+    images = {}
+    for role in topology.ROLES:
+        box = store.current(role)
+        if box is None:
+            raise ContrailError(
+                f"no {role} box is built (namespace {cfg.namespace})", "run `contrail build-boxes` first"
+            )
+        images[role] = box.ref
+    return images
+
+
+def check_ports(cfg: DevConfig) -> None:
+    """The host ports are free, or held by this environment's own proxy."""
+    ours = docker.container_ip(f"{cfg.name}-proxy") is not None
+    text = cfg.file.read_text() if cfg.file.exists() else ""
+    for key, port in (("host_port", cfg.host_port), ("stats_port", cfg.stats_port)):
+        if not ours and not port_free(port):
+            where = f"{config.where(cfg.file, 'environment', key)}: " if text else ""
+            raise ConfigError(
+                f"{where}127.0.0.1:{port} is already in use on this machine",
+                f"choose another environment.{key} in contrail.toml (or --port on first startdev)",
+            )
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
+    nodes = topology.nodes(cfg)
+    as_dicts = [{"name": n.name, "role": n.role, "ip": n.ip, "image": images[n.role]} for n in nodes]
+    return {
+        "name": cfg.name,
+        "namespace": cfg.namespace,
+        "host_port": cfg.host_port,
+        "stats_port": cfg.stats_port,
+        "subnet": str(cfg.subnet),
+        "web": cfg.web,
+        "app_nodes": cfg.app_nodes,
+        "framework": cfg.app.framework,
+        "wsgi": cfg.app.wsgi,
+        "django_settings": cfg.app.django_settings,
+        "requirements": os.path.relpath(cfg.app.requirements, cfg.app.path),
+        "workers": cfg.app.workers,
+        "db_name": cfg.db_name,
+        "db_user": cfg.db_user,
+        "db_ip": topology.by_role(cfg, "db")[0].ip,
+        "nodes": as_dicts,
+        "web_nodes": [n for n in as_dicts if n["role"] == "web"],
+        "app_node_list": [n for n in as_dicts if n["role"] == "app"],
+    }
+
+
+def _render(cfg: DevConfig, images: dict[str, str], out: Path) -> Path:
+    cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        output_dir=str(out),
+        extra_context={"project_slug": SLUG_DIR, "contrail": context(cfg, images)},
+        accept_hooks=False,
+    )
+    return out / SLUG_DIR
+
+
+def _user_changed(target: Path, recorded: str | None, new: Path) -> bool:
+    """A file exists that Contrail did not write as it is now, and the new render differs from it."""
+    if not target.exists():
+        return False
+    current = _sha(target)
+    return current != recorded and current != _sha(new)
+
+
+def _install(rendered: Path, project: Path, files: list[str]) -> tuple[list[str], list[str]]:
+    written, unchanged = [], []
+    for name in files:
+        source, target = rendered / name, project / name
+        if target.exists() and _sha(target) == _sha(source):
+            unchanged.append(name)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.contrail-new")
+        shutil.copy2(source, staged)
+        os.replace(staged, target)
+        written.append(name)
+    return written, unchanged
+
+
+def _read_manifest(state: Path) -> dict[str, str]:
+    file = state / MANIFEST
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def _write_manifest(state: Path, manifest: dict[str, str]) -> None:
+    state.mkdir(parents=True, exist_ok=True)
+    tmp = state / f"{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, state / MANIFEST)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:31]
+    return slug or "devenv"

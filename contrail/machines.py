@@ -1,0 +1,174 @@
+"""The environment's machines through Vagrant (python-vagrant): up, destroy, ssh-config, health.
+
+`up` is `vagrant up` (parallel on the docker provider) followed by a wait until every node is healthy:
+HAProxy sees every web node UP, each app server's health endpoint answers, and the app answers through
+the front door. Vagrant's output goes to .contrail/logs/up-*.log and, per machine, to the progress.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import vagrant
+
+from contrail import haproxy_stats, secrets, topology
+from contrail.config import DevConfig
+from contrail.errors import ContrailError, ToolFailed
+from contrail.tools import docker
+from contrail.workspace import Workspace
+
+VAGRANT_ENV = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "docker"}
+_MACHINE_LINE = re.compile(r"^==> (?P<node>[\w-]+): (?P<text>.*)$")
+
+
+@dataclass(frozen=True)
+class NodeHealth:
+    node: topology.Node
+    healthy: bool
+    detail: str
+
+
+def state_dir(cfg: DevConfig) -> Path:
+    return cfg.project_dir / ".contrail"
+
+
+def ssh_config_path(cfg: DevConfig) -> Path:
+    return state_dir(cfg) / "ssh_config"
+
+
+def _vagrant(cfg: DevConfig, log: Path) -> vagrant.Vagrant:
+    if not (cfg.project_dir / "Vagrantfile").exists():
+        raise ContrailError(f"no Vagrantfile in {cfg.project_dir}", "run `contrail startdev` first")
+    secrets.load(state_dir(cfg))
+    stderr_to_log = vagrant.make_file_cm(str(log), mode="a")
+    return vagrant.Vagrant(root=str(cfg.project_dir), env={**os.environ, **VAGRANT_ENV}, err_cm=stderr_to_log)
+
+
+def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeout: float = 120) -> list[NodeHealth]:
+    """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy."""
+    log = ws.new_log("up")
+    machine = _vagrant(cfg, log)
+    _stream(machine.up(provider=cfg.provider, stream_output=True), log, on_node, "vagrant up")
+    write_ssh_config(cfg, machine)
+    return wait_healthy(cfg, timeout)
+
+
+def destroy(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None]) -> list[str]:
+    """`vagrant destroy`, then remove anything labelled with this environment that is left; what remains."""
+    log = ws.new_log("destroy")
+    machine = _vagrant(cfg, log)
+    _stream(machine._stream_vagrant_command(["destroy", "--force"]), log, on_node, "vagrant destroy")
+    for name in leftovers(cfg):
+        docker.remove_container(name)
+    ssh_config_path(cfg).unlink(missing_ok=True)
+    return leftovers(cfg) + leftover_networks(cfg)
+
+
+def leftovers(cfg: DevConfig) -> list[str]:
+    done = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=org.contrail.environment={cfg.name}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.split()
+
+
+def leftover_networks(cfg: DevConfig) -> list[str]:
+    name = f"vagrant_network_{cfg.subnet}"
+    done = subprocess.run(["docker", "network", "inspect", name], capture_output=True, text=True)
+    return [name] if done.returncode == 0 else []
+
+
+def _stream(lines, log: Path, on_node: Callable[[str, str], None], what: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with log.open("a") as out:
+            for raw in lines:
+                line = raw.rstrip()
+                out.write(line + "\n")
+                match = _MACHINE_LINE.match(line)
+                if match:
+                    on_node(match["node"], match["text"])
+                else:
+                    on_node("", line)
+    except subprocess.CalledProcessError as err:
+        tail = [ln.strip() for ln in log.read_text().splitlines()[-4:] if ln.strip()]
+        raise ToolFailed(f"{what} failed (status {err.returncode}): {' | '.join(tail)}", f"log: {log}") from None
+
+
+def write_ssh_config(cfg: DevConfig, machine: vagrant.Vagrant | None = None) -> Path:
+    """`vagrant ssh-config` for every node, cached for Fabric and rsync (it takes seconds to ask)."""
+    machine = machine or _vagrant(cfg, Workspace(cfg.project_dir, state_dir(cfg)).new_log("ssh-config"))
+    text = machine.ssh_config()
+    target = ssh_config_path(cfg)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    os.replace(tmp, target)
+    return target
+
+
+def wait_healthy(cfg: DevConfig, timeout: float) -> list[NodeHealth]:
+    deadline = time.monotonic() + timeout
+    while True:
+        report = health(cfg)
+        if all(h.healthy for h in report) or time.monotonic() > deadline:
+            return report
+        time.sleep(0.5)
+
+
+def health(cfg: DevConfig) -> list[NodeHealth]:
+    """Each node's health as seen from the host (the private addresses answer here)."""
+    stats = {s.server: s for s in proxy_stats(cfg) if s.proxy == "web"}
+    front = http_get(f"http://127.0.0.1:{cfg.host_port}/_contrail/health")
+    result = []
+    for node in topology.nodes(cfg):
+        if node.role == "proxy":
+            ok = front[0] == 200
+            result.append(NodeHealth(node, ok, f"front door :{cfg.host_port} → {front[0] or 'no answer'}"))
+        elif node.role == "web":
+            stat = stats.get(node.name)
+            result.append(NodeHealth(node, bool(stat and stat.up), f"haproxy: {stat.status if stat else 'unknown'}"))
+        elif node.role == "app":
+            status, body = http_get(f"http://{node.ip}:8000/_contrail/health")
+            result.append(NodeHealth(node, status == 200, body.strip() if status == 200 else "no answer on :8000"))
+        else:
+            ok = _port_open(node.ip, 5432)
+            result.append(NodeHealth(node, ok, "postgresql :5432 open" if ok else "postgresql not answering"))
+    return result
+
+
+def proxy_stats(cfg: DevConfig) -> list[haproxy_stats.ServerStat]:
+    password = secrets.load(state_dir(cfg))["stats_password"]
+    auth = base64.b64encode(f"admin:{password}".encode()).decode()
+    status, body = http_get(f"http://127.0.0.1:{cfg.stats_port}/;csv", {"Authorization": f"Basic {auth}"})
+    return haproxy_stats.parse(body) if status == 200 else []
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 2.0) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+    except OSError:
+        return 0, ""
+
+
+def _port_open(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False

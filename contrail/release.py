@@ -1,0 +1,75 @@
+"""Release naming and the digests that decide what a push must do (pure functions).
+
+- A release id sorts in time order: `YYYYmmdd-HHMMSS-ffffff` (UTC, microseconds).
+- The requirements key names a wheelhouse and a venv: equal key → nothing to install.
+- Migration and static digests let a push skip `migrate` and `collectstatic` when those inputs did
+  not change (`fab migrate` always runs).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+# The app box runs Debian bookworm's Python; wheels are built for it.
+TARGET_PYTHON = "3.11"
+# Never part of a release: VCS and tool state, Contrail's own files, local artefacts.
+EXCLUDES = (
+    ".git/",
+    ".hg/",
+    ".contrail/",
+    ".vagrant/",
+    "__pycache__/",
+    "*.pyc",
+    ".venv/",
+    "venv/",
+    "node_modules/",
+    "Vagrantfile",
+    "fabfile.py",
+    "contrail.toml",
+    "devenv/",
+    "staticfiles/",
+    "*.sqlite3",
+)
+_SKIP_DIRS = {".git", ".contrail", ".vagrant", "__pycache__", ".venv", "venv", "node_modules", "staticfiles", "devenv"}
+
+
+def new_release_id(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y%m%d-%H%M%S-%f")
+
+
+def requirement_lines(requirements: Path) -> list[str]:
+    lines = [ln.split("#", 1)[0].strip() for ln in requirements.read_text().splitlines()]
+    return [ln for ln in lines if ln]
+
+
+def requirements_key(requirements: Path) -> str:
+    """Names the wheelhouse and the venv: the requirements as written, for the target Python."""
+    data = "\n".join(requirement_lines(requirements)) + f"\npython={TARGET_PYTHON}"
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def app_files(root: Path) -> Iterable[Path]:
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and not _SKIP_DIRS.intersection(rel.parts[:-1]):
+            yield path
+
+
+def tree_digest(root: Path, paths: Iterable[Path], extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for path in paths:
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def migrations_digest(root: Path) -> str:
+    return tree_digest(root, [p for p in app_files(root) if "migrations" in p.parts and p.suffix == ".py"])
+
+
+def static_digest(root: Path, requirements_key: str) -> str:
+    """Static sources of the app and, through the requirements key, of its packages (e.g. admin)."""
+    return tree_digest(root, [p for p in app_files(root) if "static" in p.parts], requirements_key)

@@ -1,0 +1,46 @@
+#!/bin/bash
+# app: Gunicorn's settings (entry point, workers, DATABASE_URL) and its supervisor program.
+# Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
+set -euo pipefail
+: "${CONTRAIL_NODE:?}" "${DATABASE_URL:?}" "${DJANGO_SECRET_KEY:?}"
+
+install -d -m 0755 /etc/contrail
+usermod -aG app vagrant  # pushes (as vagrant) read app.env to check a release as the app will run it
+umask 027
+cat > /etc/contrail/app.env.new <<ENV
+CONTRAIL_NODE=${CONTRAIL_NODE}
+CONTRAIL_WSGI={{ cookiecutter.contrail.wsgi }}
+CONTRAIL_WORKERS={{ cookiecutter.contrail.workers }}
+DATABASE_URL=${DATABASE_URL}
+{%- if cookiecutter.contrail.framework == "django" %}
+DJANGO_SETTINGS_MODULE={{ cookiecutter.contrail.django_settings }}
+DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY}
+{%- endif %}
+ENV
+chgrp app /etc/contrail/app.env.new
+umask 022
+cat > /etc/supervisor/conf.d/app.conf <<'CONF'
+[program:app]
+command=/usr/local/sbin/contrail-app
+user=app
+autorestart=true
+stopsignal=TERM
+stopwaitsecs=15
+stdout_logfile=/var/log/supervisor/app.log
+redirect_stderr=true
+CONF
+
+changed=0
+cmp -s /etc/contrail/app.env.new /etc/contrail/app.env || changed=1
+mv /etc/contrail/app.env.new /etc/contrail/app.env
+supervisorctl reread >/dev/null
+supervisorctl update >/dev/null
+if [ "$changed" = 1 ] && supervisorctl status app | grep -q RUNNING; then
+  supervisorctl restart app >/dev/null
+fi
+for _ in $(seq 100); do
+  curl -fsS -o /dev/null http://127.0.0.1:8000/_contrail/health && exit 0
+  sleep 0.2
+done
+echo "gunicorn did not answer on :8000 (see /var/log/supervisor/app.log)" >&2
+exit 1

@@ -1,0 +1,44 @@
+#!/bin/bash
+# proxy: HAProxy → every web node, health-checked through to an app server; stats on :8404.
+# Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
+set -euo pipefail
+: "${STATS_PASSWORD:?}"
+
+cat > /etc/haproxy/haproxy.cfg.new <<CFG
+global
+    log stdout format raw local0
+    stats socket /run/haproxy/admin.sock mode 660 level admin
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    option redispatch
+    retries 2
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend http
+    bind :80
+    default_backend web
+backend web
+    balance roundrobin
+    option httpchk GET /_contrail/health
+    http-check expect status 200
+{%- for node in cookiecutter.contrail.web_nodes %}
+    server {{ node.name }} {{ node.ip }}:80 check inter 1s fall 2 rise 2
+{%- endfor %}
+listen stats
+    bind :8404
+    stats enable
+    stats uri /
+    stats refresh 5s
+    stats auth admin:${STATS_PASSWORD}
+CFG
+haproxy -c -q -f /etc/haproxy/haproxy.cfg.new
+if ! cmp -s /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; then
+  mv /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg
+  supervisorctl signal USR2 haproxy >/dev/null  # master-worker reload: no dropped connections
+else
+  rm /etc/haproxy/haproxy.cfg.new
+fi

@@ -1,0 +1,41 @@
+#!/bin/bash
+# web: Nginx → every app server (retrying the next on failure); static files from /srv/static/current.
+# Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
+set -euo pipefail
+
+install -d -o vagrant -g vagrant /srv/static /srv/static/empty
+[ -e /srv/static/current ] || ln -s /srv/static/empty /srv/static/current
+cat > /etc/nginx/conf.d/contrail.conf.new <<'CFG'
+upstream app {
+{%- for node in cookiecutter.contrail.app_node_list %}
+    server {{ node.ip }}:8000 max_fails=1 fail_timeout=5s;
+{%- endfor %}
+    keepalive 16;
+}
+server {
+    listen 80 default_server;
+    add_header X-Contrail-Web $hostname always;
+    location /static/ {
+        alias /srv/static/current/;
+        expires 1h;
+    }
+    location / {
+        proxy_pass http://app;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_next_upstream error timeout http_502 http_503 http_504;
+        proxy_next_upstream_tries 3;
+        proxy_connect_timeout 2s;
+    }
+}
+CFG
+if ! cmp -s /etc/nginx/conf.d/contrail.conf.new /etc/nginx/conf.d/contrail.conf; then
+  mv /etc/nginx/conf.d/contrail.conf.new /etc/nginx/conf.d/contrail.conf
+  nginx -t -q
+  nginx -s reload
+else
+  rm /etc/nginx/conf.d/contrail.conf.new
+fi
