@@ -72,6 +72,20 @@ class PushReport:
     installed_requirements: bool
     migrated: bool
     collected_static: bool
+    phases: dict[str, float]
+
+
+class Phases:
+    """Wall time of each step of a push, for the summary and the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.started = self._last = time.monotonic()
+
+    def done(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
@@ -84,52 +98,84 @@ def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
 
 
 def push(env: Environment) -> PushReport:
-    started = time.monotonic()
+    phases = Phases()
     cfg, log = env.cfg, env.ws.new_log("push")
+    django = cfg.app.framework == "django"
     rid = release.new_release_id()
     key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log)
+    phases.done("wheelhouse")
     remotes = _connect(env, env.app_nodes, log)
+    webs = _connect(env, env.web_nodes, log) if django else []
     first = remotes[0]
-    with tempfile.TemporaryDirectory(prefix="contrail-push-") as overlay:
-        Path(overlay, ".contrail-release").write_text(rid + "\n")
-        installed = any(_parallel(lambda r: _upload(r, cfg, rid, key, wheels, Path(overlay)), remotes))
-    try:
-        _check(first, cfg, rid)
-    except ToolFailed as err:
-        _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
-        raise PushFailed(
-            f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}",
-            f"the previous release keeps serving; log: {log}",
-        ) from None
-    migrated = cfg.app.framework == "django" and _migrate_if_changed(first, cfg, rid)
-    static = cfg.app.framework == "django" and _static_if_changed(env, first, cfg, rid, key, log)
-    _parallel(lambda r: _switch(r, rid), remotes)
-    report = PushReport(rid, time.monotonic() - started, installed, migrated, static)
+    with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
+        overlay = _overlay(Path(tmp), rid, key)
+        static_links = pool.submit(_static_links, webs)
+        uploads = [_upload(first, cfg, rid, key, wheels, overlay)]
+        others = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes[1:]]
+        try:
+            _check(first, cfg, rid)  # while the other servers receive the release
+        except ToolFailed as err:
+            for future in others:
+                future.exception()
+            _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            raise PushFailed(
+                f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}",
+                f"the previous release keeps serving; log: {log}",
+            ) from None
+        uploads += [f.result() for f in others]
+        links = static_links.result()
+    phases.done("upload+check")
+    migrated = django and _migrate_if_changed(first, cfg, rid)
+    phases.done("migrate")
+    static = django and _publish_static(env, first, webs, links, rid, key)
+    phases.done("static")
+    if any(u.new_venv for u in uploads):
+        for remote in remotes:  # the Gunicorn masters restart: one server at a time keeps the app up
+            _switch(remote, rid)
+    else:
+        _parallel(lambda r: _switch(r, rid), remotes)
+    phases.done("switch")
+    installed = any(u.installed for u in uploads)
+    report = PushReport(rid, time.monotonic() - phases.started, installed, migrated, static, phases.seconds)
     console.print(
         f"[green]✓[/] release {rid} live on {len(remotes)} app servers in {report.seconds:.2f} s"
         f"{' (requirements installed)' if installed else ''}{' (migrated)' if migrated else ''}"
         f"{' (static collected)' if static else ''}"
     )
+    console.print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.seconds.items()), style="dim")
     return report
 
 
 def _connect(env: Environment, nodes: list[topology.Node], log: Path) -> list[Remote]:
     if not nodes:
-        raise ContrailError("no app servers in contrail.toml")
-    control = Path(tempfile.gettempdir()) / f"contrail-ssh-{env.cfg.name}"
-    return [Remote(n.name, env.ssh_config, control, log) for n in nodes]
+        raise ContrailError("no such nodes in contrail.toml")
+    return [Remote(n.name, env.ssh_config, machines.control_dir(env.cfg), log) for n in nodes]
 
 
 def _parallel(work: Callable[[Remote], T], remotes: list[Remote]) -> list[T]:
-    with ThreadPoolExecutor(max_workers=len(remotes)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(remotes))) as pool:
         return list(pool.map(work, remotes))
 
 
-def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> bool:
-    """The venv for `key` (if new) and the code into releases/<rid>; True when requirements were installed."""
+def _overlay(directory: Path, rid: str, key: str) -> Path:
+    """What Contrail adds to the app's files in every release: its id and its venv link."""
+    (directory / ".contrail-release").write_text(rid + "\n")
+    (directory / "venv").symlink_to(f"{APP}/venvs/{key}")
+    return directory
+
+
+@dataclass(frozen=True)
+class Upload:
+    installed: bool  # the venv for these requirements was built on this push
+    new_venv: bool  # the release runs another venv than the live one (Gunicorn must restart)
+
+
+def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> Upload:
+    """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`."""
     venv = f"{APP}/venvs/{key}"
-    needs_venv = not remote.run(f"test -e {venv}/.complete", check=False).ok
-    if needs_venv:
+    state = remote.run(f"readlink {APP}/current/venv; test -e {venv}/.complete && echo complete", check=False)
+    installed = "complete" not in state.stdout
+    if installed:
         remote.rsync([f"{wheels}/"], f"{APP}/wheels/{key}/")
         remote.run(
             f"set -e; rm -rf {venv}; python3 -m venv --system-site-packages {venv}; "
@@ -140,8 +186,8 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
     options = [f"--exclude={e}" for e in release.EXCLUDES]
     options += ["--filter=:- .gitignore", f"--link-dest={APP}/current/"]
     remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-    remote.run(f"ln -sfn {venv} {APP}/releases/{rid}/venv")
-    return needs_venv
+    live_venv = state.stdout.splitlines()[0] if state.stdout.strip() else ""
+    return Upload(installed, live_venv != venv)
 
 
 def _env_prefix() -> str:
@@ -151,14 +197,17 @@ def _env_prefix() -> str:
 def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
     """Every module compiles, and the WSGI app (and Django's system checks) import, in the new release."""
     path = f"{APP}/releases/{rid}"
-    django = "from django.core.management import call_command; call_command('check', verbosity=0)"
-    probe = "import sys; sys.path.insert(0, '/srv/app/lib'); import contrail_wsgi"
-    if cfg.app.framework == "django":
-        probe += f"; {django}"
-    remote.run(
-        f"cd {path} && venv/bin/python -m compileall -q -x '/(venv|node_modules)/' . >/dev/null && "
-        f"{_env_prefix()}CONTRAIL_APP_DIR={path} venv/bin/python -c {shlex.quote(probe)}"
+    probe = (
+        "import compileall, re, sys\n"
+        "if not compileall.compile_dir('.', quiet=1, rx=re.compile('/(venv|node_modules)/')):\n"
+        "    sys.exit('a module of the release does not compile (see above)')\n"
+        "sys.path.insert(0, '/srv/app/lib')\n"
+        "import contrail_wsgi\n"
     )
+    if cfg.app.framework == "django":
+        probe += "from django.core.management import call_command\ncall_command('check', verbosity=0)\n"
+    command = f"cd {path} && {_env_prefix()}CONTRAIL_APP_DIR={path} venv/bin/python -c {shlex.quote(probe)}"
+    remote.run(command, what="the release check")
 
 
 def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str) -> bool:
@@ -175,11 +224,15 @@ def _manage(remote: Remote, rid: str, command: str) -> None:
     remote.run(f"cd {APP}/releases/{rid} && {_env_prefix()}venv/bin/python manage.py {command}")
 
 
-def _static_if_changed(env: Environment, first: Remote, cfg: DevConfig, rid: str, key: str, log: Path) -> bool:
-    """collectstatic once (on the first app server) and copy the result to every web node."""
-    digest = release.static_digest(cfg.app.path, key)
-    webs = _connect(env, env.web_nodes, log)
-    if all(w.run("readlink /srv/static/current", check=False).stdout.strip() == f"/srv/static/{digest}" for w in webs):
+def _static_links(webs: list[Remote]) -> set[str]:
+    """Where each web node's /srv/static/current points (one digest each when all are in step)."""
+    return set(_parallel(lambda w: w.run("readlink /srv/static/current", check=False).stdout.strip(), webs))
+
+
+def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: set[str], rid: str, key: str) -> bool:
+    """collectstatic once (on the first app server) and copy the result to every web node, if it changed."""
+    digest = release.static_digest(env.cfg.app.path, key)
+    if links == {f"/srv/static/{digest}"}:
         return False
     built = f"{APP}/static/{digest}"
     first.run(
@@ -200,14 +253,17 @@ def _static_if_changed(env: Environment, first: Remote, cfg: DevConfig, rid: str
 
 
 def _switch(remote: Remote, rid: str) -> None:
-    """Atomic `current` switch, graceful Gunicorn reload, wait for the new release, prune old ones."""
+    """Atomic `current` switch (ln + mv -T); Gunicorn HUP (or a restart when the venv changed); wait
+    until the health endpoint reports the new release; keep the newest releases only."""
     remote.run(
-        f"set -e; cd {APP}; ln -sfn releases/{rid} .current-{rid}; mv -T .current-{rid} current; "
-        "sudo supervisorctl signal HUP app >/dev/null; "
-        f"ok=0; for i in $(seq {HEALTH_WAIT * 10}); do "
-        f'if curl -fsS http://127.0.0.1:8000/_contrail/health 2>/dev/null | grep -q \'"release": "{rid}"\'; '
-        "then ok=$((ok+1)); [ $ok -ge 3 ] && break; else ok=0; fi; sleep 0.1; done; "
-        f"[ $ok -ge 3 ] || {{ echo 'health endpoint never reported release {rid}' >&2; exit 1; }}; "
+        f"set -e; cd {APP}; old=$(readlink current/venv); "
+        f"ln -sfn releases/{rid} .current-{rid}; mv -T .current-{rid} current; "
+        'if [ "$old" = "$(readlink current/venv)" ]; then sudo kill -HUP "$(cat run/gunicorn.pid)"; '
+        "else sudo supervisorctl restart app >/dev/null; fi; "
+        f"for i in $(seq {HEALTH_WAIT * 20}); do "
+        f'curl -fsS http://127.0.0.1:8000/_contrail/health 2>/dev/null | grep -q \'"release": "{rid}"\' && break; '
+        f"[ $i -lt {HEALTH_WAIT * 20} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
+        "sleep 0.05; done; "
         f"ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf"
     )
 
@@ -226,7 +282,7 @@ def rollback(env: Environment) -> None:
         _switch(remote, older[-1])
         return older[-1]
 
-    targets = _parallel(back, remotes)
+    targets = [back(r) for r in remotes]  # one server at a time: a rollback may restart Gunicorn
     moves = ", ".join(f"{r.name} → {t}" for r, t in zip(remotes, targets, strict=True))
     console.print(f"[green]✓[/] rolled back: {moves}")
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -41,6 +43,11 @@ def state_dir(cfg: DevConfig) -> Path:
     return cfg.project_dir / ".contrail"
 
 
+def control_dir(cfg: DevConfig) -> Path:
+    """OpenSSH control sockets of this environment (short path: sockets are limited to ~100 bytes)."""
+    return Path(tempfile.gettempdir()) / f"contrail-ssh-{cfg.name}"
+
+
 def ssh_config_path(cfg: DevConfig) -> Path:
     return state_dir(cfg) / "ssh_config"
 
@@ -69,6 +76,7 @@ def destroy(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None]) 
     _stream(machine._stream_vagrant_command(["destroy", "--force"]), log, on_node, "vagrant destroy")
     for name in leftovers(cfg):
         docker.remove_container(name)
+    shutil.rmtree(control_dir(cfg), ignore_errors=True)  # ssh control masters of the old machines
     ssh_config_path(cfg).unlink(missing_ok=True)
     return leftovers(cfg) + leftover_networks(cfg)
 

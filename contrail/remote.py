@@ -1,21 +1,24 @@
-"""One app-environment host over SSH: commands through Fabric, files through rsync.
+"""One host over SSH: commands and rsync through OpenSSH, reading the environment's ssh config.
 
-Both read the same ssh config (from `vagrant ssh-config`, or any file for real hosts). rsync's ssh
-keeps a control master per host for a minute, so the transfers of consecutive pushes skip the
-handshake.
+Why OpenSSH here rather than Fabric's Connection: a push runs a handful of commands on each host, and
+a fresh paramiko session costs ~0.2 s of key exchange per host per push, while OpenSSH's control master
+(ControlPersist) keeps one authenticated connection per host for both the commands and rsync:
+~15 ms a command once it is up. The fabfile's tasks stay Fabric's; only the transport is OpenSSH.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fabric import Config, Connection
-
 from contrail.errors import ToolFailed
 from contrail.tools.run import run
+
+CONTROL_PERSIST = "600"  # seconds an idle control master stays up: covers an edit-push loop
 
 
 @dataclass(frozen=True)
@@ -31,21 +34,9 @@ class Remote:
         self.ssh_config = ssh_config
         self.control_dir = control_dir
         self.log = log
-        self.connection = Connection(name, config=Config(runtime_ssh_path=str(ssh_config)))
-
-    def run(self, command: str, *, check: bool = True) -> Output:
-        result = self.connection.run(command, hide=True, warn=True, in_stream=False)
-        with self.log.open("a") as log:
-            log.write(f"[{self.name}] $ {command}\n{result.stdout}{result.stderr}")
-        output = Output(result.ok, result.stdout, result.stderr)
-        if check and not result.ok:
-            raise ToolFailed(
-                f"{self.name}: `{command.splitlines()[0][:80]}` failed: {last_line(output)}", f"log: {self.log}"
-            )
-        return output
 
     def ssh_command(self) -> list[str]:
-        self.control_dir.mkdir(parents=True, exist_ok=True)
+        self.control_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return [
             "ssh",
             "-F",
@@ -55,20 +46,40 @@ class Remote:
             "-o",
             f"ControlPath={self.control_dir}/%C",
             "-o",
-            "ControlPersist=60",
+            f"ControlPersist={CONTROL_PERSIST}",
+            "-o",
+            "BatchMode=yes",
         ]
+
+    def run(self, command: str, *, check: bool = True, what: str | None = None) -> Output:
+        done = subprocess.run(
+            [*self.ssh_command(), self.name, command], stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+        with self.log.open("a") as log:
+            log.write(f"[{self.name}] $ {command}\n{done.stdout}{done.stderr}")
+        output = Output(done.returncode == 0, done.stdout, done.stderr)
+        if check and not output.ok:
+            summary = what or f"`{command.splitlines()[0][:80]}`"
+            raise ToolFailed(f"{self.name}: {summary} failed: {last_line(output)}", f"log: {self.log}")
+        return output
 
     def rsync(self, sources: Sequence[str], dest: str, *, options: Sequence[str] = (), pull: bool = False) -> None:
         """rsync sources to dest on this host (or, with pull, the host's sources to a local dest)."""
         remote_sources = [f"{self.name}:{s}" for s in sources] if pull else list(sources)
         target = dest if pull else f"{self.name}:{dest}"
-        args = ["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target]
-        run(args, log=self.log)
+        run(["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target], log=self.log)
 
-    def close(self) -> None:
-        self.connection.close()
+    def close_master(self) -> None:
+        subprocess.run([*self.ssh_command(), "-O", "exit", self.name], capture_output=True)
 
 
 def last_line(output: Output) -> str:
-    lines = [ln.strip() for ln in (output.stderr + output.stdout).splitlines() if ln.strip()]
-    return lines[-1] if lines else "(no output)"
+    """The error a remote Python (or shell) ended with, with the file:line of a traceback if any."""
+    lines = [ln.strip() for ln in (output.stdout + output.stderr).splitlines() if ln.strip()]
+    if not lines:
+        return "(no output)"
+    where = [m for m in map(_PY_LOCATION.search, lines) if m]
+    return f"{where[-1]['file']}:{where[-1]['line']}: {lines[-1]}" if where else lines[-1]
+
+
+_PY_LOCATION = re.compile(r'File "(?:\./)?(?P<file>[^"]+)", line (?P<line>\d+)')

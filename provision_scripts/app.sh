@@ -22,7 +22,8 @@ chmod 0755 /srv/app/venv/bin/gunicorn
 # headers), a placeholder release so a new topology is healthy before its first push, and the
 # start script supervisor runs (the `app` program itself is written by `up`, which knows the app).
 install -d -o vagrant -g vagrant /srv/app/lib /srv/app/venvs /srv/app/static
-install -m 0644 /tmp/contrail-files/contrail_wsgi.py /srv/app/lib/contrail_wsgi.py
+install -m 0644 /tmp/contrail-files/contrail_wsgi.py /tmp/contrail-files/gunicorn_conf.py /srv/app/lib/
+install -d -o app -g app /srv/app/run
 placeholder=/srv/app/releases/placeholder
 install -d -o vagrant -g vagrant "$placeholder"
 echo placeholder > "$placeholder/.contrail-release"
@@ -36,11 +37,7 @@ set -a
 . /etc/contrail/app.env
 set +a
 cd /srv/app/current
-exec /srv/app/current/venv/bin/python -m gunicorn \
-  --chdir /srv/app/current --pythonpath /srv/app/lib \
-  --bind 0.0.0.0:8000 --workers "${CONTRAIL_WORKERS:-2}" \
-  --graceful-timeout 10 --timeout 30 \
-  --access-logfile - --error-logfile - \
-  contrail_wsgi:application
+exec /srv/app/current/venv/bin/python -m gunicorn --config /srv/app/lib/gunicorn_conf.py \
+  --chdir /srv/app/current --pythonpath /srv/app/lib contrail_wsgi:application
 SH
 chmod 0755 /usr/local/sbin/contrail-app

@@ -13,6 +13,7 @@ CONTRAIL_WSGI={{ cookiecutter.contrail.wsgi }}
 CONTRAIL_WORKERS={{ cookiecutter.contrail.workers }}
 DATABASE_URL=${DATABASE_URL}
 {%- if cookiecutter.contrail.framework == "django" %}
+CONTRAIL_PRELOAD=django.core.handlers.wsgi,django.db.backends.postgresql.base,django.template.backends.django
 DJANGO_SETTINGS_MODULE={{ cookiecutter.contrail.django_settings }}
 DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY}
 {%- endif %}
@@ -39,7 +40,7 @@ if [ "$changed" = 1 ] && supervisorctl status app | grep -q RUNNING; then
   supervisorctl restart app >/dev/null
 fi
 for _ in $(seq 100); do
-  curl -fsS -o /dev/null http://127.0.0.1:8000/_contrail/health && exit 0
+  curl -fs -o /dev/null http://127.0.0.1:8000/_contrail/health && exit 0
   sleep 0.2
 done
 echo "gunicorn did not answer on :8000 (see /var/log/supervisor/app.log)" >&2
