@@ -282,6 +282,17 @@ def status_cmd(as_json: bool) -> None:
     )
 
 
+@cli.command("verify", context_settings={"ignore_unknown_options": True})
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def verify_cmd(pytest_args: tuple[str, ...]) -> None:
+    """Check every node's role with pytest-testinfra (extra arguments go to pytest, e.g. -v)."""
+    from contrail import verify
+
+    status = verify.verify(_project_config(Path.cwd()), list(pytest_args))
+    if status != 0:
+        raise ContrailError("some role checks failed (see above)", "`contrail status` shows each node's health")
+
+
 @cli.command("destroy")
 def destroy_cmd() -> None:
     """Remove exactly what this environment created: its machines and their network."""

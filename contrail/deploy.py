@@ -200,7 +200,7 @@ def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
     probe = (
         "import compileall, re, sys\n"
         "if not compileall.compile_dir('.', quiet=1, rx=re.compile('/(venv|node_modules)/')):\n"
-        "    sys.exit('a module of the release does not compile (see above)')\n"
+        "    sys.exit(1)\n"
         "sys.path.insert(0, '/srv/app/lib')\n"
         "import contrail_wsgi\n"
     )

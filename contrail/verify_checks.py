@@ -1,0 +1,83 @@
+"""pytest-testinfra checks of every node's role, run by `contrail verify` (hosts from the ssh config).
+
+The environment is the project named by CONTRAIL_PROJECT; each test runs once per node and checks
+what that node's role promises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from contrail import config, secrets, topology
+
+PROJECT = Path(os.environ["CONTRAIL_PROJECT"])
+CFG = config.load(PROJECT / config.FILENAME)
+NODES = {n.name: n for n in topology.nodes(CFG)}
+
+
+@pytest.fixture
+def node(host) -> topology.Node:  # type: ignore[no-untyped-def]
+    return NODES[host.backend.hostname]
+
+
+def only(node: topology.Node, role: str) -> None:
+    if node.role != role:
+        pytest.skip(f"{node.name} is a {node.role} node")
+
+
+def test_every_service_runs_under_supervisor(host, node) -> None:  # type: ignore[no-untyped-def]
+    status = host.run("sudo supervisorctl status")
+    assert status.rc == 0, status.stdout + status.stderr
+    assert "sshd" in status.stdout
+
+
+def test_proxy_config_is_valid_and_lists_every_web_node(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "proxy")
+    assert host.run("sudo haproxy -c -q -f /etc/haproxy/haproxy.cfg").rc == 0
+    assert host.socket("tcp://0.0.0.0:80").is_listening
+    cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
+    for web in topology.by_role(CFG, "web"):
+        assert f"server {web.name} {web.ip}:80 check" in cfg
+
+
+def test_web_upstream_lists_every_app_node(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "web")
+    assert host.run("sudo nginx -t -q").rc == 0
+    assert host.socket("tcp://0.0.0.0:80").is_listening
+    conf = host.file("/etc/nginx/conf.d/contrail.conf").content_string
+    for app in topology.by_role(CFG, "app"):
+        assert f"server {app.ip}:8000" in conf
+
+
+def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "app")
+    assert host.socket("tcp://0.0.0.0:8000").is_listening
+    current = host.run("basename $(readlink /srv/app/current)").stdout.strip()
+    assert current
+    master = host.run("cat /srv/app/run/gunicorn.pid").stdout.strip()
+    workers = host.run(f"pgrep -P {master}").stdout.split()
+    assert len(workers) == CFG.app.workers
+    health = json.loads(host.run("curl -fsS http://127.0.0.1:8000/_contrail/health").stdout)
+    assert health["release"] == host.run("cat /srv/app/current/.contrail-release").stdout.strip()
+    assert health["node"] == node.name
+
+
+def test_db_port_is_reachable_from_app_nodes(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "app")
+    db = topology.by_role(CFG, "db")[0]
+    assert host.run(f"nc -z -w 2 {db.ip} 5432").rc == 0
+
+
+def test_db_accepts_the_apps_user(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "db")
+    assert host.socket("tcp://0.0.0.0:5432").is_listening
+    password = secrets.load(PROJECT / ".contrail")["db_password"]
+    query = f"psql -h 127.0.0.1 -U {CFG.db_user} -d {CFG.db_name} -tAc 'select 1'"
+    result = host.run(f"PGPASSWORD={shlex.quote(password)} {query}")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "1"
