@@ -1,0 +1,140 @@
+"""End to end on real Docker, Vagrant and the factory's boxes: startdev → up → push → iterate → destroy."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from contrail import config, topology
+from tests.conftest import REPO, Result, contrail
+from tests.integration.test_startdev import free_port
+
+pytestmark = pytest.mark.e2e
+FAB = str(Path(sys.executable).parent / "fab")
+
+
+@dataclass(frozen=True)
+class Env:
+    project: Path
+    name: str
+    port: int
+
+    def fab(self, *args: str) -> Result:
+        done = subprocess.run([FAB, *args], cwd=self.project, capture_output=True, text=True, timeout=600)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def get(self, path: str = "/", host: str = "127.0.0.1", port: int | None = None) -> tuple[int, Message, str]:
+        """Status, headers (case-insensitive: HAProxy lowercases names) and body."""
+        with urllib.request.urlopen(f"http://{host}:{port or self.port}{path}", timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+
+
+@pytest.fixture(scope="module")
+def env(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    project = tmp_path_factory.mktemp("e2e") / "shop"
+    shutil.copytree(REPO / "examples" / "django-app", project)
+    name, port = f"e2e-{uuid.uuid4().hex[:6]}", free_port()
+    rendered = contrail("startdev", "--vagrant", "--name", name, "--port", str(port), cwd=project)
+    assert rendered.status == 0, rendered.stderr
+    toml = project / "contrail.toml"
+    toml.write_text(toml.read_text().replace("stats_port = 8404", f"stats_port = {free_port()}"))
+    assert contrail("startdev", cwd=project).status == 0
+    try:
+        up = contrail("up", cwd=project)
+        assert up.status == 0, up.stdout + up.stderr
+        print(up.stdout)
+        yield Env(project, name, port)
+    finally:
+        if leftovers(name):
+            contrail("destroy", cwd=project)
+
+
+def leftovers(name: str) -> list[str]:
+    containers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=org.contrail.environment={name}"], capture_output=True, text=True
+    ).stdout.split()
+    return containers
+
+
+def served_by(body: str) -> str:
+    match = re.search(r'class="node">([\w-]+)<', body)
+    assert match, body
+    return match.group(1)
+
+
+def test_push_serves_the_app_through_haproxy(env: Env) -> None:
+    pushed = env.fab("push")
+    assert pushed.status == 0, pushed.stderr
+    print(pushed.stdout)
+    status, headers, body = env.get()
+    assert status == 200
+    assert "<h1>Hello from Contrail</h1>" in body
+    assert "visits recorded in PostgreSQL" in body
+    assert headers["X-Contrail-Release"] in body
+
+
+def test_requests_spread_over_app_servers(env: Env) -> None:
+    nodes = [served_by(env.get()[2]) for _ in range(30)]
+    print(f"30 requests served by: { {n: nodes.count(n) for n in sorted(set(nodes))} }")
+    assert len(set(nodes)) >= 2
+
+
+def test_static_files_come_from_nginx(env: Env) -> None:
+    status, headers, body = env.get("/static/visits/style.css")
+    assert status == 200 and "font-family" in body
+    assert "X-Contrail-Web" in headers and "X-Contrail-Release" not in headers
+
+
+def test_a_changed_template_is_served_by_every_app_server(env: Env) -> None:
+    template = env.project / "visits" / "templates" / "visits" / "index.html"
+    template.write_text(template.read_text().replace("Hello from Contrail", "Hello from the new release"))
+    pushed = env.fab("push")
+    assert pushed.status == 0, pushed.stderr
+    print(pushed.stdout)
+    cfg = config.load(env.project / "contrail.toml")
+    for node in topology.by_role(cfg, "app"):
+        status, headers, body = env.get("/", host=node.ip, port=8000)
+        assert status == 200 and "Hello from the new release" in body, node.name
+        assert headers["X-Contrail-Node"] == node.name
+
+
+def test_a_push_that_does_not_import_keeps_the_old_release(env: Env) -> None:
+    views = env.project / "visits" / "views.py"
+    good = views.read_text()
+    release_before = env.get()[1]["X-Contrail-Release"]
+    views.write_text(good + "\ndef broken(:\n")
+    try:
+        pushed = env.fab("push")
+    finally:
+        views.write_text(good)
+    assert pushed.status == 1
+    assert "nothing was switched" in pushed.stderr and "views.py:" in pushed.stderr
+    for _ in range(6):
+        status, headers, body = env.get()
+        assert status == 200 and "Hello from the new release" in body
+        assert headers["X-Contrail-Release"] == release_before
+
+
+def test_verify_checks_every_role(env: Env) -> None:
+    verified = contrail("verify", cwd=env.project)
+    print(verified.stdout[-400:])
+    assert verified.status == 0, verified.stdout + verified.stderr
+
+
+def test_destroy_leaves_nothing_behind(env: Env) -> None:
+    destroyed = contrail("destroy", cwd=env.project)
+    assert destroyed.status == 0, destroyed.stderr
+    assert leftovers(env.name) == []
+    cfg = config.load(env.project / "contrail.toml")
+    networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True)
+    assert f"vagrant_network_{cfg.subnet}" not in networks.stdout.split()

@@ -1,0 +1,68 @@
+"""contrail.toml validation: every error names the file and line, and what is allowed."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from contrail import config
+from contrail.errors import ConfigError
+
+GOOD = """[environment]
+name = "shop"
+host_port = 8080
+
+[topology]
+web = 2
+app = 3
+
+[app]
+framework = "django"
+wsgi = "shop.wsgi:application"
+django_settings = "shop.settings"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    file = tmp_path / "contrail.toml"
+    file.write_text(text)
+    return file
+
+
+def test_defaults_fill_what_is_not_said(tmp_path):
+    cfg = config.load(write(tmp_path, GOOD))
+    assert (cfg.name, cfg.web, cfg.app_nodes, cfg.host_port, cfg.stats_port) == ("shop", 2, 3, 8080, 8404)
+    assert cfg.app.requirements == tmp_path / "requirements.txt"
+    assert str(cfg.subnet) == config.default_subnet("shop")
+    assert cfg.subnet.is_private and cfg.subnet.prefixlen == 24
+
+
+def test_subnets_differ_between_environments():
+    assert config.default_subnet("shop") != config.default_subnet("blog")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda t: t.replace("web = 2", "web = 0"), r":6: topology.web must be from 1 to 20 \(got 0\)"),
+        (lambda t: t.replace("app = 3", "app = 21"), r":7: topology.app must be from 1 to 20 \(got 21\)"),
+        (lambda t: t.replace("web = 2", 'web = "two"'), r":6: topology.web must be an integer"),
+        (lambda t: t.replace("host_port = 8080", "host_prot = 8080"), r":3: environment.host_prot is not a setting"),
+        (lambda t: t + "\n[cache]\nsize = 1\n", r":14: unknown table \[cache\]"),
+        (lambda t: t.replace('wsgi = "shop.wsgi:application"', 'wsgi = "shop.wsgi"'), r":11: app.wsgi must look like"),
+        (lambda t: t.replace('name = "shop"', 'name = "Shop App"'), r":2: environment.name must be lowercase"),
+        (lambda t: t.replace('django_settings = "shop.settings"\n', ""), r"app.django_settings is required"),
+        (lambda t: t.replace("web = 2", "web = 2\nweb = 3"), r":7: .*(Cannot overwrite|already)"),
+        (
+            lambda t: t.replace('[environment]\nname = "shop"\n', "[environment]\n"),
+            r":1: \[environment\] is missing 'name'",
+        ),
+        (lambda t: t.replace("host_port = 8080", 'host_port = 8080\nsubnet = "8.8.8.0/24"'), r":4: .*private"),
+    ],
+)
+def test_bad_settings_point_at_their_line(tmp_path, edit, expected):
+    file = write(tmp_path, edit(GOOD))
+    with pytest.raises(ConfigError) as err:
+        config.load(file)
+    assert str(err.value).startswith(str(file))
+    assert re.search(expected, str(err.value)), str(err.value)

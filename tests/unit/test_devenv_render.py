@@ -1,0 +1,81 @@
+"""The devenv template, rendered by cookiecutter for real; the Vagrantfile validated by Vagrant itself."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from contrail import config, devenv, secrets
+from contrail.errors import ConfigError
+from tests.conftest import REPO
+
+IMAGES = {role: f"contrail/{role}:1.0.0" for role in ("proxy", "web", "app", "db")}
+
+
+@pytest.fixture
+def django_project(tmp_path: Path) -> Path:
+    project = tmp_path / "shop"
+    shutil.copytree(REPO / "examples" / "django-app", project)
+    return project
+
+
+def test_detects_a_django_project(django_project):
+    assert devenv.detect_app(django_project, None) == ("django", "demo.wsgi:application", "demo.settings")
+
+
+def test_detects_a_plain_wsgi_module():
+    assert devenv.detect_app(REPO / "examples" / "wsgi-app", None) == ("wsgi", "app:application", "")
+
+
+def test_no_entry_point_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"no WSGI entry point found .* pass --wsgi"):
+        devenv.detect_app(tmp_path, None)
+
+
+def test_requirements_file_is_required(django_project):
+    (django_project / "requirements.txt").unlink()
+    cfg = devenv._initial_config(django_project, devenv.Request())
+    with pytest.raises(ConfigError, match=r"requirements file .* not found"):
+        devenv.check_app(cfg)
+
+
+def test_rendered_files_carry_the_topology(django_project, tmp_path):
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop", web=3, app=2, host_port=9090))
+    out = devenv._render(cfg, IMAGES, tmp_path / "out")
+    vagrantfile = (out / "Vagrantfile").read_text()
+    for name in ("proxy", "web1", "web2", "web3", "app1", "app2", "db"):
+        assert f'name: "{name}"' in vagrantfile
+    assert "app3" not in vagrantfile
+    assert 'host: 9090, host_ip: "127.0.0.1"' in vagrantfile
+    proxy = (out / "devenv" / "configure" / "proxy.sh").read_text()
+    assert proxy.count("check inter 1s") == 3
+    web = (out / "devenv" / "configure" / "web.sh").read_text()
+    assert web.count(":8000 max_fails") == 2
+    assert config.load(out / "contrail.toml").web == 3
+    for script in (out / "devenv" / "configure").glob("*.sh"):
+        assert os.access(script, os.X_OK)
+        subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_vagrant_validates_the_rendered_vagrantfile(django_project, tmp_path):
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
+    out = devenv._render(cfg, IMAGES, tmp_path / "out")
+    secrets.ensure(out / ".contrail")
+    done = subprocess.run(
+        ["vagrant", "validate"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Vagrantfile validated successfully" in done.stdout
+
+
+def test_secrets_are_private_and_stable(tmp_path):
+    first = secrets.ensure(tmp_path)
+    assert (tmp_path / "secrets.toml").stat().st_mode & 0o777 == 0o600
+    assert secrets.ensure(tmp_path) == first
+    assert len(set(first.values())) == len(first)

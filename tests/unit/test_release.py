@@ -1,0 +1,35 @@
+import datetime
+import shutil
+
+from contrail import release
+from tests.conftest import REPO
+
+
+def test_release_ids_sort_in_time_order():
+    first = release.new_release_id(datetime.datetime(2026, 11, 26, 9, 5, 1, 7, tzinfo=datetime.UTC))
+    second = release.new_release_id(datetime.datetime(2026, 11, 26, 10, 0, 0, 0, tzinfo=datetime.UTC))
+    assert first == "20261126-090501-000007"
+    assert sorted([second, first]) == [first, second]
+
+
+def test_requirements_key_follows_the_requirements_not_their_layout(tmp_path):
+    req = tmp_path / "requirements.txt"
+    req.write_text("Django>=4.2\npsycopg2-binary\n")
+    key = release.requirements_key(req)
+    req.write_text("# deps\nDjango>=4.2   # web\n\npsycopg2-binary\n")
+    assert release.requirements_key(req) == key
+    req.write_text("Django>=5.0\npsycopg2-binary\n")
+    assert release.requirements_key(req) != key
+
+
+def test_migration_and_static_digests_change_only_with_their_inputs(tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "examples" / "django-app", app)
+    migrations, static = release.migrations_digest(app), release.static_digest(app, "k")
+    (app / "visits" / "templates" / "visits" / "index.html").write_text("changed")
+    assert (release.migrations_digest(app), release.static_digest(app, "k")) == (migrations, static)
+    (app / "visits" / "migrations" / "0002_more.py").write_text("# new migration\n")
+    assert release.migrations_digest(app) != migrations
+    (app / "visits" / "static" / "visits" / "style.css").write_text("body {}")
+    assert release.static_digest(app, "k") != static
+    assert release.static_digest(app, "other-requirements") != release.static_digest(app, "k")
