@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONTRAIL := $(BIN)/contrail
 JOBS ?= 2
 
-.PHONY: deps venv demo test unit lint bench clean
+.PHONY: deps venv demo demo-destroy test unit lint bench clean
 
 ## deps: Debian packages (docker.io, vagrant, packer, debootstrap, rsync, ssh), a venv, a running dockerd
 deps: venv
@@ -22,10 +22,25 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-## demo: from a fresh clone to the example topology (this stage: every box built)
+DEMO_DIR ?= .demo/django-app
+DEMO_PORT ?= 8080
+
+## demo: from a fresh clone to the Django example live behind HAProxy → 2 Nginx → 3 Gunicorn → PostgreSQL
 demo: deps
 	$(CONTRAIL) build-boxes -j $(JOBS)
-	$(CONTRAIL) boxes
+	mkdir -p $(DEMO_DIR)
+	rsync -a examples/django-app/ $(DEMO_DIR)/
+	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) startdev --vagrant --port $(DEMO_PORT)
+	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) up
+	cd $(DEMO_DIR) && $(abspath $(BIN))/fab push
+	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) status
+	@echo
+	@echo "The example app is live: http://127.0.0.1:$$(sed -n 's/^host_port = \([0-9]*\).*/\1/p' $(DEMO_DIR)/contrail.toml)/"
+	@echo "Iterate: edit $(DEMO_DIR)/visits/templates/visits/index.html, then (cd $(DEMO_DIR) && ../../.venv/bin/fab push)"
+
+## demo-destroy: remove the demo environment's machines
+demo-destroy: venv
+	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) destroy
 
 ## test: the whole suite (unit, then integration against real Docker and Packer)
 test: deps

@@ -198,6 +198,7 @@ def _project_config(project: Path) -> DevConfig:
 @click.option("--web", type=int, help="Nginx nodes (first run; default 2).")
 @click.option("--app", "app_nodes", type=int, help="App servers (first run; default 3).")
 @click.option("--port", type=int, help="Host port of the front door (first run; default 8080).")
+@click.option("--stats-port", type=int, help="Host port of HAProxy's stats page (first run; default 8404).")
 @click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
 def startdev_cmd(
     use_vagrant: bool,
@@ -206,6 +207,7 @@ def startdev_cmd(
     web: int | None,
     app_nodes: int | None,
     port: int | None,
+    stats_port: int | None,
     force: bool,
 ) -> None:
     """Render Vagrantfile, fabfile.py and contrail.toml for the app in this directory (cookiecutter)."""
@@ -214,7 +216,9 @@ def startdev_cmd(
     for label, value in (("--web", web), ("--app", app_nodes)):
         if value is not None and not 1 <= value <= 20:
             raise ContrailError(f"{label} must be from 1 to 20 (got {value})")
-    request = devenv.Request(name=name, wsgi=wsgi, web=web, app=app_nodes, host_port=port, force=force)
+    request = devenv.Request(
+        name=name, wsgi=wsgi, web=web, app=app_nodes, host_port=port, stats_port=stats_port, force=force
+    )
     rendered = devenv.startdev(Path.cwd(), request)
     for name_ in rendered.written:
         console.print(f"  wrote     {name_}")

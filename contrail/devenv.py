@@ -41,6 +41,7 @@ class Request:
     web: int | None = None
     app: int | None = None
     host_port: int | None = None
+    stats_port: int | None = None
     force: bool = False
 
 
@@ -93,7 +94,8 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
         name=name,
         provider="docker",
         host_port=host_port,
-        stats_port=template["stats_port"] if host_port != template["stats_port"] else host_port + 1,
+        stats_port=request.stats_port
+        or (template["stats_port"] if host_port != template["stats_port"] else host_port + 1),
         subnet=ipaddress.IPv4Network(config.default_subnet(name)),
         namespace=os.environ.get("CONTRAIL_NAMESPACE", "contrail"),
         web=request.web or template["web"],
@@ -166,7 +168,7 @@ def check_ports(cfg: DevConfig) -> None:
             where = f"{config.where(cfg.file, 'environment', key)}: " if text else ""
             raise ConfigError(
                 f"{where}127.0.0.1:{port} is already in use on this machine",
-                f"choose another environment.{key} in contrail.toml (or --port on first startdev)",
+                f"choose another environment.{key} in contrail.toml (or --port/--stats-port on first startdev)",
             )
 
 

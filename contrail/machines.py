@@ -97,11 +97,12 @@ def leftover_networks(cfg: DevConfig) -> list[str]:
 
 
 def _stream(lines, log: Path, on_node: Callable[[str, str], None], what: str) -> None:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
     try:
         with log.open("a") as out:
             for raw in lines:
                 line = raw.rstrip()
-                out.write(line + "\n")
+                out.write(f"[{time.monotonic() - started:6.1f}s] {line}\n")
                 match = _MACHINE_LINE.match(line)
                 if match:
                     on_node(match["node"], match["text"])

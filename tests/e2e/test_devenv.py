@@ -44,11 +44,10 @@ def env(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     project = tmp_path_factory.mktemp("e2e") / "shop"
     shutil.copytree(REPO / "examples" / "django-app", project)
     name, port = f"e2e-{uuid.uuid4().hex[:6]}", free_port()
-    rendered = contrail("startdev", "--vagrant", "--name", name, "--port", str(port), cwd=project)
+    rendered = contrail(
+        "startdev", "--vagrant", "--name", name, "--port", str(port), "--stats-port", str(free_port()), cwd=project
+    )
     assert rendered.status == 0, rendered.stderr
-    toml = project / "contrail.toml"
-    toml.write_text(toml.read_text().replace("stats_port = 8404", f"stats_port = {free_port()}"))
-    assert contrail("startdev", cwd=project).status == 0
     try:
         up = contrail("up", cwd=project)
         assert up.status == 0, up.stdout + up.stderr

@@ -28,7 +28,17 @@ def free_port() -> int:
 
 
 def test_startdev_renders_then_refuses_to_overwrite_user_changes(built_boxes, project):
-    first = contrail("startdev", "--vagrant", "--name", "shop-t", "--port", str(free_port()), cwd=project)
+    first = contrail(
+        "startdev",
+        "--vagrant",
+        "--name",
+        "shop-t",
+        "--port",
+        str(free_port()),
+        "--stats-port",
+        str(free_port()),
+        cwd=project,
+    )
     assert first.status == 0, first.stderr
     for name in ("Vagrantfile", "fabfile.py", "contrail.toml", "devenv/configure/proxy.sh"):
         assert (project / name).is_file()
@@ -63,7 +73,7 @@ def test_a_taken_port_is_refused(built_boxes, project):
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = contrail("startdev", "--port", str(port), cwd=project)
+        result = contrail("startdev", "--port", str(port), "--stats-port", str(free_port()), cwd=project)
     one_line_error(result, rf"127.0.0.1:{port} is already in use")
     assert not (project / "Vagrantfile").exists()
 
@@ -80,7 +90,7 @@ def test_counts_out_of_range(project, args, pattern):
 
 
 def test_bad_contrail_toml_names_file_and_line(built_boxes, project):
-    assert contrail("startdev", "--port", str(free_port()), cwd=project).status == 0
+    assert contrail("startdev", "--port", str(free_port()), "--stats-port", str(free_port()), cwd=project).status == 0
     toml = project / "contrail.toml"
     toml.write_text(toml.read_text().replace("workers = 2", "workers = 2\nthreads = 4"))
     before = (project / "Vagrantfile").read_text()

@@ -1,0 +1,164 @@
+"""The iteration loop: a one-line change → live on all 3 app servers, `fab push` vs the naive loop.
+
+Both loops run in the same benchmark against one environment (the Django example, default 7-node
+topology, ports chosen free). A run ends when every app server, asked directly, serves the new text.
+- fab push: Contrail's push (code only changed).
+- naive: rebuild the app image with the code and its requirements baked in (`docker build` FROM the
+  app box), point the Vagrantfile's app machines at it, `vagrant destroy` + `vagrant up` them.
+Also measured: `contrail up` of the 7 nodes from built boxes until healthy (and `contrail destroy`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench.common import contrail, report
+from contrail import config, release, topology
+
+REPO = Path(__file__).resolve().parent.parent
+FAB = str(Path(sys.executable).parent / "fab")
+os.environ.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no update check over the network
+TEMPLATE = Path("visits/templates/visits/index.html")
+DOCKERFILE = """FROM {base}
+COPY wheels /srv/app/wheels/naive
+RUN python3 -m venv --system-site-packages /srv/app/venvs/naive \\
+ && /srv/app/venvs/naive/bin/pip install -q --no-index --find-links /srv/app/wheels/naive Django psycopg2-binary
+COPY app /srv/app/releases/naive
+RUN echo naive > /srv/app/releases/naive/.contrail-release \\
+ && ln -sfn /srv/app/venvs/naive /srv/app/releases/naive/venv \\
+ && ln -sfn /srv/app/releases/naive /srv/app/current
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def served_everywhere(cfg: config.DevConfig, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {n.ip for n in topology.by_role(cfg, "app")}
+    while pending:
+        for ip in list(pending):
+            try:
+                with urllib.request.urlopen(f"http://{ip}:8000/", timeout=2) as response:
+                    if text in response.read().decode():
+                        pending.discard(ip)
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {text!r} never served by {sorted(pending)}")
+        time.sleep(0.02)
+
+
+def edit(project: Path, marker: str) -> str:
+    template = project / TEMPLATE
+    text = f"Hello from Contrail, edit {marker}"
+    template.write_text(re.sub(r"<h1>.*</h1>", f"<h1>{text}</h1>", template.read_text()))
+    return text
+
+
+def sh(*args: str, cwd: Path) -> None:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+def fab_push_loop(project: Path, cfg: config.DevConfig, marker: str) -> float:
+    started = time.monotonic()
+    text = edit(project, marker)
+    sh(FAB, "push", cwd=project)
+    served_everywhere(cfg, text)
+    return time.monotonic() - started
+
+
+def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -> float:
+    started = time.monotonic()
+    text = edit(project, marker)
+    shutil.rmtree(build / "app", ignore_errors=True)
+    shutil.copytree(project, build / "app", ignore=shutil.ignore_patterns(".contrail", ".vagrant", "__pycache__"))
+    tag = f"contrail-bench/naive-app:{marker}"
+    sh("docker", "build", "-q", "-t", tag, str(build), cwd=project)
+    vagrantfile = project / "Vagrantfile"
+    vagrantfile.write_text(
+        re.sub(r'(role: "app", ip: "[^"]+", image: )"[^"]+"', rf'\1"{tag}"', vagrantfile.read_text())
+    )
+    apps = [n.name for n in topology.by_role(cfg, "app")]
+    sh("vagrant", "destroy", "-f", *apps, cwd=project)
+    sh("vagrant", "up", *apps, cwd=project)
+    served_everywhere(cfg, text)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--naive-runs", type=int, default=3)
+    parser.add_argument("--up-runs", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="contrail-bench-") as tmp:
+        project = Path(tmp) / "shop"
+        shutil.copytree(REPO / "examples" / "django-app", project)
+        contrail(
+            "startdev",
+            "--name",
+            "bench-push",
+            "--port",
+            str(free_port()),
+            "--stats-port",
+            str(free_port()),
+            cwd=project,
+        )
+        cfg = config.load(project / "contrail.toml")
+        ups, destroys = [], []
+        try:
+            for run in range(args.up_runs):
+                ups.append(contrail("up", cwd=project))
+                if run < args.up_runs - 1:
+                    destroys.append(contrail("destroy", cwd=project))
+            first = [fab_push_loop(project, cfg, "first")]  # builds the wheelhouse and venvs
+            pushes = [fab_push_loop(project, cfg, f"push{i}") for i in range(args.runs)]
+            build = Path(tmp) / "naive"
+            build.mkdir()
+            key = release.requirements_key(project / "requirements.txt")
+            shutil.copytree(project / ".contrail" / "wheelhouse" / key, build / "wheels")
+            app_image = re.search(r'role: "app", ip: "[^"]+", image: "([^"]+)"', (project / "Vagrantfile").read_text())
+            assert app_image
+            (build / "Dockerfile").write_text(DOCKERFILE.format(base=app_image.group(1)))
+            naive = [naive_loop(project, cfg, f"naive{i}", build) for i in range(args.naive_runs)]
+        finally:
+            destroys.append(contrail("destroy", cwd=project, check=False))
+            subprocess.run(
+                "docker images -q contrail-bench/naive-app | xargs -r docker rmi -f", shell=True, capture_output=True
+            )
+    report(
+        "push",
+        {
+            "contrail up, 7 nodes from built boxes": ups,
+            "contrail destroy, 7 nodes": destroys,
+            "first fab push (wheels, venvs, migrate, static)": first,
+            "fab push, one-line change, live on 3 servers": pushes,
+            "naive: image rebuild + recreate 3 app nodes": naive,
+        },
+        {
+            "ratio naive / fab push": (
+                "naive: image rebuild + recreate 3 app nodes",
+                "fab push, one-line change, live on 3 servers",
+            )
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
