@@ -304,7 +304,7 @@ def destroy_cmd() -> None:
 
     cfg = _project_config(Path.cwd())
     with console.status("vagrant destroy …"):
-        left = machines.destroy(cfg, workspace_for(cfg), lambda node, text: None)
+        left = machines.destroy(cfg, workspace_for(cfg))
     if left:
         raise ContrailError(
             f"still present after destroy: {', '.join(left)}", "remove them with docker rm / docker network rm"

@@ -108,12 +108,14 @@ def push(env: Environment) -> PushReport:
     webs = _connect(env, env.web_nodes, log) if django else []
     first = remotes[0]
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
-        overlay = _overlay(Path(tmp), rid, key)
+        code = release.code_digest(cfg.app.path, key)
+        overlay = _overlay(Path(tmp), rid, key, code)
         static_links = pool.submit(_static_links, webs)
         uploads = [_upload(first, cfg, rid, key, wheels, overlay)]
         others = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes[1:]]
         try:
-            _check(first, cfg, rid)  # while the other servers receive the release
+            if uploads[0].live_code != code:
+                _check(first, cfg, rid)  # while the other servers receive the release
         except ToolFailed as err:
             for future in others:
                 future.exception()
@@ -157,9 +159,10 @@ def _parallel(work: Callable[[Remote], T], remotes: list[Remote]) -> list[T]:
         return list(pool.map(work, remotes))
 
 
-def _overlay(directory: Path, rid: str, key: str) -> Path:
-    """What Contrail adds to the app's files in every release: its id and its venv link."""
+def _overlay(directory: Path, rid: str, key: str, code: str) -> Path:
+    """What Contrail adds to the app's files in every release: its id, its code digest, its venv link."""
     (directory / ".contrail-release").write_text(rid + "\n")
+    (directory / ".contrail-code").write_text(code + "\n")
     (directory / "venv").symlink_to(f"{APP}/venvs/{key}")
     return directory
 
@@ -168,12 +171,17 @@ def _overlay(directory: Path, rid: str, key: str) -> Path:
 class Upload:
     installed: bool  # the venv for these requirements was built on this push
     new_venv: bool  # the release runs another venv than the live one (Gunicorn must restart)
+    live_code: str  # the code digest of the live release ("" if unknown)
 
 
 def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> Upload:
     """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`."""
     venv = f"{APP}/venvs/{key}"
-    state = remote.run(f"readlink {APP}/current/venv; test -e {venv}/.complete && echo complete", check=False)
+    state = remote.run(
+        f"readlink {APP}/current/venv; cat {APP}/current/.contrail-code 2>/dev/null; "
+        f"test -e {venv}/.complete && echo complete",
+        check=False,
+    )
     installed = "complete" not in state.stdout
     if installed:
         remote.rsync([f"{wheels}/"], f"{APP}/wheels/{key}/")
@@ -186,8 +194,10 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
     options = [f"--exclude={e}" for e in release.EXCLUDES]
     options += ["--filter=:- .gitignore", f"--link-dest={APP}/current/"]
     remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-    live_venv = state.stdout.splitlines()[0] if state.stdout.strip() else ""
-    return Upload(installed, live_venv != venv)
+    lines = state.stdout.splitlines()
+    live_venv = lines[0] if lines else ""
+    live_code = lines[1] if len(lines) > 1 and lines[1] != "complete" else ""
+    return Upload(installed, live_venv != venv, live_code)
 
 
 def _env_prefix() -> str:

@@ -76,6 +76,7 @@ def startdev(project: Path, request: Request) -> Rendered:
                 "move your changes into contrail.toml, or run `contrail startdev --force` to overwrite",
             )
         secrets.ensure(state)
+        secrets.ensure_ssh_key(state, f"contrail-{cfg.name}")
         written, unchanged = _install(rendered, project, files)
         _write_manifest(state, manifest | {f: _sha(project / f) for f in files})
     (state / ".gitignore").write_text("*\n")

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,15 +66,24 @@ def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeo
     log = ws.new_log("up")
     machine = _vagrant(cfg, log)
     _stream(machine.up(provider=cfg.provider, stream_output=True), log, on_node, "vagrant up")
-    write_ssh_config(cfg, machine)
-    return wait_healthy(cfg, timeout)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ssh_config = pool.submit(write_ssh_config, cfg, machine)  # `vagrant ssh-config` takes seconds
+        report = wait_healthy(cfg, timeout)
+        ssh_config.result()
+    return report
 
 
-def destroy(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None]) -> list[str]:
+def destroy(cfg: DevConfig, ws: Workspace) -> list[str]:
     """`vagrant destroy`, then remove anything labelled with this environment that is left; what remains."""
     log = ws.new_log("destroy")
     machine = _vagrant(cfg, log)
-    _stream(machine._stream_vagrant_command(["destroy", "--force"]), log, on_node, "vagrant destroy")
+    running = leftovers(cfg)
+    if running:  # they are being thrown away: no graceful stop, Vagrant then only deletes them
+        subprocess.run(["docker", "kill", *running], capture_output=True)
+    try:
+        machine.destroy()
+    except subprocess.CalledProcessError as err:
+        raise ToolFailed(f"vagrant destroy failed (status {err.returncode})", f"log: {log}") from None
     for name in leftovers(cfg):
         docker.remove_container(name)
     shutil.rmtree(control_dir(cfg), ignore_errors=True)  # ssh control masters of the old machines

@@ -2,8 +2,9 @@
 
 - A release id sorts in time order: `YYYYmmdd-HHMMSS-ffffff` (UTC, microseconds).
 - The requirements key names a wheelhouse and a venv: equal key → nothing to install.
-- Migration and static digests let a push skip `migrate` and `collectstatic` when those inputs did
-  not change (`fab migrate` always runs).
+- The code digest lets a push skip the import check when no Python file and no requirement changed
+  (the live release already passed it); migration and static digests let it skip `migrate` and
+  `collectstatic` likewise (`fab migrate` always runs).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def tree_digest(root: Path, paths: Iterable[Path], extra: str = "") -> str:
     for path in paths:
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def code_digest(root: Path, requirements_key: str) -> str:
+    """Everything an import of the release depends on: its Python files and its requirements."""
+    return tree_digest(root, [p for p in app_files(root) if p.suffix == ".py"], requirements_key)
 
 
 def migrations_digest(root: Path) -> str:

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 from contrail.errors import ContrailError
+from contrail.tools.run import run
 
 NAMES = ("db_password", "stats_password", "django_secret_key")
 
@@ -36,6 +37,21 @@ def ensure(state_dir: Path) -> dict[str, str]:
         handle.writelines(f'{k} = "{v}"\n' for k, v in sorted(current.items()))
     os.replace(tmp, path(state_dir))
     return current
+
+
+def ensure_ssh_key(state_dir: Path, comment: str) -> Path:
+    """The environment's own SSH key (ed25519, 0600): authorized on every node at its first up, in
+    place of Vagrant's well-known insecure key."""
+    key = state_dir / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = key.with_name("id_ed25519.tmp")
+        for stale in (tmp, tmp.with_suffix(".tmp.pub")):
+            stale.unlink(missing_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(tmp)])
+        os.replace(tmp.with_suffix(".tmp.pub"), key.with_suffix(".pub"))
+        os.replace(tmp, key)
+    return key
 
 
 def load(state_dir: Path) -> dict[str, str]:

@@ -130,6 +130,42 @@ def test_verify_checks_every_role(env: Env) -> None:
     assert verified.status == 0, verified.stdout + verified.stderr
 
 
+def test_vagrants_insecure_key_no_longer_opens_any_node(env: Env, tmp_path: Path) -> None:
+    insecure = next(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant"))
+    key = tmp_path / "insecure"
+    key.write_bytes(insecure.read_bytes())
+    key.chmod(0o600)
+    ssh_config = (env.project / ".contrail" / "ssh_config").read_text()
+    ports = re.findall(r"^\s*Port (\d+)$", ssh_config, re.MULTILINE)
+    assert len(ports) == 7
+    for port in ports:
+        attempt = subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(key),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ControlMaster=no",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-p",
+                port,
+                "vagrant@127.0.0.1",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert attempt.returncode == 255 and "Permission denied" in attempt.stderr, port
+
+
 def test_destroy_leaves_nothing_behind(env: Env) -> None:
     destroyed = contrail("destroy", cwd=env.project)
     assert destroyed.status == 0, destroyed.stderr

@@ -63,6 +63,7 @@ def test_vagrant_validates_the_rendered_vagrantfile(django_project, tmp_path):
     cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
     out = devenv._render(cfg, IMAGES, tmp_path / "out")
     secrets.ensure(out / ".contrail")
+    secrets.ensure_ssh_key(out / ".contrail", "contrail-test")
     done = subprocess.run(
         ["vagrant", "validate"],
         cwd=out,
@@ -79,3 +80,10 @@ def test_secrets_are_private_and_stable(tmp_path):
     assert (tmp_path / "secrets.toml").stat().st_mode & 0o777 == 0o600
     assert secrets.ensure(tmp_path) == first
     assert len(set(first.values())) == len(first)
+
+
+def test_the_environment_ssh_key_is_private_and_kept(tmp_path):
+    key = secrets.ensure_ssh_key(tmp_path, "contrail-test")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.with_suffix(".pub").read_text().startswith("ssh-ed25519 ")
+    assert secrets.ensure_ssh_key(tmp_path, "contrail-test").read_bytes() == key.read_bytes()
