@@ -42,8 +42,9 @@ demo: deps
 demo-destroy: venv
 	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) destroy
 
-## test: the whole suite (unit, then integration against real Docker and Packer)
+## test: the whole suite (unit, integration against real Docker and Packer, end to end with Vagrant)
 test: deps
+	@command -v psql >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-client)
 	$(BIN)/ruff check contrail tests bench
 	$(BIN)/pytest -m "not slow"
 

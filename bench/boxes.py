@@ -8,8 +8,10 @@ the Debian mirror, "warm" through Contrail's apt-cacher-ng after one priming bui
 from __future__ import annotations
 
 import argparse
+import subprocess
 
 from bench.common import contrail, report
+from contrail import aptcache
 
 NS = ["--namespace", "contrail-bench"]
 
@@ -21,10 +23,15 @@ def main() -> None:
 
     base = [contrail("build-boxes", "-j", "2", *NS)]  # base (debootstrap) + first build of the roles
     cold = [contrail("build-boxes", "-j", "2", "--force", *NS) for _ in range(runs)]
+    was_up = subprocess.run(["docker", "inspect", aptcache.CONTAINER], capture_output=True).returncode == 0
     contrail("apt-cache", "up")
-    cache = ["--apt-cache", "http://127.0.0.1:3142"]
-    contrail("build-boxes", "-j", "2", "--force", *NS, *cache)  # primes the cache
-    warm = [contrail("build-boxes", "-j", "2", "--force", *NS, *cache) for _ in range(runs)]
+    try:
+        cache = ["--apt-cache", f"http://127.0.0.1:{aptcache.PORT}"]
+        contrail("build-boxes", "-j", "2", "--force", *NS, *cache)  # primes the cache
+        warm = [contrail("build-boxes", "-j", "2", "--force", *NS, *cache) for _ in range(runs)]
+    finally:
+        if not was_up:
+            contrail("apt-cache", "down")
     unchanged = [contrail("build-boxes", *NS) for _ in range(max(runs, 5))]
     report(
         "boxes",
