@@ -236,18 +236,26 @@ def startdev_cmd(
 def up_cmd(verbose: bool) -> None:
     """`vagrant up` every node (in parallel), then wait until the whole topology is healthy."""
     from contrail import devenv, machines
+    from contrail.ui import BuildProgress
 
     cfg = _project_config(Path.cwd())
     devenv.check_ports(cfg)
     started = time.monotonic()
-    ws = workspace_for(cfg)
+    with BuildProgress(console, verbose=verbose) as ui:
+        last: dict[str, str] = {}
 
-    def on_node(node: str, text: str) -> None:
-        if verbose:
-            console.print(f"{node or 'vagrant':>8} | {text}", markup=False)
+        def on_node(node: str, text: str) -> None:
+            ui.tool_line(node or "vagrant", text)
+            if node and node not in last:
+                ui.start(node, text)
+            elif node:
+                ui.status(node, text)
+            if node:
+                last[node] = text
 
-    with console.status("vagrant up …"):
-        report = machines.up(cfg, ws, on_node)
+        report = machines.up(cfg, workspace_for(cfg), on_node)
+        for node in sorted(last):
+            ui.finish(node, True, machines.REMOVED if last[node] == machines.REMOVED else "configured")
     _print_health(report)
     if not all(h.healthy for h in report):
         raise ContrailError("some nodes are not healthy", "see the table above and `contrail up -v`")

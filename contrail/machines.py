@@ -30,6 +30,7 @@ from contrail.tools import docker
 from contrail.workspace import Workspace
 
 VAGRANT_ENV = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "docker"}
+REMOVED = "removed: no longer in contrail.toml"
 _MACHINE_LINE = re.compile(r"^==> (?P<node>[\w-]+): (?P<text>.*)$")
 
 
@@ -65,7 +66,13 @@ def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeo
     """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy."""
     log = ws.new_log("up")
     machine = _vagrant(cfg, log)
-    _stream(machine.up(provider=cfg.provider, stream_output=True), log, on_node, "vagrant up")
+    # --provision: configuration is re-applied to machines that already run (the scripts are idempotent).
+    _stream(machine.up(provider=cfg.provider, provision=True, stream_output=True), log, on_node, "vagrant up")
+    for name in orphans(cfg):  # nodes contrail.toml no longer has (e.g. after `web = 3` became 2)
+        node = name.removeprefix(f"{cfg.name}-")
+        docker.remove_container(name)
+        shutil.rmtree(cfg.project_dir / ".vagrant" / "machines" / node, ignore_errors=True)
+        on_node(node, REMOVED)
     with ThreadPoolExecutor(max_workers=1) as pool:
         ssh_config = pool.submit(write_ssh_config, cfg, machine)  # `vagrant ssh-config` takes seconds
         report = wait_healthy(cfg, timeout)
@@ -98,6 +105,12 @@ def leftovers(cfg: DevConfig) -> list[str]:
         text=True,
     )
     return done.stdout.split()
+
+
+def orphans(cfg: DevConfig) -> list[str]:
+    """Containers of this environment whose node is not in the topology any more."""
+    wanted = {f"{cfg.name}-{n.name}" for n in topology.nodes(cfg)}
+    return [name for name in leftovers(cfg) if name not in wanted]
 
 
 def leftover_networks(cfg: DevConfig) -> list[str]:

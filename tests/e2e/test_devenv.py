@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -122,6 +123,21 @@ def test_a_push_that_does_not_import_keeps_the_old_release(env: Env) -> None:
         status, headers, body = env.get()
         assert status == 200 and "Hello from the new release" in body
         assert headers["X-Contrail-Release"] == release_before
+
+
+def test_topology_changes_reach_running_machines(env: Env) -> None:
+    toml = env.project / "contrail.toml"
+    for web_nodes in (3, 2):
+        toml.write_text(re.sub(r"^web = \d+", f"web = {web_nodes}", toml.read_text(), flags=re.MULTILINE))
+        assert contrail("startdev", cwd=env.project).status == 0
+        up = contrail("up", cwd=env.project)
+        assert up.status == 0, up.stdout + up.stderr
+        status = json.loads(contrail("status", "--json", cwd=env.project).stdout)
+        webs = sorted(n["node"] for n in status if n["role"] == "web" and n["healthy"])
+        assert webs == [f"web{i}" for i in range(1, web_nodes + 1)]
+        containers = leftovers(env.name)
+        assert len(containers) == 5 + web_nodes, containers
+    assert "Hello from the new release" in env.get()[2]
 
 
 def test_verify_checks_every_role(env: Env) -> None:
