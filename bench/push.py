@@ -1,4 +1,5 @@
-"""The iteration loop: a one-line change → live on all 3 app servers, `fab push` vs the naive loop.
+"""The iteration loop: a one-line change → live on all 3 app servers: `fab push --all-at-once`, the
+rolling `fab push` (one server at a time, canary first), and the naive loop, in one run.
 
 Both loops run in the same benchmark against one environment (the Django example, default 7-node
 topology, ports chosen free). A run ends when every app server, asked directly, serves the new text.
@@ -75,10 +76,10 @@ def sh(*args: str, cwd: Path) -> None:
         raise SystemExit(f"bench: {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
-def fab_push_loop(project: Path, cfg: config.DevConfig, marker: str) -> float:
+def fab_push_loop(project: Path, cfg: config.DevConfig, marker: str, *flags: str) -> float:
     started = time.monotonic()
     text = edit(project, marker)
-    sh(FAB, "push", cwd=project)
+    sh(FAB, "push", *flags, cwd=project)
     served_everywhere(cfg, text)
     return time.monotonic() - started
 
@@ -128,7 +129,8 @@ def main() -> None:
                 if run < args.up_runs - 1:
                     destroys.append(contrail("destroy", cwd=project))
             first = [fab_push_loop(project, cfg, "first")]  # builds the wheelhouse and venvs
-            pushes = [fab_push_loop(project, cfg, f"push{i}") for i in range(args.runs)]
+            pushes = [fab_push_loop(project, cfg, f"push{i}", "--all-at-once") for i in range(args.runs)]
+            rolling = [fab_push_loop(project, cfg, f"rolling{i}") for i in range(args.runs)]
             build = Path(tmp) / "naive"
             build.mkdir()
             key = release.requirements_key(project / "requirements.txt")
@@ -148,14 +150,19 @@ def main() -> None:
             "contrail up, 7 nodes from built boxes": ups,
             "contrail destroy, 7 nodes": destroys,
             "first fab push (wheels, venvs, migrate, static)": first,
-            "fab push, one-line change, live on 3 servers": pushes,
+            "fab push --all-at-once, one-line change, live on 3": pushes,
+            "fab push (rolling, canary first), one-line change": rolling,
             "naive: image rebuild + recreate 3 app nodes": naive,
         },
         {
-            "ratio naive / fab push": (
+            "ratio naive / fab push --all-at-once": (
                 "naive: image rebuild + recreate 3 app nodes",
-                "fab push, one-line change, live on 3 servers",
-            )
+                "fab push --all-at-once, one-line change, live on 3",
+            ),
+            "ratio rolling / all-at-once": (
+                "fab push (rolling, canary first), one-line change",
+                "fab push --all-at-once, one-line change, live on 3",
+            ),
         },
     )
 

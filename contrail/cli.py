@@ -305,6 +305,31 @@ def verify_cmd(pytest_args: tuple[str, ...]) -> None:
         raise ContrailError("some role checks failed (see above)", "`contrail status` shows each node's health")
 
 
+@cli.command("load")
+@click.option("--seconds", type=click.FloatRange(min=0.1), default=10, show_default=True, help="Stop after this long.")
+@click.option(
+    "--requests",
+    "max_requests",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Stop after this many requests.",
+)
+@click.option("-c", "--connections", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--path", default="/", show_default=True)
+def load_cmd(seconds: float, max_requests: int, connections: int, path: str) -> None:
+    """A bounded load against this environment's front door (127.0.0.1), with a summary."""
+    from contrail import load
+
+    cfg = _project_config(Path.cwd())
+    report = load.run(
+        f"http://127.0.0.1:{cfg.host_port}{path}", seconds=seconds, max_requests=max_requests, concurrency=connections
+    )
+    console.print(report.summary(), markup=False)
+    if report.failed:
+        raise ContrailError(f"{report.failed} of {report.requests} requests failed")
+
+
 @cli.command("destroy")
 def destroy_cmd() -> None:
     """Remove exactly what this environment created: its machines and their network."""

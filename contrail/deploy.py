@@ -33,6 +33,8 @@ from contrail.workspace import Workspace
 APP = "/srv/app"
 KEEP_RELEASES = 5
 HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
+DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
+CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
 T = TypeVar("T")
 console = Console(highlight=False)
 
@@ -97,7 +99,8 @@ def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
         sys.exit(err.exit_status)
 
 
-def push(env: Environment) -> PushReport:
+def push(env: Environment, rolling: bool = True) -> PushReport:
+    """Rolling by default: one app server at a time, drained from Nginx, the first one a canary."""
     phases = Phases()
     cfg, log = env.cfg, env.ws.new_log("push")
     django = cfg.app.framework == "django"
@@ -105,12 +108,12 @@ def push(env: Environment) -> PushReport:
     key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log)
     phases.done("wheelhouse")
     remotes = _connect(env, env.app_nodes, log)
-    webs = _connect(env, env.web_nodes, log) if django else []
+    webs = _connect(env, env.web_nodes, log)
     first = remotes[0]
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
         code = release.code_digest(cfg.app.path, key)
         overlay = _overlay(Path(tmp), rid, key, code)
-        static_links = pool.submit(_static_links, webs)
+        static_links = pool.submit(_static_links, webs if django else [])
         uploads = [_upload(first, cfg, rid, key, wheels, overlay)]
         others = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes[1:]]
         try:
@@ -131,7 +134,9 @@ def push(env: Environment) -> PushReport:
     phases.done("migrate")
     static = django and _publish_static(env, first, webs, links, rid, key)
     phases.done("static")
-    if any(u.new_venv for u in uploads):
+    if rolling:
+        _rolling_switch(env, remotes, webs, rid, [u.live_release for u in uploads])
+    elif any(u.new_venv for u in uploads):
         for remote in remotes:  # the Gunicorn masters restart: one server at a time keeps the app up
             _switch(remote, rid)
     else:
@@ -172,13 +177,15 @@ class Upload:
     installed: bool  # the venv for these requirements was built on this push
     new_venv: bool  # the release runs another venv than the live one (Gunicorn must restart)
     live_code: str  # the code digest of the live release ("" if unknown)
+    live_release: str  # the release `current` points at before this push
 
 
 def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> Upload:
     """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`."""
     venv = f"{APP}/venvs/{key}"
     state = remote.run(
-        f"readlink {APP}/current/venv; cat {APP}/current/.contrail-code 2>/dev/null; "
+        f"basename $(readlink {APP}/current); readlink {APP}/current/venv; "
+        f"cat {APP}/current/.contrail-code 2>/dev/null; "
         f"test -e {venv}/.complete && echo complete",
         check=False,
     )
@@ -194,10 +201,10 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
     options = [f"--exclude={e}" for e in release.EXCLUDES]
     options += ["--filter=:- .gitignore", f"--link-dest={APP}/current/"]
     remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-    lines = state.stdout.splitlines()
-    live_venv = lines[0] if lines else ""
-    live_code = lines[1] if len(lines) > 1 and lines[1] != "complete" else ""
-    return Upload(installed, live_venv != venv, live_code)
+    lines = [*state.stdout.splitlines(), "", "", ""]
+    live_release, live_venv = lines[0], lines[1]
+    live_code = lines[2] if lines[2] != "complete" else ""
+    return Upload(installed, live_venv != venv, live_code, live_release)
 
 
 def _env_prefix() -> str:
@@ -275,6 +282,55 @@ def _switch(remote: Remote, rid: str) -> None:
         f"[ $i -lt {HEALTH_WAIT * 20} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
         "sleep 0.05; done; "
         f"ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf"
+    )
+
+
+def _rolling_switch(env: Environment, remotes: list[Remote], webs: list[Remote], rid: str, previous: list[str]) -> None:
+    """Each app server in turn: drained from every Nginx, switched, healthy on the new release, put back.
+    The first is the canary: if it fails, it goes back to its previous release and nobody else moves."""
+    ips = {n.name: n.ip for n in env.app_nodes}
+    for index, remote in enumerate(remotes):
+        _upstream(webs, "drain", ips[remote.name])
+        _wait_idle(remote)
+        try:
+            _switch(remote, rid)
+            if index == 0:
+                _canary_check(remote)
+        except ToolFailed as err:
+            if index != 0:
+                raise
+            _switch(remote, previous[0])
+            _upstream(webs, "restore", ips[remote.name])
+            _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            raise PushFailed(
+                f"canary {remote.name} failed on release {rid}: {err.message}",
+                f"{remote.name} is back on {previous[0]}; the other app servers were not touched",
+            ) from None
+        _upstream(webs, "restore", ips[remote.name])
+
+
+def _upstream(webs: list[Remote], action: str, ip: str) -> None:
+    _parallel(lambda w: w.run(f"sudo contrail-upstream {action} {ip}", what=f"{action} of {ip}"), webs)
+
+
+def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:
+    """Until no connection is open to Gunicorn (in-flight requests done; Nginx's old workers gone)."""
+    remote.run(
+        f"for i in $(seq {seconds * 20}); do "
+        "[ \"$(ss -Htn state established '( sport = :8000 )' | wc -l)\" -eq 0 ] && break; sleep 0.05; done",
+        check=False,
+    )
+
+
+def _canary_check(remote: Remote) -> None:
+    """The canary's new release answers its page without a server error (the import check cannot see
+    errors that happen only when a request runs)."""
+    remote.run(
+        f"for i in $(seq {CANARY_WAIT * 10}); do "
+        "code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/); "
+        '[ "$code" -gt 0 ] && [ "$code" -lt 500 ] && exit 0; sleep 0.1; done; '
+        'echo "its page answers HTTP $code" >&2; exit 1',
+        what="the canary check",
     )
 
 

@@ -132,8 +132,10 @@ def _stream(lines, log: Path, on_node: Callable[[str, str], None], what: str) ->
                 else:
                     on_node("", line)
     except subprocess.CalledProcessError as err:
-        tail = [ln.strip() for ln in log.read_text().splitlines()[-4:] if ln.strip()]
-        raise ToolFailed(f"{what} failed (status {err.returncode}): {' | '.join(tail)}", f"log: {log}") from None
+        # Vagrant's stderr goes to the same log without our time stamps: its last lines say what failed.
+        lines = [ln.strip() for ln in log.read_text().splitlines() if ln.strip()]
+        said = [ln for ln in lines if not ln.startswith("[")] or lines
+        raise ToolFailed(f"{what} failed (status {err.returncode}): {' | '.join(said[-3:])}", f"log: {log}") from None
 
 
 def write_ssh_config(cfg: DevConfig, machine: vagrant.Vagrant | None = None) -> Path:

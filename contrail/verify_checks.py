@@ -49,7 +49,7 @@ def test_web_upstream_lists_every_app_node(host, node) -> None:  # type: ignore[
     only(node, "web")
     assert host.run("sudo nginx -t -q").rc == 0
     assert host.socket("tcp://0.0.0.0:80").is_listening
-    conf = host.file("/etc/nginx/conf.d/contrail.conf").content_string
+    conf = host.file("/etc/nginx/contrail-upstream.conf").content_string
     for app in topology.by_role(CFG, "app"):
         assert f"server {app.ip}:8000" in conf
 

@@ -23,3 +23,21 @@ stopsignal=QUIT
 stdout_logfile=/var/log/supervisor/nginx.log
 redirect_stderr=true
 CONF
+
+# Take an app server out of (drain) or back into (restore) this node's upstream, gracefully: Nginx's
+# reload lets old workers finish their in-flight requests. Used by rolling pushes.
+cat > /usr/local/sbin/contrail-upstream <<'SH'
+#!/bin/sh
+set -eu
+conf=/etc/nginx/contrail-upstream.conf
+ip=$(printf '%s' "${2:?usage: contrail-upstream drain|restore IP}" | sed 's/\./\\./g')
+# drain: `[^n];` skips a line already ending in "down;", so draining twice changes nothing.
+case "$1" in
+  drain) sed -i "s/^\(\s*server $ip:8000 [^;]*[^n]\);/\1 down;/" "$conf" ;;
+  restore) sed -i "s/^\(\s*server $ip:8000 [^;]*\) down;/\1;/" "$conf" ;;
+  *) echo "usage: contrail-upstream drain|restore IP" >&2; exit 2 ;;
+esac
+nginx -t -q
+nginx -s reload
+SH
+chmod 0755 /usr/local/sbin/contrail-upstream

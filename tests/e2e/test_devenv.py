@@ -7,16 +7,19 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
 import pytest
 
-from contrail import config, topology
+from contrail import config, load, topology
+from contrail.load import LoadReport
 from tests.conftest import REPO, Result, contrail
 from tests.integration.test_startdev import free_port
 
@@ -98,7 +101,7 @@ def test_static_files_come_from_nginx(env: Env) -> None:
 def test_a_changed_template_is_served_by_every_app_server(env: Env) -> None:
     template = env.project / "visits" / "templates" / "visits" / "index.html"
     template.write_text(template.read_text().replace("Hello from Contrail", "Hello from the new release"))
-    pushed = env.fab("push")
+    pushed = env.fab("push", "--all-at-once")
     assert pushed.status == 0, pushed.stderr
     print(pushed.stdout)
     cfg = config.load(env.project / "contrail.toml")
@@ -123,6 +126,61 @@ def test_a_push_that_does_not_import_keeps_the_old_release(env: Env) -> None:
         status, headers, body = env.get()
         assert status == 200 and "Hello from the new release" in body
         assert headers["X-Contrail-Release"] == release_before
+
+
+def under_load(
+    env: Env, action: Callable[[], Result], requests: int, seconds: float
+) -> tuple[Result, float, LoadReport]:
+    """Run `action` 5 s into a bounded load on the front door; (its result, when it ended, the load's report)."""
+    reports: list[LoadReport] = []
+    url = f"http://127.0.0.1:{env.port}/"
+    worker = threading.Thread(
+        target=lambda: reports.append(load.run(url, seconds=seconds, max_requests=requests, concurrency=8))
+    )
+    started = time.monotonic()
+    worker.start()
+    time.sleep(5)
+    result = action()
+    ended = time.monotonic() - started
+    worker.join()
+    print(result.stdout, result.stderr, reports[0].summary(), sep="\n")
+    return result, ended, reports[0]
+
+
+def test_a_rolling_push_under_load_fails_no_request(env: Env) -> None:
+    template = env.project / "visits" / "templates" / "visits" / "index.html"
+    template.write_text(template.read_text().replace("Hello from the new release", "Rolled out under load"))
+    pushed, ended, report = under_load(env, lambda: env.fab("push"), requests=5500, seconds=60)
+    assert pushed.status == 0, pushed.stderr
+    assert report.requests >= 5000
+    assert report.failed == 0, report.failures
+    new = env.get()[1]["X-Contrail-Release"]
+    assert new in report.releases and len(report.releases) == 2, "the old release, then the new one"
+    after = {release for at, _, release in report.timeline if at > ended}
+    assert after == {new}, "after the push ends, every request is served by the new release"
+
+
+def test_a_canary_that_fails_stops_the_push(env: Env) -> None:
+    views = env.project / "visits" / "views.py"
+    good = views.read_text()
+    cfg = config.load(env.project / "contrail.toml")
+    before = {n.name: env.get("/_contrail/health", host=n.ip, port=8000)[2] for n in topology.by_role(cfg, "app")}
+    views.write_text(
+        good.replace(
+            "    Visit.objects.create(", "    raise RuntimeError('fails at request time')\n    Visit.objects.create("
+        )
+    )
+    try:
+        pushed, _, report = under_load(env, lambda: env.fab("push"), requests=4000, seconds=20)
+    finally:
+        views.write_text(good)
+    assert pushed.status == 1
+    assert "canary app1 failed" in pushed.stderr and "HTTP 500" in pushed.stderr
+    assert report.failed == 0, report.failures
+    after = {n.name: env.get("/_contrail/health", host=n.ip, port=8000)[2] for n in topology.by_role(cfg, "app")}
+    assert {n: json.loads(b)["release"] for n, b in after.items()} == {
+        n: json.loads(b)["release"] for n, b in before.items()
+    }
 
 
 def test_topology_changes_reach_running_machines(env: Env) -> None:

@@ -52,7 +52,7 @@ def test_rendered_files_carry_the_topology(django_project, tmp_path):
     proxy = (out / "devenv" / "configure" / "proxy.sh").read_text()
     assert proxy.count("check inter 1s") == 3
     web = (out / "devenv" / "configure" / "web.sh").read_text()
-    assert web.count(":8000 max_fails") == 2
+    assert web.count(":8000 max_fails") == 2 and "include /etc/nginx/contrail-upstream.conf;" in web
     assert config.load(out / "contrail.toml").web == 3
     for script in (out / "devenv" / "configure").glob("*.sh"):
         assert os.access(script, os.X_OK)

@@ -15,9 +15,9 @@ HERE = Path(__file__).resolve().parent
 
 
 @task(default=True)
-def push(c):
-    """Put the app's code live on every app server: wheels, release, checks, migrations, graceful reload."""
-    deploy.run_task(deploy.push, HERE)
+def push(c, all_at_once=False):
+    """Put the app's code live: one app server at a time, canary first (--all-at-once: every server together)."""
+    deploy.run_task(deploy.push, HERE, not all_at_once)
 
 
 @task

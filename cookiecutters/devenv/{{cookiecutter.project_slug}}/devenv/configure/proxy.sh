@@ -38,7 +38,8 @@ CFG
 haproxy -c -q -f /etc/haproxy/haproxy.cfg.new
 if ! cmp -s /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; then
   mv /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg
-  supervisorctl signal USR2 haproxy >/dev/null  # master-worker reload: no dropped connections
+  # Master-worker reload (no dropped connections); a start if supervisor has not started it yet.
+  supervisorctl signal USR2 haproxy >/dev/null 2>&1 || supervisorctl restart haproxy >/dev/null
 else
   rm /etc/haproxy/haproxy.cfg.new
 fi

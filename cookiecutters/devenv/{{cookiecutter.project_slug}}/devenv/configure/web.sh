@@ -5,11 +5,15 @@ set -euo pipefail
 
 install -d -o vagrant -g vagrant /srv/static /srv/static/empty
 [ -e /srv/static/current ] || ln -s /srv/static/empty /srv/static/current
+# The app servers, one line each: `contrail-upstream drain|restore IP` marks one down during a rolling push.
+cat > /etc/nginx/contrail-upstream.conf <<'CFG'
+{%- for node in cookiecutter.contrail.app_node_list %}
+server {{ node.ip }}:8000 max_fails=1 fail_timeout=5s;
+{%- endfor %}
+CFG
 cat > /etc/nginx/conf.d/contrail.conf.new <<'CFG'
 upstream app {
-{%- for node in cookiecutter.contrail.app_node_list %}
-    server {{ node.ip }}:8000 max_fails=1 fail_timeout=5s;
-{%- endfor %}
+    include /etc/nginx/contrail-upstream.conf;
     keepalive 16;
 }
 server {
@@ -32,10 +36,7 @@ server {
     }
 }
 CFG
-if ! cmp -s /etc/nginx/conf.d/contrail.conf.new /etc/nginx/conf.d/contrail.conf; then
-  mv /etc/nginx/conf.d/contrail.conf.new /etc/nginx/conf.d/contrail.conf
-  nginx -t -q
-  nginx -s reload
-else
-  rm /etc/nginx/conf.d/contrail.conf.new
-fi
+mv /etc/nginx/conf.d/contrail.conf.new /etc/nginx/conf.d/contrail.conf
+nginx -t -q
+# A graceful reload; a start if supervisor has not started Nginx yet.
+nginx -s reload 2>/dev/null || supervisorctl restart nginx >/dev/null
