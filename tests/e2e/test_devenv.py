@@ -195,7 +195,7 @@ def test_topology_changes_reach_running_machines(env: Env) -> None:
         assert webs == [f"web{i}" for i in range(1, web_nodes + 1)]
         containers = leftovers(env.name)
         assert len(containers) == 5 + web_nodes, containers
-    assert "Hello from the new release" in env.get()[2]
+    assert "Rolled out under load" in env.get()[2]
 
 
 def test_verify_checks_every_role(env: Env) -> None:
