@@ -264,13 +264,16 @@ def up_cmd(verbose: bool) -> None:
 
 @cli.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status_cmd(as_json: bool) -> None:
-    """Each node's health: HAProxy's view of the web nodes, each app server's live release, the db."""
+@click.option("--watch", is_flag=True, help="Refresh the table every second until Ctrl-C.")
+def status_cmd(as_json: bool, watch: bool) -> None:
+    """Each node: container state, health, live release, requests/s and 5xx HAProxy sees."""
+    from rich.live import Live
+
     from contrail import machines
 
     cfg = _project_config(Path.cwd())
-    report = machines.health(cfg)
     if as_json:
+        states = machines.container_states(cfg)
         click.echo(
             json.dumps(
                 [
@@ -278,20 +281,72 @@ def status_cmd(as_json: bool) -> None:
                         "node": h.node.name,
                         "role": h.node.role,
                         "address": h.node.ip,
+                        "state": states.get(h.node.name, "missing"),
                         "healthy": h.healthy,
+                        "release": h.release,
+                        "rate": h.rate,
+                        "errors": h.errors,
                         "detail": h.detail,
                     }
-                    for h in report
+                    for h in machines.health(cfg)
                 ],
                 indent=2,
             )
         )
         return
-    _print_health(report)
+    if not watch:
+        _print_health(machines.health(cfg), machines.container_states(cfg))
+    else:
+        with Live(console=console, auto_refresh=False) as live:
+            while True:
+                live.update(_health_table(machines.health(cfg), machines.container_states(cfg)), refresh=True)
+                time.sleep(1)
     console.print(
         f"App: http://127.0.0.1:{cfg.host_port}/   HAProxy stats: http://127.0.0.1:{cfg.stats_port}/ "
         "(user admin, password in .contrail/secrets.toml)"
     )
+
+
+@cli.command("drill")
+@click.argument("action", type=click.Choice(["stop", "pause", "slow", "restore"]))
+@click.argument("nodes", nargs=-1)
+@click.option(
+    "--delay",
+    "delay_ms",
+    type=click.IntRange(1, 60_000),
+    default=500,
+    show_default=True,
+    metavar="MS",
+    help="For slow: milliseconds every app request waits.",
+)
+def drill_cmd(action: str, nodes: tuple[str, ...], delay_ms: int) -> None:
+    """Fail a node on purpose (stop, pause, slow) and watch traffic move; `restore` undoes every drill."""
+    from contrail import drill
+
+    cfg = _project_config(Path.cwd())
+    if action == "restore":
+        restored = drill.restore(cfg, list(nodes) or None)
+        console.print(f"restored {', '.join(restored) or 'nothing (no drill was active)'}; the topology is healthy")
+        return
+    if not nodes:
+        raise ContrailError(f"drill {action} needs a node", "e.g. `contrail drill stop app2`")
+    for node in nodes:
+        drill.act(cfg, action, node, delay_ms)
+    console.print(
+        f"{action}: {', '.join(nodes)} — `contrail status` shows the effect, `contrail drill restore` undoes it"
+    )
+
+
+@cli.command("logs")
+@click.argument("targets", nargs=-1)
+@click.option("-f", "--follow", is_flag=True, help="Keep following (Ctrl-C to stop).")
+@click.option("-n", "--lines", type=click.IntRange(0, 10_000), default=20, show_default=True)
+def logs_cmd(targets: tuple[str, ...], follow: bool, lines: int) -> None:
+    """The role services' logs of NODEs or ROLEs (default: all), merged, each line prefixed by its node."""
+    from contrail import logs
+
+    cfg = _project_config(Path.cwd())
+    logs.show(cfg, list(targets), lines=lines, follow=follow, echo=lambda line: console.print(line, markup=False))
 
 
 @cli.command("verify", context_settings={"ignore_unknown_options": True})
@@ -349,13 +404,31 @@ def workspace_for(cfg: DevConfig) -> Workspace:
     return Workspace(cfg.project_dir, cfg.project_dir / ".contrail")
 
 
-def _print_health(report: list[NodeHealth]) -> None:
+def _print_health(report: list[NodeHealth], states: dict[str, str] | None = None) -> None:
+    console.print(_health_table(report, states))
+
+
+def _health_table(report: list[NodeHealth], states: dict[str, str] | None = None) -> Table:
     table = Table(title="topology")
-    for column in ("node", "role", "address", "healthy", "detail"):
+    columns = [
+        "node",
+        "role",
+        "address",
+        *(["state"] if states is not None else []),
+        "healthy",
+        "req/s",
+        "5xx",
+        "detail",
+    ]
+    for column in columns:
         table.add_column(column)
     for h in report:
-        table.add_row(h.node.name, h.node.role, h.node.ip, "[green]yes[/]" if h.healthy else "[red]no[/]", h.detail)
-    console.print(table)
+        state = [states.get(h.node.name, "missing")] if states is not None else []
+        rate = "" if h.rate is None else str(h.rate)
+        errors = "" if h.errors is None else str(h.errors)
+        healthy = "[green]yes[/]" if h.healthy else "[red]no[/]"
+        table.add_row(h.node.name, h.node.role, h.node.ip, *state, healthy, rate, errors, h.detail)
+    return table
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ class ServerStat:
     total_sessions: int
     responses_5xx: int
     check_status: str
+    rate: int  # sessions per second, over the last second
 
     @property
     def up(self) -> bool:
@@ -35,6 +36,7 @@ def parse(text: str) -> list[ServerStat]:
             total_sessions=_int(row.get("stot")),
             responses_5xx=_int(row.get("hrsp_5xx")),
             check_status=row.get("check_status", ""),
+            rate=_int(row.get("rate")),
         )
         for row in rows
         if row.get("svname") not in ("FRONTEND", "BACKEND")

@@ -8,6 +8,7 @@ the front door. Vagrant's output goes to .contrail/logs/up-*.log and, per machin
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -39,6 +40,9 @@ class NodeHealth:
     node: topology.Node
     healthy: bool
     detail: str
+    release: str = ""
+    rate: int | None = None  # requests/s HAProxy sends it (web nodes; the proxy: its total)
+    errors: int | None = None  # 5xx answers HAProxy saw from it
 
 
 def state_dir(cfg: DevConfig) -> Path:
@@ -107,6 +111,25 @@ def leftovers(cfg: DevConfig) -> list[str]:
     return done.stdout.split()
 
 
+def container_states(cfg: DevConfig) -> dict[str, str]:
+    """node → its container's state (running, paused, exited, …), in one docker call."""
+    done = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=org.contrail.environment={cfg.name}",
+            "--format",
+            "{{.Names}} {{.State}}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    pairs = (line.split() for line in done.stdout.splitlines() if line.strip())
+    return {name.removeprefix(f"{cfg.name}-"): state for name, state in pairs}
+
+
 def orphans(cfg: DevConfig) -> list[str]:
     """Containers of this environment whose node is not in the topology any more."""
     wanted = {f"{cfg.name}-{n.name}" for n in topology.nodes(cfg)}
@@ -172,17 +195,31 @@ def health(cfg: DevConfig) -> list[NodeHealth]:
     for node in topology.nodes(cfg):
         if node.role == "proxy":
             ok = front[0] == 200
-            result.append(NodeHealth(node, ok, f"front door :{cfg.host_port} → {front[0] or 'no answer'}"))
+            total = sum(s.rate for s in stats.values())
+            errors = sum(s.responses_5xx for s in stats.values())
+            detail = f"front door :{cfg.host_port} → {front[0] or 'no answer'}"
+            result.append(NodeHealth(node, ok, detail, rate=total, errors=errors))
         elif node.role == "web":
             stat = stats.get(node.name)
-            result.append(NodeHealth(node, bool(stat and stat.up), f"haproxy: {stat.status if stat else 'unknown'}"))
+            detail = f"haproxy: {stat.status if stat else 'unknown'}"
+            rate, errors = (stat.rate, stat.responses_5xx) if stat else (None, None)
+            result.append(NodeHealth(node, bool(stat and stat.up), detail, rate=rate, errors=errors))
         elif node.role == "app":
             status, body = http_get(f"http://{node.ip}:8000/_contrail/health")
-            result.append(NodeHealth(node, status == 200, body.strip() if status == 200 else "no answer on :8000"))
+            release = _json_field(body, "release") if status == 200 else ""
+            detail = f"gunicorn answers, release {release}" if status == 200 else "no answer on :8000"
+            result.append(NodeHealth(node, status == 200, detail, release=release))
         else:
             ok = _port_open(node.ip, 5432)
             result.append(NodeHealth(node, ok, "postgresql :5432 open" if ok else "postgresql not answering"))
     return result
+
+
+def _json_field(body: str, key: str) -> str:
+    try:
+        return str(json.loads(body).get(key, ""))
+    except ValueError:
+        return ""
 
 
 def proxy_stats(cfg: DevConfig) -> list[haproxy_stats.ServerStat]:

@@ -5,7 +5,9 @@ after a release switch imports the new release's code (through the `current` sym
 resolved path: gunicorn#394). It wraps the user's WSGI callable (CONTRAIL_WSGI="module:callable"):
 - `/_contrail/health` answers without calling the app: {"node", "release", "pid"} — cheap enough for
   HAProxy's and Contrail's health checks, and it reports the release this worker really runs;
-- every response carries X-Contrail-Node and X-Contrail-Release headers.
+- every response carries X-Contrail-Node and X-Contrail-Release headers;
+- `contrail drill slow` makes every app request wait (the health endpoint stays fast, like an app whose
+  database got slow).
 Before the first push `current` is a placeholder release and the app answers that no release is live.
 """
 
@@ -16,10 +18,12 @@ import json
 import os
 import socket
 import sys
+import time
 
 CURRENT = os.environ.get("CONTRAIL_APP_DIR", "/srv/app/current")
 NODE = os.environ.get("CONTRAIL_NODE") or socket.gethostname()
 HEALTH_PATH = "/_contrail/health"
+SLOW_FILE = "/srv/app/run/slow-ms"  # written by `contrail drill slow`, removed by `drill restore`
 
 
 def _release(directory: str) -> str:
@@ -40,6 +44,16 @@ def load(directory: str = CURRENT):
     module_name, _, attribute = target.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attribute or "application")
+
+
+def _drill_delay() -> None:
+    """The delay a `contrail drill slow` asked for, in milliseconds; nothing when no drill is active."""
+    try:
+        with open(SLOW_FILE, encoding="ascii") as handle:
+            milliseconds = int(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        return
+    time.sleep(milliseconds / 1000)
 
 
 def _placeholder(environ, start_response):
@@ -63,4 +77,5 @@ def application(environ, start_response):
     def start(status, headers, exc_info=None):
         return start_response(status, [*headers, *HEADERS], exc_info)
 
+    _drill_delay()
     return APP(environ, start)

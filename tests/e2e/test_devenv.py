@@ -183,6 +183,37 @@ def test_a_canary_that_fails_stops_the_push(env: Env) -> None:
     }
 
 
+def test_stopping_an_app_server_under_load(env: Env) -> None:
+    stopped, _, report = under_load(env, lambda: contrail("drill", "stop", "app2", cwd=env.project), 4000, 20)
+    assert stopped.status == 0, stopped.stderr
+    status = {n["node"]: n for n in json.loads(contrail("status", "--json", cwd=env.project).stdout)}
+    assert status["app2"]["state"] == "exited" and not status["app2"]["healthy"]
+    assert status["app1"]["healthy"] and status["app3"]["healthy"]
+    failures = [at for at, ok, _ in report.timeline if not ok]
+    recovery = max(failures) - 5.0 if failures else 0.0  # the drill starts 5 s into the load
+    print(f"stop app2 under load: {len(failures)} of {report.requests} failed, recovered within {recovery:.2f} s")
+    assert len(failures) <= 0.01 * report.requests
+    assert recovery <= 5.0
+    restored = contrail("drill", "restore", cwd=env.project)
+    assert restored.status == 0, restored.stderr
+    assert all(n["healthy"] for n in json.loads(contrail("status", "--json", cwd=env.project).stdout))
+
+
+def test_a_slow_app_server_drill(env: Env) -> None:
+    app2 = next(n for n in topology.by_role(config.load(env.project / "contrail.toml"), "app") if n.name == "app2")
+
+    def timed(path: str) -> float:
+        started = time.monotonic()
+        assert env.get(path, host=app2.ip, port=8000)[0] == 200
+        return time.monotonic() - started
+
+    assert contrail("drill", "slow", "app2", "--delay", "400", cwd=env.project).status == 0
+    assert timed("/") >= 0.4
+    assert timed("/_contrail/health") < 0.4
+    assert contrail("drill", "restore", "app2", cwd=env.project).status == 0
+    assert timed("/") < 0.4
+
+
 def test_topology_changes_reach_running_machines(env: Env) -> None:
     toml = env.project / "contrail.toml"
     for web_nodes in (3, 2):

@@ -102,3 +102,9 @@ def test_bad_contrail_toml_names_file_and_line(built_boxes, project):
 def test_an_app_without_entry_point_is_refused(tmp_path):
     (tmp_path / "requirements.txt").write_text("")
     one_line_error(contrail("startdev", cwd=tmp_path), r"no WSGI entry point found")
+
+
+def test_drills_act_only_on_this_environments_nodes(built_boxes, project):
+    assert contrail("startdev", "--port", str(free_port()), "--stats-port", str(free_port()), cwd=project).status == 0
+    one_line_error(contrail("drill", "stop", "app9", cwd=project), r"no node 'app9' in this environment — nodes: proxy")
+    one_line_error(contrail("drill", "stop", cwd=project), r"drill stop needs a node")
