@@ -60,3 +60,19 @@ def built_boxes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     print(result.stdout, result.stderr)
     assert result.status == 0, result.stderr
     return state
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures() -> list[str]:
+    """What a test measured (requests, failures, recovery time…): printed at the end of every run."""
+    return FIGURES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("measured")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

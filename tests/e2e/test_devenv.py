@@ -86,9 +86,9 @@ def test_push_serves_the_app_through_haproxy(env: Env) -> None:
     assert headers["X-Contrail-Release"] in body
 
 
-def test_requests_spread_over_app_servers(env: Env) -> None:
+def test_requests_spread_over_app_servers(env: Env, figures: list[str]) -> None:
     nodes = [served_by(env.get()[2]) for _ in range(30)]
-    print(f"30 requests served by: { {n: nodes.count(n) for n in sorted(set(nodes))} }")
+    figures.append(f"30 requests served by: { {n: nodes.count(n) for n in sorted(set(nodes))} }")
     assert len(set(nodes)) >= 2
 
 
@@ -147,10 +147,11 @@ def under_load(
     return result, ended, reports[0]
 
 
-def test_a_rolling_push_under_load_fails_no_request(env: Env) -> None:
+def test_a_rolling_push_under_load_fails_no_request(env: Env, figures: list[str]) -> None:
     template = env.project / "visits" / "templates" / "visits" / "index.html"
     template.write_text(template.read_text().replace("Hello from the new release", "Rolled out under load"))
     pushed, ended, report = under_load(env, lambda: env.fab("push"), requests=5500, seconds=60)
+    figures.append(f"rolling push under load: {report.summary().splitlines()[0]}")
     assert pushed.status == 0, pushed.stderr
     assert report.requests >= 5000
     assert report.failed == 0, report.failures
@@ -160,7 +161,7 @@ def test_a_rolling_push_under_load_fails_no_request(env: Env) -> None:
     assert after == {new}, "after the push ends, every request is served by the new release"
 
 
-def test_a_canary_that_fails_stops_the_push(env: Env) -> None:
+def test_a_canary_that_fails_stops_the_push(env: Env, figures: list[str]) -> None:
     views = env.project / "visits" / "views.py"
     good = views.read_text()
     cfg = config.load(env.project / "contrail.toml")
@@ -174,6 +175,7 @@ def test_a_canary_that_fails_stops_the_push(env: Env) -> None:
         pushed, _, report = under_load(env, lambda: env.fab("push"), requests=4000, seconds=20)
     finally:
         views.write_text(good)
+    figures.append(f"failing canary under load: {report.summary().splitlines()[0]}")
     assert pushed.status == 1
     assert "canary app1 failed" in pushed.stderr and "HTTP 500" in pushed.stderr
     assert report.failed == 0, report.failures
@@ -183,7 +185,7 @@ def test_a_canary_that_fails_stops_the_push(env: Env) -> None:
     }
 
 
-def test_stopping_an_app_server_under_load(env: Env) -> None:
+def test_stopping_an_app_server_under_load(env: Env, figures: list[str]) -> None:
     stopped, _, report = under_load(env, lambda: contrail("drill", "stop", "app2", cwd=env.project), 4000, 20)
     assert stopped.status == 0, stopped.stderr
     status = {n["node"]: n for n in json.loads(contrail("status", "--json", cwd=env.project).stdout)}
@@ -191,7 +193,9 @@ def test_stopping_an_app_server_under_load(env: Env) -> None:
     assert status["app1"]["healthy"] and status["app3"]["healthy"]
     failures = [at for at, ok, _ in report.timeline if not ok]
     recovery = max(failures) - 5.0 if failures else 0.0  # the drill starts 5 s into the load
-    print(f"stop app2 under load: {len(failures)} of {report.requests} failed, recovered within {recovery:.2f} s")
+    figures.append(
+        f"stop app2 under load: {len(failures)} of {report.requests} failed, recovered within {recovery:.2f} s"
+    )
     assert len(failures) <= 0.01 * report.requests
     assert recovery <= 5.0
     restored = contrail("drill", "restore", cwd=env.project)
