@@ -69,9 +69,6 @@ class Remote:
         target = dest if pull else f"{self.name}:{dest}"
         run(["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target], log=self.log)
 
-    def close_master(self) -> None:
-        subprocess.run([*self.ssh_command(), "-O", "exit", self.name], capture_output=True)
-
 
 def last_line(output: Output) -> str:
     """The error a remote Python (or shell) ended with, with the file:line of a traceback if any."""
