@@ -53,9 +53,7 @@ class Environment:
     def load(cls, project: Path) -> Environment:
         cfg = config.load(project / config.FILENAME)
         explicit = os.environ.get("CONTRAIL_SSH_CONFIG")
-        ssh_config = Path(explicit) if explicit else machines.ssh_config_path(cfg)
-        if not ssh_config.exists():
-            ssh_config = machines.write_ssh_config(cfg)
+        ssh_config = Path(explicit) if explicit else machines.ssh_config(cfg)
         return cls(cfg, ssh_config, Workspace(project, project / ".contrail"))
 
     @property
@@ -364,10 +362,9 @@ def migrate(env: Environment) -> None:
 
 
 def status(env: Environment) -> None:
-    for node in topology.nodes(env.cfg):
-        if node.role == "app":
-            code, body = machines.http_get(f"http://{node.ip}:8000/_contrail/health")
-            console.print(f"{node.name:<8} {node.ip:<15} {body.strip() if code == 200 else 'not answering'}")
+    for health in machines.health(env.cfg):
+        if health.node.role == "app":
+            console.print(f"{health.node.name:<8} {health.node.ip:<15} {health.detail}")
 
 
 def logs(env: Environment, node: str, lines: int) -> None:

@@ -48,10 +48,7 @@ def act(cfg: DevConfig, action: str, node: str, delay_ms: int = 500) -> None:
 
 
 def _ssh(cfg: DevConfig, node: str, command: str, check: bool = True) -> bool:
-    ssh_config = machines.ssh_config_path(cfg)
-    if not ssh_config.exists():
-        machines.write_ssh_config(cfg)
-    done = subprocess.run(["ssh", "-F", str(ssh_config), node, command], capture_output=True, text=True)
+    done = subprocess.run(["ssh", "-F", str(machines.ssh_config(cfg)), node, command], capture_output=True, text=True)
     if check and done.returncode != 0:
         raise ToolFailed(f"drill on {node}: {done.stderr.strip() or 'ssh failed'}")
     return done.returncode == 0

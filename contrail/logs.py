@@ -33,9 +33,7 @@ def select(cfg: DevConfig, targets: list[str]) -> list[topology.Node]:
 
 
 def show(cfg: DevConfig, targets: list[str], *, lines: int, follow: bool, echo: Callable[[str], None]) -> None:
-    ssh_config = machines.ssh_config_path(cfg)
-    if not ssh_config.exists():
-        machines.write_ssh_config(cfg)
+    ssh_config = machines.ssh_config(cfg)
     nodes = select(cfg, targets)
     width = max(len(n.name) for n in nodes)
     lock = threading.Lock()

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -178,6 +179,12 @@ def write_ssh_config(cfg: DevConfig, machine: vagrant.Vagrant | None = None) -> 
     return target
 
 
+def ssh_config(cfg: DevConfig) -> Path:
+    """The cached ssh config of the nodes, asking Vagrant for it once if it is missing."""
+    path = ssh_config_path(cfg)
+    return path if path.exists() else write_ssh_config(cfg)
+
+
 def wait_healthy(cfg: DevConfig, timeout: float) -> list[NodeHealth]:
     deadline = time.monotonic() + timeout
     while True:
@@ -241,8 +248,6 @@ def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 2
 
 
 def _port_open(host: str, port: int) -> bool:
-    import socket
-
     try:
         with socket.create_connection((host, port), timeout=1):
             return True

@@ -16,9 +16,7 @@ CHECKS = Path(__file__).with_name("verify_checks.py")
 
 def verify(cfg: DevConfig, extra: list[str]) -> int:
     """pytest's exit status: 0 when every role's checks pass."""
-    ssh_config = machines.ssh_config_path(cfg)
-    if not ssh_config.exists():
-        machines.write_ssh_config(cfg)
+    ssh_config = machines.ssh_config(cfg)
     hosts = ",".join(f"ssh://{n.name}" for n in topology.nodes(cfg))
     os.environ["CONTRAIL_PROJECT"] = str(cfg.project_dir)
     with tempfile.TemporaryDirectory() as empty:
