@@ -10,12 +10,12 @@ from contrail import machines, topology
 from contrail.config import DevConfig
 from contrail.errors import ContrailError
 
-# What each role's supervisor programs log (sshd is every box's and left out).
+# Where each role's services log (sshd, in every box, is left out).
 LOGS = {
-    "proxy": ["haproxy"],
-    "web": ["nginx"],
-    "app": ["app"],
-    "db": ["postgresql"],
+    "proxy": ["/var/log/supervisor/haproxy.log"],
+    "web": ["/var/log/nginx/access.log", "/var/log/nginx/error.log"],
+    "app": ["/var/log/supervisor/app.log"],
+    "db": ["/var/log/supervisor/postgresql.log"],
 }
 
 
@@ -39,7 +39,7 @@ def show(cfg: DevConfig, targets: list[str], *, lines: int, follow: bool, echo: 
     lock = threading.Lock()
 
     def pump(node: topology.Node) -> None:
-        files = " ".join(f"/var/log/supervisor/{p}.log" for p in LOGS.get(node.role, []))
+        files = " ".join(LOGS.get(node.role, []))
         command = f"sudo tail -q -n {lines} {'-F' if follow else ''} {files}"
         with subprocess.Popen(
             ["ssh", "-F", str(ssh_config), node.name, command],

@@ -234,6 +234,8 @@ def test_topology_changes_reach_running_machines(env: Env) -> None:
 
 
 def test_verify_checks_every_role(env: Env) -> None:
+    logs = contrail("logs", "web", "proxy", "-n", "3", cwd=env.project)
+    assert logs.status == 0 and "web1 | " in logs.stdout and "proxy | " in logs.stdout, logs.stdout
     verified = contrail("verify", cwd=env.project)
     print(verified.stdout[-400:])
     assert verified.status == 0, verified.stdout + verified.stderr
