@@ -180,6 +180,155 @@ def apt_cache_down() -> None:
     console.print("apt cache stopped.")
 
 
+catalog_option = click.option(
+    "--catalog",
+    "catalog_url",
+    envvar="CONTRAIL_CATALOG",
+    default="http://127.0.0.1:8070",
+    show_default=True,
+    metavar="URL",
+    help="http(s)://[USER:PASSWORD@]HOST:PORT, file:///DIR or a directory.",
+)
+
+
+@cli.command("publish")
+@click.argument("roles", nargs=-1)
+@catalog_option
+@click.option("--version", "version", metavar="X.Y.Z", help="Version to publish (default: the next patch version).")
+@click.option("--force", is_flag=True, help="Replace an existing version, or publish an unchanged box anew.")
+@click.option(
+    "--registry",
+    metavar="HOST[:PORT]",
+    help="Image registry for docker boxes (default: the catalog server's own; none for a directory).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Stream docker push's own output.")
+@namespace_option
+def publish_cmd(
+    roles: tuple[str, ...],
+    catalog_url: str,
+    version: str | None,
+    force: bool,
+    registry: str | None,
+    verbose: bool,
+    namespace: str,
+) -> None:
+    """Publish the current box of each ROLE (default: every built role) to a team catalog."""
+    from contrail import catalog
+    from contrail.catalog_store import parse_url
+    from contrail.roles import load_catalog
+    from contrail.ui import BuildProgress
+
+    location = parse_url(catalog_url)
+    ws = workspace()
+    log = ws.new_log("publish")
+    started = time.monotonic()
+    with BuildProgress(console, verbose=verbose) as ui:
+
+        def on_step(role: str, text: str) -> None:
+            (ui.status if role in seen else ui.start)(role, text)
+            seen.add(role)
+
+        seen: set[str] = set()
+        published = catalog.publish(
+            location,
+            roles,
+            namespace=namespace,
+            known_roles=sorted(load_catalog(ws).roles),
+            version=version,
+            force=force,
+            registry=registry,
+            log=log,
+            on_step=on_step,
+            on_line=ui.tool_line,
+        )
+        for item in published:
+            ui.finish(item.box.rpartition("/")[2], True, f"{item.action} {item.box} {item.version}")
+    for item in published:
+        console.print(f"{item.action:>9}  {item.box} {item.version}  {item.image}")
+    console.print(f"Catalog {location.base}: done in {time.monotonic() - started:.1f} s (log: {log}).")
+
+
+@cli.group("catalog")
+def catalog_group() -> None:
+    """A team's box catalog: Vagrant's metadata.json + .box files, and an image registry."""
+
+
+@catalog_group.command("serve")
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path.home() / ".contrail" / "catalog",
+    show_default=True,
+    help="Where the catalog and the registry keep their files.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8070, show_default=True)
+@click.option("--listen", default="127.0.0.1", show_default=True, help="Address to bind (a team server: its own).")
+@click.option("--auth", is_flag=True, help="Require a generated user and password (basic auth) for everything.")
+@click.option("--show-credentials", is_flag=True, help="Print the generated user:password.")
+@click.option("--stop", is_flag=True, help="Stop the servers of this directory.")
+def catalog_serve(root: Path, port: int, listen: str, auth: bool, show_credentials: bool, stop: bool) -> None:
+    """Serve a catalog over HTTP (nginx) with an image registry (docker-registry) beside it."""
+    from contrail import catalog_server
+
+    if stop:
+        stopped = catalog_server.stop(root)
+        console.print(f"catalog server for {root} {'stopped' if stopped else 'was not running'}.")
+        return
+    served = catalog_server.serve(root, port, listen, auth)
+    state = "already serving" if served.already_running else "serving"
+    console.print(f"{state} {served.root} at {served.url} (registry: {served.url.split('//')[1]})")
+    if served.auth:
+        creds = catalog_server.credentials(root) if show_credentials else "USER:PASSWORD"
+        host = served.url.split("//")[1]
+        console.print(f"basic auth on: contrail publish --catalog http://{creds}@{host}", markup=False)
+    console.print(f"stop it with: contrail catalog serve --dir {served.root} --stop", markup=False)
+
+
+@catalog_group.command("list")
+@catalog_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def catalog_list(catalog_url: str, as_json: bool) -> None:
+    """Boxes, versions, providers, sizes and checksums in a catalog."""
+    from contrail import catalog
+    from contrail.catalog_store import parse_url
+
+    location = parse_url(catalog_url)
+    rows = catalog.rows(location)
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2))
+        return
+    table = Table(title=f"box catalog {location.base}")
+    for column in ("box", "version", "provider", "box size", "image size", "sha256", "image"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.box,
+            r.version,
+            r.provider,
+            f"{r.size / 1e3:.1f} kB",
+            f"{r.image_size / 1e6:.0f} MB" if r.image_size else "",
+            r.checksum[:16],
+            r.image.rpartition("/")[2][:40] if r.image else "",
+        )
+    console.print(table)
+    if not rows:
+        console.print("The catalog is empty: `contrail publish --catalog URL` adds the built boxes.")
+
+
+@catalog_group.command("prune")
+@catalog_option
+@click.option("--keep", type=int, default=3, show_default=True, help="Versions of each box to keep.")
+def catalog_prune(catalog_url: str, keep: int) -> None:
+    """Remove all but the newest KEEP versions of every box (files and registry images)."""
+    from contrail import catalog
+    from contrail.catalog_store import parse_url
+
+    for item in catalog.prune(parse_url(catalog_url), keep):
+        removed = ", ".join(item.removed) or "nothing"
+        console.print(f"{item.box}: removed {removed}; kept {', '.join(item.kept)}; {item.images_deleted} images")
+
+
 def _project_config(project: Path) -> DevConfig:
     from contrail import config
 
@@ -199,6 +348,11 @@ def _project_config(project: Path) -> DevConfig:
 @click.option("--app", "app_nodes", type=int, help="App servers (first run; default 3).")
 @click.option("--port", type=int, help="Host port of the front door (first run; default 8080).")
 @click.option("--stats-port", type=int, help="Host port of HAProxy's stats page (first run; default 8404).")
+@click.option(
+    "--catalog",
+    metavar="URL",
+    help="Take the boxes from a team catalog (first run; http(s)://[USER:PASSWORD@]HOST:PORT or a directory).",
+)
 @click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
 def startdev_cmd(
     use_vagrant: bool,
@@ -208,6 +362,7 @@ def startdev_cmd(
     app_nodes: int | None,
     port: int | None,
     stats_port: int | None,
+    catalog: str | None,
     force: bool,
 ) -> None:
     """Render Vagrantfile, fabfile.py and contrail.toml for the app in this directory (cookiecutter)."""
@@ -217,7 +372,14 @@ def startdev_cmd(
         if value is not None and not 1 <= value <= 20:
             raise ContrailError(f"{label} must be from 1 to 20 (got {value})")
     request = devenv.Request(
-        name=name, wsgi=wsgi, web=web, app=app_nodes, host_port=port, stats_port=stats_port, force=force
+        name=name,
+        wsgi=wsgi,
+        web=web,
+        app=app_nodes,
+        host_port=port,
+        stats_port=stats_port,
+        catalog=catalog,
+        force=force,
     )
     rendered = devenv.startdev(Path.cwd(), request)
     for name_ in rendered.written:
@@ -225,9 +387,10 @@ def startdev_cmd(
     for name_ in rendered.unchanged:
         console.print(f"  unchanged {name_}", style="dim")
     cfg = rendered.config
+    source = f"boxes from {cfg.catalog}" if cfg.catalog else "boxes built on this machine"
     console.print(
-        f"Environment [bold]{cfg.name}[/]: 1 proxy, {cfg.web} web, {cfg.app_nodes} app, 1 db on {cfg.subnet}. "
-        "Next: `contrail up`, then `fab push`."
+        f"Environment [bold]{cfg.name}[/]: 1 proxy, {cfg.web} web, {cfg.app_nodes} app, 1 db on {cfg.subnet}, "
+        f"{source}. Next: `contrail up`, then `fab push`."
     )
 
 

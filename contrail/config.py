@@ -18,6 +18,8 @@ from contrail.errors import ConfigError
 FILENAME = "contrail.toml"
 MAX_NODES = 20
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+_ONE_CONSTRAINT = r"\s*(?:(?:=|!=|>=|<=|>|<|~>)\s*)?\d+(?:\.\d+){0,2}\s*"
+_CONSTRAINT = re.compile(rf"^{_ONE_CONSTRAINT}(?:,{_ONE_CONSTRAINT})*$")
 _WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -39,6 +41,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "subnet": Field(str, ""),
         "namespace": Field(str, "contrail"),
     },
+    "boxes": {"catalog": Field(str, ""), "version": Field(str, "")},
     "topology": {"web": Field(int, 2, 1, MAX_NODES), "app": Field(int, 3, 1, MAX_NODES)},
     "app": {
         "path": Field(str, "."),
@@ -81,6 +84,8 @@ class DevConfig:
     db_engine: str
     db_name: str
     db_user: str
+    catalog: str = ""  # a team box catalog's URL (no credentials); "" = this machine's own boxes
+    box_version: str = ""  # a Vagrant version constraint for the catalog's boxes, e.g. "~> 1.0"
 
     @property
     def project_dir(self) -> Path:
@@ -119,6 +124,12 @@ def load(file: Path) -> DevConfig:
         raise _error(file, text, "environment", "subnet", "must be a private network of /24 or larger")
     if env["host_port"] == env["stats_port"]:
         raise _error(file, text, "environment", "stats_port", "must differ from host_port")
+    if values["boxes"]["catalog"]:
+        _check_catalog(file, text, values["boxes"]["catalog"])
+    if values["boxes"]["version"] and not _CONSTRAINT.match(values["boxes"]["version"]):
+        raise _error(
+            file, text, "boxes", "version", 'must be a Vagrant version constraint such as "~> 1.0" or "= 1.0.3"'
+        )
     base = file.parent
     return DevConfig(
         file=file,
@@ -141,7 +152,27 @@ def load(file: Path) -> DevConfig:
         db_engine=db["engine"],
         db_name=db["name"],
         db_user=db["user"],
+        catalog=values["boxes"]["catalog"],
+        box_version=values["boxes"]["version"],
     )
+
+
+def _check_catalog(file: Path, text: str, url: str) -> None:
+    from contrail.catalog_store import parse_url
+
+    try:
+        location = parse_url(url)
+    except ConfigError as err:
+        raise _error(file, text, "boxes", "catalog", err.message.removeprefix("catalog ")) from None
+    if location.user:
+        raise _error(
+            file,
+            text,
+            "boxes",
+            "catalog",
+            "must not hold credentials (this file is shared): "
+            "`contrail startdev --catalog http://USER:PASSWORD@…` keeps them in .contrail/secrets.toml",
+        )
 
 
 def _table(file: Path, text: str, table: str, raw: Any) -> dict[str, Any]:

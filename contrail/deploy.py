@@ -285,11 +285,15 @@ def _switch(remote: Remote, rid: str) -> None:
 
 def _rolling_switch(env: Environment, remotes: list[Remote], webs: list[Remote], rid: str, previous: list[str]) -> None:
     """Each app server in turn: drained from every Nginx, switched, healthy on the new release, put back.
-    The first is the canary: if it fails, it goes back to its previous release and nobody else moves."""
+    The first is the canary: if it fails, it goes back to its previous release and nobody else moves.
+    A lone app server is not drained (Nginx would have nowhere to send requests): Gunicorn's HUP is
+    graceful on its own."""
     ips = {n.name: n.ip for n in env.app_nodes}
+    drain = len(remotes) > 1
     for index, remote in enumerate(remotes):
-        _upstream(webs, "drain", ips[remote.name])
-        _wait_idle(remote)
+        if drain:
+            _upstream(webs, "drain", ips[remote.name])
+            _wait_idle(remote)
         try:
             _switch(remote, rid)
             if index == 0:
@@ -298,13 +302,15 @@ def _rolling_switch(env: Environment, remotes: list[Remote], webs: list[Remote],
             if index != 0:
                 raise
             _switch(remote, previous[0])
-            _upstream(webs, "restore", ips[remote.name])
+            if drain:
+                _upstream(webs, "restore", ips[remote.name])
             _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
             raise PushFailed(
                 f"canary {remote.name} failed on release {rid}: {err.message}",
                 f"{remote.name} is back on {previous[0]}; the other app servers were not touched",
             ) from None
-        _upstream(webs, "restore", ips[remote.name])
+        if drain:
+            _upstream(webs, "restore", ips[remote.name])
 
 
 def _upstream(webs: list[Remote], action: str, ip: str) -> None:

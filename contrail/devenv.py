@@ -21,7 +21,8 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 
-from contrail import config, secrets, topology
+from contrail import catalog, config, secrets, topology
+from contrail.catalog_store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
 from contrail.errors import ConfigError, ContrailError
 from contrail.images import BoxStore
@@ -42,6 +43,7 @@ class Request:
     app: int | None = None
     host_port: int | None = None
     stats_port: int | None = None
+    catalog: str | None = None  # may carry USER:PASSWORD@, kept in .contrail/secrets.toml only
     force: bool = False
 
 
@@ -58,8 +60,9 @@ def startdev(project: Path, request: Request) -> Rendered:
     toml = project / config.FILENAME
     fresh = not toml.exists()
     cfg = _initial_config(project, request) if fresh else config.load(toml)
+    location = _catalog_location(cfg, request.catalog)
     check_app(cfg)
-    images = _box_images(cfg)
+    images = _catalog_boxes(cfg, location) if location else _box_images(cfg)
     check_ports(cfg)
     with tempfile.TemporaryDirectory(prefix="contrail-render-") as tmp:
         rendered = _render(cfg, images, Path(tmp))
@@ -76,6 +79,8 @@ def startdev(project: Path, request: Request) -> Rendered:
                 "move your changes into contrail.toml, or run `contrail startdev --force` to overwrite",
             )
         secrets.ensure(state)
+        if location:
+            secrets.set_catalog_auth(state, location)
         secrets.ensure_ssh_key(state, f"contrail-{cfg.name}")
         written, unchanged = _install(rendered, project, files)
         _write_manifest(state, manifest | {f: _sha(project / f) for f in files})
@@ -90,6 +95,7 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
     template = json.loads((TEMPLATE / "cookiecutter.json").read_text())["contrail"]
     host_port = request.host_port or template["host_port"]
     toml = project / config.FILENAME
+    catalog = parse_url(request.catalog).base if request.catalog else ""
     return DevConfig(
         file=toml,
         name=name,
@@ -105,6 +111,7 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
         db_engine="postgresql",
         db_name=template["db_name"],
         db_user=template["db_user"],
+        catalog=catalog,
     )
 
 
@@ -160,6 +167,37 @@ def _box_images(cfg: DevConfig) -> dict[str, str]:
     return images
 
 
+def _catalog_location(cfg: DevConfig, requested: str | None) -> CatalogURL | None:
+    """The catalog this environment's boxes come from (with credentials when given), if any."""
+    if requested is None:
+        return parse_url(cfg.catalog) if cfg.catalog else None
+    location = parse_url(requested)
+    if location.base != cfg.catalog:
+        where = config.where(cfg.file, "boxes", "catalog")
+        raise ConfigError(
+            f"{where}: boxes.catalog is {cfg.catalog!r}, not {location.base!r}",
+            "change it in contrail.toml (then run `contrail startdev` again)",
+        )
+    return location
+
+
+def _catalog_boxes(cfg: DevConfig, location: CatalogURL) -> dict[str, str]:
+    """Every role's box is in the catalog with a docker provider: role → its newest version."""
+    store = open_store(location)
+    found = {}
+    for role in topology.ROLES:
+        name = f"{cfg.namespace}/{role}"
+        metadata = catalog.read_metadata(store, name)
+        latest = metadata.latest() if metadata else None
+        if latest is None or not any(v.provider("docker") for v in metadata.versions):  # type: ignore[union-attr]
+            raise ContrailError(
+                f"catalog {location.base} has no {name} box for the docker provider",
+                f"publish it there: contrail publish --catalog {location.base} {role}",
+            )
+        found[role] = latest.version
+    return found
+
+
 def check_ports(cfg: DevConfig) -> None:
     """The host ports are free, or held by this environment's own proxy."""
     ours = docker.container_ip(f"{cfg.name}-proxy") is not None
@@ -185,10 +223,14 @@ def port_free(port: int) -> bool:
 
 def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
     nodes = topology.nodes(cfg)
-    as_dicts = [{"name": n.name, "role": n.role, "ip": n.ip, "image": images[n.role]} for n in nodes]
+    as_dicts = [
+        {"name": n.name, "role": n.role, "ip": n.ip, "image": "" if cfg.catalog else images[n.role]} for n in nodes
+    ]
     return {
         "name": cfg.name,
         "namespace": cfg.namespace,
+        "catalog": cfg.catalog,
+        "box_version": cfg.box_version,
         "host_port": cfg.host_port,
         "stats_port": cfg.stats_port,
         "subnet": str(cfg.subnet),

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,3 +77,50 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("measured")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A running `contrail catalog serve --auth` and its URLs."""
+
+    root: Path
+    port: int
+    credentials: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.credentials}@127.0.0.1:{self.port}"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def catalog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
+    """The real catalog servers (nginx + docker-registry) with basic auth, once per test run."""
+    import socket
+
+    root = tmp_path_factory.mktemp("catalog")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), "--auth", cwd=root)
+    assert served.status == 0, served.stderr
+    try:
+        yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())
+    finally:
+        contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=root)
+        subprocess.run(["docker", "logout", f"127.0.0.1:{port}"], capture_output=True)
+
+
+TOPOLOGY_ROLES = ("proxy", "web", "app", "db")
+
+
+@pytest.fixture(scope="session")
+def published_catalog(built_boxes: Path, catalog_server: Catalog) -> Catalog:
+    """The topology's boxes published once to the session's catalog."""
+    result = contrail("publish", "--catalog", catalog_server.url, *TOPOLOGY_ROLES, cwd=built_boxes)
+    print(result.stdout)
+    assert result.status == 0, result.stderr
+    return catalog_server

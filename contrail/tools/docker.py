@@ -69,6 +69,34 @@ def tag(image: str, ref: str) -> None:
     run(["docker", "tag", image, ref])
 
 
+def push(ref: str, log: Path, on_line: Callable[[str], None] | None = None) -> str:
+    """Push `ref` to its registry; the manifest digest (sha256:…) the registry stored."""
+    done = run(["docker", "push", ref], log=log, on_line=on_line)
+    for line in reversed(done.output.splitlines()):
+        if "digest: sha256:" in line:
+            return line.split("digest: ", 1)[1].split()[0]
+    raise ToolFailed(f"docker push {ref} printed no digest", f"see {log}")
+
+
+def login(registry: str, user: str, password: str, log: Path) -> None:
+    """`docker login` (credentials kept by Docker's own store, as for any registry)."""
+    done = subprocess.run(
+        ["docker", "login", registry, "--username", user, "--password-stdin"],
+        input=password,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    with log.open("a") as out:
+        out.write(f"$ docker login {registry} --username {user} --password-stdin\n{done.stdout}{done.stderr}")
+    if done.returncode != 0:
+        raise ToolFailed(f"docker login {registry} failed: {done.stderr.strip().splitlines()[-1:]}", f"see {log}")
+
+
+def image_exists(ref: str) -> bool:
+    return run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], check=False).status == 0
+
+
 def remove_image(ref: str) -> None:
     run(["docker", "image", "rm", "--force", ref], check=False)
 

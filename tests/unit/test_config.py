@@ -37,6 +37,11 @@ def test_defaults_fill_what_is_not_said(tmp_path):
     assert cfg.subnet.is_private and cfg.subnet.prefixlen == 24
 
 
+def test_a_catalog_and_a_version_constraint(tmp_path):
+    cfg = config.load(write(tmp_path, GOOD + '\n[boxes]\ncatalog = "http://127.0.0.1:8070/"\nversion = "~> 1.0"\n'))
+    assert (cfg.catalog, cfg.box_version) == ("http://127.0.0.1:8070/", "~> 1.0")
+
+
 def test_subnets_differ_between_environments():
     assert config.default_subnet("shop") != config.default_subnet("blog")
 
@@ -58,6 +63,12 @@ def test_subnets_differ_between_environments():
             r":1: \[environment\] is missing 'name'",
         ),
         (lambda t: t.replace("host_port = 8080", 'host_port = 8080\nsubnet = "8.8.8.0/24"'), r":4: .*private"),
+        (
+            lambda t: t + '\n[boxes]\ncatalog = "http://alice:secret@127.0.0.1:8070"\n',
+            r":15: boxes.catalog must not hold credentials",
+        ),
+        (lambda t: t + '\n[boxes]\ncatalog = "ftp://host/x"\n', r":15: boxes.catalog 'ftp://host/x' is not an http"),
+        (lambda t: t + '\n[boxes]\nversion = "newest"\n', r":15: boxes.version must be a Vagrant version constraint"),
     ],
 )
 def test_bad_settings_point_at_their_line(tmp_path, edit, expected):

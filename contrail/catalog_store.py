@@ -1,0 +1,197 @@
+"""Where a catalog's files live: a local directory (file:// or a path) or an HTTP server.
+
+Both stores offer the same few operations, and both make a write atomic: a local write goes to a
+temporary file in the same directory, is fsynced and renamed over the old one; an HTTP write is a
+WebDAV PUT, which `contrail catalog serve`'s nginx writes to a temporary file and renames into place
+when the whole body arrived. A reader therefore sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from contrail.errors import ConfigError, ToolFailed
+
+TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class CatalogURL:
+    """A catalog's address split from its credentials (which never go into files others read)."""
+
+    base: str  # http(s)://host[:port][/path] or file:///abs/path, no trailing slash, no credentials
+    user: str = ""
+    password: str = ""
+
+    @property
+    def is_http(self) -> bool:
+        return self.base.startswith(("http://", "https://"))
+
+    @property
+    def netloc(self) -> str:
+        return urllib.parse.urlsplit(self.base).netloc
+
+    @property
+    def auth(self) -> str:
+        return f"{self.user}:{self.password}" if self.user else ""
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}"
+
+
+def parse_url(text: str) -> CatalogURL:
+    """http(s)://[user:password@]host[:port][/path], file:///path or a plain directory path."""
+    if "://" not in text:
+        return CatalogURL(Path(text).expanduser().resolve().as_uri())
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme == "file":
+        return CatalogURL(Path(urllib.parse.unquote(parts.path)).resolve().as_uri())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"catalog {text!r} is not an http(s):// URL, a file:// URL or a directory",
+            "e.g. --catalog http://127.0.0.1:8070",
+        )
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return CatalogURL(base, urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or ""))
+
+
+class Store(Protocol):
+    location: CatalogURL
+
+    def read(self, path: str) -> bytes | None: ...
+    def write(self, path: str, data: bytes) -> None: ...
+    def delete(self, path: str) -> None: ...
+    def listdir(self, path: str) -> list[str] | None: ...
+
+
+def open_store(location: CatalogURL) -> Store:
+    return HttpStore(location) if location.is_http else LocalStore(location)
+
+
+class LocalStore:
+    def __init__(self, location: CatalogURL) -> None:
+        self.location = location
+        self.root = Path(urllib.parse.unquote(urllib.parse.urlsplit(location.base).path))
+        if not self.root.is_dir():
+            raise ConfigError(f"catalog directory {self.root} does not exist", f"create it first: mkdir -p {self.root}")
+
+    def read(self, path: str) -> bytes | None:
+        file = self.root / path
+        return file.read_bytes() if file.is_file() else None
+
+    def write(self, path: str, data: bytes) -> None:
+        write_atomic(self.root / path, data)
+
+    def delete(self, path: str) -> None:
+        (self.root / path).unlink(missing_ok=True)
+        parent = (self.root / path).parent
+        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+    def listdir(self, path: str) -> list[str] | None:
+        folder = self.root / path
+        return sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `target` so that a reader sees the old content or all of the new, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class HttpStore:
+    """A catalog behind HTTP: GET to read, WebDAV PUT/DELETE to write (nginx's dav module)."""
+
+    def __init__(self, location: CatalogURL) -> None:
+        self.location = location
+
+    def request(self, method: str, path: str, data: bytes | None = None, accept: str = "") -> tuple[int, bytes]:
+        url = self.location.url(path)
+        req = urllib.request.Request(url, data=data, method=method)
+        if self.location.user:
+            token = base64.b64encode(self.location.auth.encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        if accept:
+            req.add_header("Accept", accept)
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as err:
+            if err.code in (401, 403):
+                what = (
+                    f"refused the credentials of user {self.location.user!r}"
+                    if self.location.user
+                    else "asks for credentials"
+                )
+                raise ConfigError(
+                    f"catalog {self.location.base} {what} (HTTP {err.code})",
+                    "put the right user:password in the URL (http://USER:PASSWORD@host:port); "
+                    "`contrail catalog serve --show-credentials` prints them on the server",
+                ) from None
+            return err.code, err.read()
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ConfigError(
+                f"catalog {self.location.base} is unreachable ({reason})",
+                "start it with `contrail catalog serve`, or check the URL",
+            ) from None
+
+    def read(self, path: str) -> bytes | None:
+        status, body = self.request("GET", path)
+        if status == 404:
+            return None
+        self._expect(status, "GET", path)
+        return body
+
+    def write(self, path: str, data: bytes) -> None:
+        status, _ = self.request("PUT", path, data)
+        self._expect(status, "PUT", path)
+
+    def delete(self, path: str) -> None:
+        status, _ = self.request("DELETE", path)
+        if status != 404:
+            self._expect(status, "DELETE", path)
+
+    def listdir(self, path: str) -> list[str] | None:
+        """Directory entries from nginx's JSON autoindex; None when the server does not list directories."""
+        status, body = self.request("GET", path.rstrip("/") + "/" if path else "")
+        if status == 404:
+            return []
+        try:
+            entries = json.loads(body)
+            return sorted(e["name"] + ("/" if e.get("type") == "directory" else "") for e in entries)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def _expect(self, status: int, method: str, path: str) -> None:
+        if not 200 <= status < 300:
+            raise ToolFailed(
+                f"catalog {self.location.base}: {method} {path} answered HTTP {status}",
+                "is the server a Contrail catalog (`contrail catalog serve`) that accepts PUT?",
+            )
