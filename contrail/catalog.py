@@ -93,7 +93,8 @@ def publish(
     on_line: Callable[[str, str], None] = lambda role, text: None,
 ) -> list[Published]:
     store = open_store(location)
-    index = read_index(store)  # reachability and credentials are checked here, before any work
+    index = read_index(store)
+    store.check_writable()  # reachability and credentials, before any work
     if version is not None:
         fmt.parse_version(version)
     boxes = _boxes_to_publish(BoxStore(namespace), roles, namespace, known_roles)

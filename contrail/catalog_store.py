@@ -72,6 +72,7 @@ class Store(Protocol):
     def write(self, path: str, data: bytes) -> None: ...
     def delete(self, path: str) -> None: ...
     def listdir(self, path: str) -> list[str] | None: ...
+    def check_writable(self) -> None: ...
 
 
 def open_store(location: CatalogURL) -> Store:
@@ -98,6 +99,10 @@ class LocalStore:
         while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
+
+    def check_writable(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise ConfigError(f"catalog directory {self.root} is not writable", "check its owner and mode")
 
     def listdir(self, path: str) -> list[str] | None:
         folder = self.root / path
@@ -177,6 +182,10 @@ class HttpStore:
         status, _ = self.request("DELETE", path)
         if status != 404:
             self._expect(status, "DELETE", path)
+
+    def check_writable(self) -> None:
+        """Credentials for writing are right (a DELETE of nothing: 404 when allowed, 401 when not)."""
+        self.delete(".contrail-write-check")
 
     def listdir(self, path: str) -> list[str] | None:
         """Directory entries from nginx's JSON autoindex; None when the server does not list directories."""

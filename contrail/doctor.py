@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,13 @@ def fix(log: Path, on_line: Callable[[str], None]) -> list[Finding]:
             raise ContrailError(f"missing packages: {' '.join(missing)}", "run `contrail doctor --fix` as root")
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         run(["apt-get", "update", "-q"], log=log, on_line=on_line, env=env)
-        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], log=log, on_line=on_line, env=env)
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
+        quiet = [p for p in missing if p in QUIET_PACKAGES]
+        if quiet:
+            with _services_not_started():
+                run([*install, *quiet], log=log, on_line=on_line, env=env)
+        if len(quiet) < len(missing):
+            run([*install, *(p for p in missing if p not in quiet)], log=log, on_line=on_line, env=env)
     try:
         docker.server_version()
     except ToolMissing:
@@ -84,3 +91,22 @@ def fix(log: Path, on_line: Callable[[str], None]) -> list[Finding]:
             raise
         docker.start_daemon(log.with_name("dockerd.log"), on_line)
     return diagnose()
+
+
+POLICY = Path("/usr/sbin/policy-rc.d")
+QUIET_PACKAGES = ("nginx", "docker-registry")  # Contrail starts its own instances of these
+
+
+@contextlib.contextmanager
+def _services_not_started() -> Iterator[None]:
+    """Debian starts a package's service on install (nginx on *:80, docker-registry on *:5000); Contrail
+    runs its own instances on loopback, so installs go through Debian's policy-rc.d "deny" (101)."""
+    if POLICY.exists():
+        yield
+        return
+    POLICY.write_text("#!/bin/sh\n# contrail doctor --fix: no service starts during this install\nexit 101\n")
+    POLICY.chmod(0o755)
+    try:
+        yield
+    finally:
+        POLICY.unlink(missing_ok=True)

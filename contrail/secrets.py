@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-import urllib.parse
 from pathlib import Path
 
 from contrail.catalog_store import CatalogURL, write_atomic
@@ -43,16 +42,10 @@ def _write(state_dir: Path, values: dict[str, str]) -> None:
 
 
 def set_catalog_auth(state_dir: Path, location: CatalogURL) -> None:
-    """Keep a catalog's credentials for Vagrant: in secrets.toml (the Vagrantfile's docker login) and as
-    a netrc file (curl's box downloads). Without credentials in the URL, the ones already kept stay."""
-    if not location.user:
-        return
-    current = load(state_dir)
-    current["catalog_auth"] = location.auth
-    _write(state_dir, current)
-    host = urllib.parse.urlsplit(location.base).hostname
-    netrc = f"machine {host} login {location.user} password {location.password}\n"
-    write_atomic(state_dir / "catalog.netrc", netrc.encode(), 0o600)
+    """Keep a catalog's credentials for the Vagrantfile's `docker login` to its registry. Without
+    credentials in the URL, the ones already kept stay."""
+    if location.user:
+        _write(state_dir, load(state_dir) | {"catalog_auth": location.auth})
 
 
 def ensure_ssh_key(state_dir: Path, comment: str) -> Path:

@@ -66,10 +66,12 @@ def vagrant_box_add(url: str, box: str, version: str, home: Path) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def test_the_server_listens_on_loopback_and_asks_for_credentials(catalog_server):
-    assert get(catalog_server, "index.json", auth=False)[0] == 401
+def test_the_server_listens_on_loopback_and_asks_for_credentials_to_write_or_pull(catalog_server):
     assert get(catalog_server, "v2/", auth=False)[0] == 401
     assert get(catalog_server, "v2/")[0] == 200
+    assert get(catalog_server, "x/y/1.0.0/a.box", auth=False, method="DELETE")[0] == 401
+    assert get(catalog_server, "x/y/1.0.0/a.box", method="DELETE")[0] == 404
+    assert get(catalog_server, "no-such-box/metadata.json", auth=False)[0] == 404  # reading needs none
     listening = subprocess.run(["ss", "-Hltn", f"sport = :{catalog_server.port}"], capture_output=True, text=True)
     assert listening.stdout.split()[3] == f"127.0.0.1:{catalog_server.port}", listening.stdout
     assert (catalog_server.root / "run" / "credentials").stat().st_mode & 0o777 == 0o600
@@ -113,7 +115,9 @@ def test_an_existing_version_is_refused_without_force_and_versions_only_go_up(pu
 def test_bad_catalog_input_is_one_line(catalog_server, built_boxes, tmp_path):
     wrong = f"http://contrail:wrong@127.0.0.1:{catalog_server.port}"
     one_line_error(contrail("publish", "--catalog", wrong, "web", cwd=built_boxes), r"refused the credentials")
-    one_line_error(contrail("catalog", "list", "--catalog", catalog_server.public_url, cwd=tmp_path), "credentials")
+    one_line_error(
+        contrail("publish", "--catalog", catalog_server.public_url, "web", cwd=built_boxes), "asks for credentials"
+    )
     one_line_error(
         contrail("catalog", "list", "--catalog", f"http://127.0.0.1:{free_port()}", cwd=tmp_path), "unreachable"
     )
@@ -168,8 +172,7 @@ def scratch_namespace() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def open_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
-    """A catalog without --auth: stock `vagrant box add URL` can read it as it is (with --auth, Vagrant
-    needs the Vagrantfile's box_download_options that startdev renders, see the e2e tests)."""
+    """A catalog served without --auth (anyone on the loopback may publish)."""
     root, port = tmp_path_factory.mktemp("open-catalog"), free_port()
     served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root)
     assert served.status == 0, served.stderr
