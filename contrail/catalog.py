@@ -5,7 +5,8 @@ write a .box whose Vagrantfile pins the image by digest, upload the .box under a
 its checksum (so no referenced file is ever overwritten), read it back and check the checksum, and
 only when every role got that far, replace each metadata.json atomically. A publish that fails or is
 interrupted before that point removes what it uploaded; metadata.json, the only file Vagrant starts
-from, is never touched, so the catalog serves exactly what it served before.
+from, is never touched, so the catalog serves exactly what it served before. (Each box's
+metadata.json is one file: a failure between two of them leaves the first box published, whole.)
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def publish(
     version: str | None = None,
     force: bool = False,
     registry: str | None = None,
+    public_url: str | None = None,
     log: Path,
     on_step: Callable[[str, str], None] = lambda role, text: None,
     on_line: Callable[[str, str], None] = lambda role, text: None,
@@ -101,11 +103,14 @@ def publish(
     registry = registry or (location.netloc if location.is_http else None)
     if registry and location.user and registry == location.netloc:
         docker.login(registry, location.user, location.password, log)
-    uploaded: list[str] = []
+    uploaded: list[tuple[str, str]] = []  # (box name, path) of every .box this run wrote
     pushed: list[tuple[str, str]] = []
+    committed: set[str] = set()  # boxes whose metadata.json now references what this run uploaded
     try:
+        public = public_url.rstrip("/") if public_url else location.base
         staged = [
-            _stage(store, box, version, force, registry, log, uploaded, pushed, on_step, on_line) for box in boxes
+            _stage(store, box, version, force, registry, public, log, uploaded, pushed, on_step, on_line)
+            for box in boxes
         ]
         if os.environ.get(FAULT_ENV) == "before-metadata":
             raise ToolFailed(f"publish stopped by {FAULT_ENV}=before-metadata (a test of the catalog's atomicity)")
@@ -113,10 +118,12 @@ def publish(
             if item.published.action != "unchanged":
                 on_step(item.role, f"writing {metadata_path(item.name)}")
                 store.write(metadata_path(item.name), item.metadata.to_bytes())
+                committed.add(item.name)
     except BaseException:
         try:
-            for path in uploaded:
-                store.delete(path)
+            for name, path in uploaded:
+                if name not in committed:
+                    store.delete(path)
             _delete_unreferenced_images(store, pushed)
         except ContrailError:
             pass  # the catalog went away too; what was uploaded is unreferenced, `catalog prune` removes it
@@ -152,8 +159,9 @@ def _stage(
     version: str | None,
     force: bool,
     registry: str | None,
+    public: str,
     log: Path,
-    uploaded: list[str],
+    uploaded: list[tuple[str, str]],
     pushed: list[tuple[str, str]],
     on_step: Callable[[str, str], None],
     on_line: Callable[[str, str], None],
@@ -201,14 +209,14 @@ def _stage(
     checksum = fmt.sha256(data)
     path = f"{name}/{number}/docker-{checksum[:16]}.box"
     on_step(box.role, f"uploading {path}")
-    uploaded.append(path)
+    uploaded.append((name, path))
     store.write(path, data)
     echoed = store.read(path)
     if echoed is None or fmt.sha256(echoed) != checksum:
         raise ToolFailed(f"{store.location.url(path)} does not read back with the checksum just written")
     provider = fmt.Provider(
         name="docker",
-        url=store.location.url(path),
+        url=f"{public}/{path}",
         checksum=checksum,
         size=len(data),
         image=image,
@@ -248,7 +256,7 @@ def prune(location: CatalogURL, keep: int) -> list[Pruned]:
         kept, dropped = ordered[:keep], ordered[keep:]
         if dropped:
             store.write(metadata_path(name), fmt.BoxMetadata(name, metadata.description, kept).to_bytes())
-        referenced = {_relative(store.location, p.url) for v in kept for p in v.providers}
+        referenced = {_relative(name, p.url) for v in kept for p in v.providers}
         for path in _box_files(store, name):
             if path not in referenced:
                 store.delete(path)
@@ -274,9 +282,11 @@ def _box_files(store: Store, name: str) -> list[str]:
     return files
 
 
-def _relative(location: CatalogURL, url: str) -> str:
-    prefix = location.base + "/"
-    return url[len(prefix) :] if url.startswith(prefix) else url
+def _relative(name: str, url: str) -> str:
+    """A box file's path inside the catalog, from its URL (whatever host serves the catalog)."""
+    path = urllib.parse.urlsplit(url).path
+    start = path.rfind(f"/{name}/")
+    return path[start + 1 :] if start >= 0 else path
 
 
 def _delete_unreferenced_images(store: Store, pushed: list[tuple[str, str]]) -> None:

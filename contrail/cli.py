@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -201,6 +202,12 @@ catalog_option = click.option(
     metavar="HOST[:PORT]",
     help="Image registry for docker boxes (default: the catalog server's own; none for a directory).",
 )
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="The URL teammates read the catalog from, when it differs from --catalog (e.g. a directory "
+    "synced to an HTTPS static host).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Stream docker push's own output.")
 @namespace_option
 def publish_cmd(
@@ -209,6 +216,7 @@ def publish_cmd(
     version: str | None,
     force: bool,
     registry: str | None,
+    public_url: str | None,
     verbose: bool,
     namespace: str,
 ) -> None:
@@ -237,6 +245,7 @@ def publish_cmd(
             version=version,
             force=force,
             registry=registry,
+            public_url=parse_url(public_url).base if public_url else None,
             log=log,
             on_step=on_step,
             on_line=ui.tool_line,
@@ -404,11 +413,15 @@ def up_cmd(verbose: bool) -> None:
     cfg = _project_config(Path.cwd())
     devenv.check_ports(cfg)
     started = time.monotonic()
+    newer: set[str] = set()  # boxes Vagrant found a newer published version of (a team catalog)
     with BuildProgress(console, verbose=verbose) as ui:
         last: dict[str, str] = {}
 
         def on_node(node: str, text: str) -> None:
             ui.tool_line(node or "vagrant", text)
+            notice = re.search(r"A newer version of the box '([^']+)'", text)
+            if notice:
+                newer.add(notice.group(1))
             if node and node not in last:
                 ui.start(node, text)
             elif node:
@@ -420,6 +433,12 @@ def up_cmd(verbose: bool) -> None:
         for node in sorted(last):
             ui.finish(node, True, machines.REMOVED if last[node] == machines.REMOVED else "configured")
     _print_health(report)
+    if newer:
+        console.print(
+            f"Newer boxes are published for {', '.join(sorted(newer))}: `vagrant box update`, then "
+            "`contrail destroy` and `contrail up` to run them (`vagrant box outdated` lists them).",
+            markup=False,
+        )
     if not all(h.healthy for h in report):
         raise ContrailError("some nodes are not healthy", "see the table above and `contrail up -v`")
     console.print(f"Up in {time.monotonic() - started:.1f} s: http://127.0.0.1:{cfg.host_port}/ — next: `fab push`")

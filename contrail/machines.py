@@ -29,6 +29,7 @@ from contrail import haproxy_stats, secrets, topology
 from contrail.config import DevConfig
 from contrail.errors import ContrailError, ToolFailed
 from contrail.tools import docker
+from contrail.tools import vagrant as vagrant_tools
 from contrail.workspace import Workspace
 
 VAGRANT_ENV = {"VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "docker"}
@@ -70,6 +71,8 @@ def _vagrant(cfg: DevConfig, log: Path) -> vagrant.Vagrant:
 def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeout: float = 120) -> list[NodeHealth]:
     """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy."""
     log = ws.new_log("up")
+    if cfg.catalog:
+        add_catalog_boxes(cfg, log, on_node)
     machine = _vagrant(cfg, log)
     # --provision: configuration is re-applied to machines that already run (the scripts are idempotent).
     _stream(machine.up(provider=cfg.provider, provision=True, stream_output=True), log, on_node, "vagrant up")
@@ -83,6 +86,19 @@ def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeo
         report = wait_healthy(cfg, timeout)
         ssh_config.result()
     return report
+
+
+def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], None]) -> None:
+    """Add the roles' boxes that are not installed yet, one after the other, before `vagrant up`: a
+    parallel `vagrant up` in which several machines wait for the same missing box can hang in Vagrant
+    2.3.4 (seen here with 2 web and 3 app machines)."""
+    for role in topology.ROLES:
+        box = f"{cfg.namespace}/{role}"
+        if vagrant_tools.installed_versions(box, cfg.provider):
+            continue
+        url = f"{cfg.catalog}/{box}/metadata.json"
+        on_node("", f"adding box {box} from {url}")
+        vagrant_tools.box_add(url, cfg.provider, cfg.box_version, log, lambda line: on_node("", line))
 
 
 def destroy(cfg: DevConfig, ws: Workspace) -> list[str]:

@@ -119,8 +119,8 @@ TOPOLOGY_ROLES = ("proxy", "web", "app", "db")
 
 @pytest.fixture(scope="session")
 def published_catalog(built_boxes: Path, catalog_server: Catalog) -> Catalog:
-    """The topology's boxes published once to the session's catalog."""
-    result = contrail("publish", "--catalog", catalog_server.url, *TOPOLOGY_ROLES, cwd=built_boxes)
+    """Every built box published once to the session's catalog."""
+    result = contrail("publish", "--catalog", catalog_server.url, cwd=built_boxes)
     print(result.stdout)
     assert result.status == 0, result.stderr
     return catalog_server

@@ -125,6 +125,10 @@ def test_a_newer_published_box_is_seen_and_fetched_by_stock_vagrant(teammate, pu
     published = contrail("publish", "--catalog", published_catalog.url, "--version", newer, "web", cwd=built_boxes)
     assert published.status == 0, published.stderr
 
+    again = contrail("up", cwd=teammate.project, env=teammate.env)
+    assert again.status == 0, again.stderr
+    assert "Newer boxes are published for contrail/web" in again.stdout, again.stdout
+
     outdated = teammate.run("vagrant", "box", "outdated")
     assert outdated.status == 0, outdated.stderr
     assert "A newer version of the box 'contrail/web'" in " ".join(outdated.stdout.split()), outdated.stdout

@@ -79,7 +79,7 @@ def test_the_server_listens_on_loopback_and_asks_for_credentials_to_write_or_pul
 
 def test_publish_then_list_shows_every_role_with_true_checksums(published_catalog, tmp_path):
     rows = {r["box"]: r for r in listing(published_catalog, tmp_path) if r["version"] == "1.0.0"}
-    assert sorted(rows) == sorted(f"contrail/{role}" for role in TOPOLOGY_ROLES)
+    assert {f"contrail/{role}" for role in (*TOPOLOGY_ROLES, "apt-cache")} <= set(rows)
     for row in rows.values():
         assert row["provider"] == "docker" and row["image"].startswith(f"127.0.0.1:{published_catalog.port}/")
         status, box = get(published_catalog, row["url"].removeprefix(published_catalog.public_url + "/"))

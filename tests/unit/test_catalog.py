@@ -105,20 +105,23 @@ def test_an_atomic_write_that_fails_leaves_the_old_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in target.parent.iterdir()) == ["metadata.json"]  # no temporary left
 
 
-def _catalog_with_versions(root: Path, numbers: list[str]) -> None:
+def _catalog_with_versions(root: Path, numbers: list[str], public: str = "") -> None:
     store = LocalStore(parse_url(str(root)))
     meta = fmt.BoxMetadata("team/web")
     for number in numbers:
         data = f"box {number}".encode()
         path = f"team/web/{number}/docker-{fmt.sha256(data)[:16]}.box"
         store.write(path, data)
-        meta = meta.with_version(fmt.Version(number, [provider(number, fmt.sha256(data), store.location.url(path))]))
+        url = f"{public}/{path}" if public else store.location.url(path)
+        meta = meta.with_version(fmt.Version(number, [provider(number, fmt.sha256(data), url)]))
     store.write("team/web/metadata.json", meta.to_bytes())
     store.write(fmt.INDEX, fmt.index_bytes(["team/web"]))
 
 
-def test_prune_keeps_the_newest_versions_and_removes_their_files_and_leftovers(tmp_path):
-    _catalog_with_versions(tmp_path, ["1.0.0", "1.0.1", "1.1.0", "2.0.0"])
+@pytest.mark.parametrize("public", ["", "https://boxes.example.com/team-catalog"])
+def test_prune_keeps_the_newest_versions_and_removes_their_files_and_leftovers(tmp_path, public):
+    """Also when the catalog was published for another host (--public-url): referenced files stay."""
+    _catalog_with_versions(tmp_path, ["1.0.0", "1.0.1", "1.1.0", "2.0.0"], public)
     leftover = tmp_path / "team" / "web" / "2.0.1" / "docker-0123456789abcdef.box"  # an interrupted publish
     write_atomic(leftover, b"half")
     [report] = catalog.prune(parse_url(str(tmp_path)), keep=2)

@@ -1,0 +1,102 @@
+"""Teammate path: boxes from the team catalog vs building them, each from an empty machine cache.
+
+Everything runs in the namespace `contrail-catbench` (its own debootstrap base, so no layer is shared
+with the team's `contrail/*` boxes) and the example Django app's default topology (1 proxy, 2 web,
+3 app, 1 db).
+
+- build path: what a teammate without a catalog does: `build-boxes` (debootstrap base + proxy, web,
+  app, db, -j 2) then `startdev` + `up`. One run (it is the slow side; more runs only cost minutes).
+- catalog path: every image of the namespace removed and a fresh VAGRANT_HOME (no box, no layer on
+  the machine), then `startdev --catalog` + `up`, which downloads the boxes, checks their sha256 and
+  pulls the images by digest from the catalog's registry (loopback). Median of --runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.common import contrail, report
+
+NS = "contrail-catbench"
+ROLES = ["proxy", "web", "app", "db"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def remove_namespace_images() -> None:
+    """Every image of the namespace (boxes, base) and every image pulled for it from a registry."""
+    ids = subprocess.run(
+        ["docker", "image", "ls", "-q", "--filter", f"label=org.contrail.namespace={NS}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if ids:
+        subprocess.run(["docker", "image", "rm", "--force", *sorted(set(ids))], capture_output=True)
+
+
+def environment(work: Path, name: str, catalog: str | None) -> tuple[Path, list[str]]:
+    project = work / name
+    shutil.copytree(REPO / "examples" / "django-app", project)
+    args = ["startdev", "--name", name, "--port", str(free_port()), "--stats-port", str(free_port())]
+    return project, [*args, "--catalog", catalog] if catalog else args
+
+
+def startdev_up(work: Path, name: str, catalog: str | None) -> float:
+    """Wall time of `startdev` + `up`, then the environment is destroyed (not timed)."""
+    os.environ["VAGRANT_HOME"] = str(work / f"vagrant.d-{name}")
+    project, startdev = environment(work, name, catalog)
+    try:
+        return contrail(*startdev, cwd=project) + contrail("up", cwd=project)
+    finally:
+        contrail("destroy", cwd=project, check=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    os.environ["CONTRAIL_NAMESPACE"] = NS
+    with tempfile.TemporaryDirectory(prefix="contrail-bench-catalog-") as tmp:
+        work = Path(tmp)
+        remove_namespace_images()
+        build = contrail("build-boxes", "-j", "2", *ROLES, cwd=work)
+        build_up = startdev_up(work, "catbench-built", None)
+
+        root, port = work / "catalog", free_port()
+        contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=work)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            publish = contrail("publish", "--catalog", url, *ROLES, cwd=work)
+            teammate = []
+            for run in range(runs):
+                remove_namespace_images()
+                teammate.append(startdev_up(work, f"catbench-mate{run}", url))
+        finally:
+            contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=work, check=False)
+            remove_namespace_images()
+    report(
+        "catalog",
+        {
+            "build path: build-boxes (base + 4 roles, -j 2)": [build],
+            "build path: startdev + up (local boxes)": [build_up],
+            "build path: total": [build + build_up],
+            "publish 4 roles (once per team)": [publish],
+            "catalog path: startdev --catalog + up (pulls)": teammate,
+        },
+        {"ratio build path / catalog path": ("build path: total", "catalog path: startdev --catalog + up (pulls)")},
+    )
+
+
+if __name__ == "__main__":
+    main()
