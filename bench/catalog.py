@@ -7,18 +7,23 @@ with the team's `contrail/*` boxes) and the example Django app's default topolog
 - build path: what a teammate without a catalog does: `build-boxes` (debootstrap base + proxy, web,
   app, db, -j 2) then `startdev` + `up`. One run (it is the slow side; more runs only cost minutes).
 - catalog path: every image of the namespace removed and a fresh VAGRANT_HOME (no box, no layer on
-  the machine), then `startdev --catalog` + `up`, which downloads the boxes, checks their sha256 and
-  pulls the images by digest from the catalog's registry (loopback). Median of --runs.
+  the machine); getting the boxes (`vagrant box add` of each, which checks its sha256, and `docker pull`
+  of the images they pin by digest, from the catalog's registry on loopback), then `startdev --catalog`
+  + `up`. Timed apart, so that getting the boxes compares with building them. Median of --runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import contrail, report
@@ -52,6 +57,32 @@ def environment(work: Path, name: str, catalog: str | None) -> tuple[Path, list[
     return project, [*args, "--catalog", catalog] if catalog else args
 
 
+def fetch_boxes(work: Path, name: str, url: str) -> float:
+    """Wall time of what `up` gets from the catalog: each box (sha256 checked), then its image."""
+    os.environ["VAGRANT_HOME"] = str(work / f"vagrant.d-{name}")
+    listing = subprocess.run(
+        [sys.executable, "-m", "contrail", "catalog", "list", "--catalog", url, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    images = {}
+    for row in json.loads(listing.stdout):
+        images.setdefault(row["box"], row["image"])  # newest first
+    started = time.monotonic()
+    for role in ROLES:
+        add = ["vagrant", "box", "add", "--provider", "docker", f"{url}/{NS}/{role}/metadata.json"]
+        subprocess.run(add, check=True, capture_output=True)
+    with ThreadPoolExecutor(len(ROLES)) as pool:
+        pulls = [
+            pool.submit(subprocess.run, ["docker", "pull", images[f"{NS}/{role}"]], check=True, capture_output=True)
+            for role in ROLES
+        ]
+        for pull in pulls:
+            pull.result()
+    return time.monotonic() - started
+
+
 def startdev_up(work: Path, name: str, catalog: str | None) -> float:
     """Wall time of `startdev` + `up`, then the environment is destroyed (not timed)."""
     os.environ["VAGRANT_HOME"] = str(work / f"vagrant.d-{name}")
@@ -78,9 +109,10 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             publish = contrail("publish", "--catalog", url, *ROLES, cwd=work)
-            teammate = []
+            fetch, teammate = [], []
             for run in range(runs):
                 remove_namespace_images()
+                fetch.append(fetch_boxes(work, f"catbench-mate{run}", url))
                 teammate.append(startdev_up(work, f"catbench-mate{run}", url))
         finally:
             contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=work, check=False)
@@ -92,9 +124,17 @@ def main() -> None:
             "build path: startdev + up (local boxes)": [build_up],
             "build path: total": [build + build_up],
             "publish 4 roles (once per team)": [publish],
-            "catalog path: startdev --catalog + up (pulls)": teammate,
+            "catalog path: get the boxes (box add + pull)": fetch,
+            "catalog path: startdev --catalog + up": teammate,
+            "catalog path: total": [f + u for f, u in zip(fetch, teammate, strict=True)],
         },
-        {"ratio build path / catalog path": ("build path: total", "catalog path: startdev --catalog + up (pulls)")},
+        {
+            "ratio build-boxes / get the boxes": (
+                "build path: build-boxes (base + 4 roles, -j 2)",
+                "catalog path: get the boxes (box add + pull)",
+            ),
+            "ratio build path / catalog path (totals)": ("build path: total", "catalog path: total"),
+        },
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,17 +228,21 @@ def _stage(
     return _Staged(box.role, name, metadata.with_version(new_version), Published(name, number, action, image, checksum))
 
 
-def rows(location: CatalogURL) -> list[Row]:
-    store = open_store(location)
-    result = []
+def _all_metadata(store: Store) -> Iterator[tuple[str, fmt.BoxMetadata]]:
+    """Every box the catalog's index lists and that has a metadata.json: (its path name, metadata)."""
     for name in read_index(store):
         metadata = read_metadata(store, name)
-        if metadata is None:
-            continue
-        for v in metadata.versions:
-            for p in v.providers:
-                result.append(Row(name, v.version, p.name, p.size, p.image_size, p.checksum, p.image, p.url))
-    return result
+        if metadata is not None:
+            yield name, metadata
+
+
+def rows(location: CatalogURL) -> list[Row]:
+    return [
+        Row(name, v.version, p.name, p.size, p.image_size, p.checksum, p.image, p.url)
+        for name, metadata in _all_metadata(open_store(location))
+        for v in metadata.versions
+        for p in v.providers
+    ]
 
 
 def prune(location: CatalogURL, keep: int) -> list[Pruned]:
@@ -248,10 +252,7 @@ def prune(location: CatalogURL, keep: int) -> list[Pruned]:
         raise ConfigError(f"--keep must be at least 1 (got {keep})")
     store = open_store(location)
     report = []
-    for name in read_index(store):
-        metadata = read_metadata(store, name)
-        if metadata is None:
-            continue
+    for name, metadata in list(_all_metadata(store)):
         ordered = sorted(metadata.versions, key=lambda v: fmt.parse_version(v.version), reverse=True)
         kept, dropped = ordered[:keep], ordered[keep:]
         if dropped:

@@ -52,3 +52,31 @@ def test_shared_files_change_every_role(role_tree):
 
 def test_base_hash_follows_the_spec_bytes():
     assert inputs.base_hash(b"suite = 'bookworm'") != inputs.base_hash(b"suite = 'trixie'")
+
+
+def test_the_base_is_slimmed_but_keeps_copyright_files(tmp_path):
+    from contrail.base import slim
+
+    root = tmp_path / "rootfs"
+    for name in (
+        "usr/share/doc/bash/copyright",
+        "usr/share/doc/bash/README.gz",
+        "usr/share/man/man1/ls.1.gz",
+        "usr/share/locale/de/LC_MESSAGES/x.mo",
+        "var/cache/apt/archives/bash_5.2_amd64.deb",
+        "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+        "etc/dpkg/dpkg.cfg.d/excludes-none",
+        "usr/bin/bash",
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    slim(root, ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*"))
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert left == [
+        "etc/dpkg/dpkg.cfg.d/contrail-exclude",
+        "etc/dpkg/dpkg.cfg.d/excludes-none",
+        "usr/bin/bash",
+        "usr/share/doc/bash/copyright",
+    ]
+    config = (root / "etc/dpkg/dpkg.cfg.d/contrail-exclude").read_text()
+    assert "path-exclude /usr/share/man/*" in config and "path-include /usr/share/doc/*/copyright" in config
