@@ -22,6 +22,8 @@ from contrail.workspace import Workspace, workspace
 if TYPE_CHECKING:
     from contrail.config import DevConfig
     from contrail.machines import NodeHealth
+    from contrail.staging import Engine
+    from contrail.team import TeamConfig
 
 # Piped output (CI logs, files) gets wide lines instead of rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -336,6 +338,142 @@ def catalog_prune(catalog_url: str, keep: int) -> None:
     for item in catalog.prune(parse_url(catalog_url), keep):
         removed = ", ".join(item.removed) or "nothing"
         console.print(f"{item.box}: removed {removed}; kept {', '.join(item.kept)}; {item.images_deleted} images")
+
+
+@cli.group("team")
+def team_group() -> None:
+    """The team's services (staging databases) as one Vagrant environment in team/."""
+
+
+@team_group.command("init")
+@click.option("--name", help="Team name (first run; default: team-<directory>).")
+@click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
+def team_init(name: str | None, force: bool) -> None:
+    """Render team/: Vagrantfile, contrail-team.toml, configure scripts (cookiecutter)."""
+    from contrail import team
+
+    cfg, written = team.init(Path.cwd(), name, force)
+    for file in written:
+        console.print(f"  wrote     {team.DIRNAME}/{file}")
+    nodes = ", ".join(n.name for n in cfg.nodes())
+    console.print(f"Team [bold]{cfg.name}[/]: {nodes} on {cfg.subnet}. Next: `contrail team up`.")
+
+
+@team_group.command("up")
+def team_up() -> None:
+    """Bring the team's machines up (configuration only) and wait until their services answer."""
+    from contrail import team
+
+    cfg = team.find(Path.cwd())
+    started = time.monotonic()
+    with console.status(f"vagrant up ({cfg.dir}) …"):
+        report = team.up(cfg)
+    table = Table(title=f"team {cfg.name}")
+    for column in ("node", "service", "address", "answers"):
+        table.add_column(column)
+    for node, ok in report:
+        table.add_row(node.name, node.engine, f"{node.ip}:{node.port}", "[green]yes[/]" if ok else "[red]no[/]")
+    console.print(table)
+    if not all(ok for _, ok in report):
+        raise ContrailError("some team services do not answer", f"see {cfg.state / 'logs'}")
+    console.print(f"Team up in {time.monotonic() - started:.1f} s.")
+
+
+@team_group.command("destroy")
+def team_destroy() -> None:
+    """Remove the team's machines (their data goes with them)."""
+    from contrail import team
+
+    cfg = team.find(Path.cwd())
+    with console.status("vagrant destroy …"):
+        team.destroy(cfg)
+    console.print(f"Team {cfg.name} destroyed.")
+
+
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["postgresql", "mysql"]),
+    default="postgresql",
+    show_default=True,
+    help="Which staging database.",
+)
+
+
+@cli.group("staging")
+def staging_group() -> None:
+    """The team's staging databases: refresh from a dump (anonymised), roll back, pull into a dev env."""
+
+
+@staging_group.command("refresh")
+@click.option("--from", "dump", required=True, type=click.Path(path_type=Path), help="The dump (.sql, .sql.gz, -Fc).")
+@engine_option
+@click.option("--allow-unmasked", is_flag=True, help="Go on when personal-looking columns have no rule.")
+def staging_refresh(dump: Path, engine: str, allow_unmasked: bool) -> None:
+    """Load DUMP into a scratch database, anonymise it, check it, swap it in atomically."""
+    from contrail import secrets, staging, team
+
+    cfg = team.find(Path.cwd())
+    log = team.workspace(cfg).new_log(f"staging-refresh-{engine}")
+    db = _staging_engine(cfg, engine, log)
+    salt = secrets.load(cfg.state)["anonymise_salt"]
+    with console.status("refreshing …") as status:
+        done = staging.refresh(
+            db, dump, list(cfg.rules), salt, allow_unmasked=allow_unmasked, on_step=lambda s: status.update(s)
+        )
+    tables = ", ".join(f"{t} {n}" for t, n in done.tables.items())
+    console.print(
+        f"{engine} staging database {done.database}: {done.rows} rows in {len(done.tables)} tables ({tables}); "
+        f"anonymised {', '.join(done.anonymised) or 'nothing'}; {done.seconds:.1f} s "
+        f"({done.rows / max(done.seconds, 0.001):.0f} rows/s). The previous data is kept: `contrail staging rollback`."
+    )
+
+
+@staging_group.command("rollback")
+@engine_option
+def staging_rollback(engine: str) -> None:
+    """Swap the previous staging data back in (and the current one out, for another rollback)."""
+    from contrail import team
+
+    cfg = team.find(Path.cwd())
+    _staging_engine(cfg, engine, team.workspace(cfg).new_log(f"staging-rollback-{engine}")).rollback()
+    console.print(f"{engine} staging database {cfg.database}: back to the previous data.")
+
+
+@staging_group.command("pull")
+@click.option(
+    "--team",
+    "team_dir",
+    envvar="CONTRAIL_TEAM",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The team's directory (where contrail-team.toml is).",
+)
+def staging_pull(team_dir: Path) -> None:
+    """Copy the anonymised staging data into this environment's db node (never the raw dump)."""
+    from contrail import machines, staging, team, topology
+    from contrail.remote import Remote
+
+    cfg = _project_config(Path.cwd())
+    tcfg = team.find(team_dir)
+    log = workspace_for(cfg).new_log("staging-pull")
+    source = staging.PostgreSQL(team.remote(tcfg, tcfg.node("postgresql"), log), tcfg.database, tcfg.user)
+    db_node = topology.by_role(cfg, "db")[0].name
+    target_remote = Remote(db_node, machines.ssh_config(cfg), machines.control_dir(cfg), log)
+    target = staging.PostgreSQL(target_remote, cfg.db_name, cfg.db_user)
+    with console.status("pulling …"):
+        tables = staging.pull(source, target)
+    console.print(
+        f"{cfg.name}'s db now holds the team's anonymised staging data: "
+        f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."
+    )
+
+
+def _staging_engine(cfg: TeamConfig, engine: str, log: Path) -> Engine:
+    from contrail import staging, team
+
+    node = cfg.node(engine)
+    kind = staging.PostgreSQL if engine == "postgresql" else staging.MariaDB
+    return kind(team.remote(cfg, node, log), cfg.database, cfg.user)
 
 
 def _project_config(project: Path) -> DevConfig:

@@ -92,6 +92,11 @@ class DevConfig:
         return self.file.parent
 
 
+def slug(name: str) -> str:
+    """A valid environment name made from a directory's name."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:31] or "devenv"
+
+
 def default_subnet(name: str) -> str:
     """A /24 private subnet derived from the environment's name, so environments don't share one."""
     h = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
@@ -105,29 +110,29 @@ def load(file: Path) -> DevConfig:
     except tomllib.TOMLDecodeError as err:
         line = re.search(r"line (\d+)", str(err))
         raise ConfigError(f"{file}:{line.group(1) if line else 1}: {err}") from None
-    values = {table: _table(file, text, table, data.get(table, {})) for table in SCHEMA}
+    values = {table: table_values(file, text, table, data.get(table, {})) for table in SCHEMA}
     for table in data:
         if table not in SCHEMA:
-            raise ConfigError(f"{file}:{_line(text, table)}: unknown table [{table}] (known: {', '.join(SCHEMA)})")
+            raise ConfigError(f"{file}:{line_of(text, table)}: unknown table [{table}] (known: {', '.join(SCHEMA)})")
     env, app, db = values["environment"], values["app"], values["db"]
     if not _SLUG.match(env["name"]):
-        raise _error(file, text, "environment", "name", "must be lowercase letters, digits and '-' (≤ 31)")
+        raise error_at(file, text, "environment", "name", "must be lowercase letters, digits and '-' (≤ 31)")
     if not _WSGI.match(app["wsgi"]):
-        raise _error(file, text, "app", "wsgi", "must look like 'package.module:callable'")
+        raise error_at(file, text, "app", "wsgi", "must look like 'package.module:callable'")
     if app["framework"] == "django" and not app["django_settings"]:
-        raise _error(file, text, "app", "django_settings", 'is required when framework = "django"')
+        raise error_at(file, text, "app", "django_settings", 'is required when framework = "django"')
     try:
         subnet = ipaddress.IPv4Network(env["subnet"] or default_subnet(env["name"]))
     except ValueError as err:
-        raise _error(file, text, "environment", "subnet", f"is not a network: {err}") from None
+        raise error_at(file, text, "environment", "subnet", f"is not a network: {err}") from None
     if subnet.prefixlen > 24 or not subnet.is_private:
-        raise _error(file, text, "environment", "subnet", "must be a private network of /24 or larger")
+        raise error_at(file, text, "environment", "subnet", "must be a private network of /24 or larger")
     if env["host_port"] == env["stats_port"]:
-        raise _error(file, text, "environment", "stats_port", "must differ from host_port")
+        raise error_at(file, text, "environment", "stats_port", "must differ from host_port")
     if values["boxes"]["catalog"]:
         _check_catalog(file, text, values["boxes"]["catalog"])
     if values["boxes"]["version"] and not _CONSTRAINT.match(values["boxes"]["version"]):
-        raise _error(
+        raise error_at(
             file, text, "boxes", "version", 'must be a Vagrant version constraint such as "~> 1.0" or "= 1.0.3"'
         )
     base = file.parent
@@ -163,9 +168,9 @@ def _check_catalog(file: Path, text: str, url: str) -> None:
     try:
         location = parse_url(url)
     except ConfigError as err:
-        raise _error(file, text, "boxes", "catalog", err.message.removeprefix("catalog ")) from None
+        raise error_at(file, text, "boxes", "catalog", err.message.removeprefix("catalog ")) from None
     if location.user:
-        raise _error(
+        raise error_at(
             file,
             text,
             "boxes",
@@ -175,27 +180,31 @@ def _check_catalog(file: Path, text: str, url: str) -> None:
         )
 
 
-def _table(file: Path, text: str, table: str, raw: Any) -> dict[str, Any]:
+Schema = dict[str, dict[str, Field]]
+
+
+def table_values(file: Path, text: str, table: str, raw: Any, schema: Schema = SCHEMA) -> dict[str, Any]:
+    """One table's values checked against `schema` (defaults filled in), errors with file:line."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{file}:{_line(text, table)}: [{table}] must be a table")
-    fields = SCHEMA[table]
+        raise ConfigError(f"{file}:{line_of(text, table)}: [{table}] must be a table")
+    fields = schema[table]
     for key in raw:
         if key not in fields:
-            raise _error(file, text, table, key, f"is not a setting of [{table}] (known: {', '.join(fields)})")
+            raise error_at(file, text, table, key, f"is not a setting of [{table}] (known: {', '.join(fields)})")
     result = {}
     for key, field in fields.items():
         if key not in raw:
             if field.default is None:
-                raise ConfigError(f"{file}:{_line(text, table)}: [{table}] is missing {key!r}")
+                raise ConfigError(f"{file}:{line_of(text, table)}: [{table}] is missing {key!r}")
             result[key] = field.default
             continue
         value = raw[key]
         if not isinstance(value, field.kind) or isinstance(value, bool) != (field.kind is bool):
-            raise _error(file, text, table, key, f"must be a{'n' if field.kind is int else ''} {_kind(field)}")
+            raise error_at(file, text, table, key, f"must be a{'n' if field.kind is int else ''} {_kind(field)}")
         if field.low is not None and not field.low <= value <= (field.high or value):
-            raise _error(file, text, table, key, f"must be from {field.low} to {field.high} (got {value})")
+            raise error_at(file, text, table, key, f"must be from {field.low} to {field.high} (got {value})")
         if field.choices and value not in field.choices:
-            raise _error(file, text, table, key, f"must be one of {', '.join(field.choices)} (got {value!r})")
+            raise error_at(file, text, table, key, f"must be one of {', '.join(field.choices)} (got {value!r})")
         result[key] = value
     return result
 
@@ -204,16 +213,16 @@ def _kind(field: Field) -> str:
     return {int: "integer", str: "string", bool: "boolean"}.get(field.kind, field.kind.__name__)
 
 
-def _error(file: Path, text: str, table: str, key: str, message: str) -> ConfigError:
-    return ConfigError(f"{file}:{_line(text, table, key)}: {table}.{key} {message}")
+def error_at(file: Path, text: str, table: str, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{file}:{line_of(text, table, key)}: {table}.{key} {message}")
 
 
 def where(file: Path, table: str, key: str | None = None) -> str:
     """'file:line' of a setting, for messages outside this module."""
-    return f"{file}:{_line(file.read_text(), table, key)}"
+    return f"{file}:{line_of(file.read_text(), table, key)}"
 
 
-def _line(text: str, table: str, key: str | None = None) -> int:
+def line_of(text: str, table: str, key: str | None = None) -> int:
     """The line of [table] (or of `key =` inside it); 1 when absent."""
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if re.match(rf"^\s*\[{re.escape(table)}\]\s*(#.*)?$", ln)), None)

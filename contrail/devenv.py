@@ -8,20 +8,16 @@ user changed since Contrail last wrote it is never overwritten without --force.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
 import re
-import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
-
-from contrail import catalog, config, secrets, topology
+from contrail import catalog, config, render, secrets, topology
 from contrail.catalog_store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
 from contrail.errors import ConfigError, ContrailError
@@ -29,8 +25,6 @@ from contrail.images import BoxStore
 from contrail.tools import docker
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "devenv"
-SLUG_DIR = "project"
-MANIFEST = "rendered.json"
 
 
 @dataclass(frozen=True)
@@ -70,27 +64,20 @@ def startdev(project: Path, request: Request) -> Rendered:
             config.load(rendered / config.FILENAME)  # the template's contrail.toml must parse
         else:
             (rendered / config.FILENAME).unlink()  # the user's contrail.toml is the input, never output
-        files = sorted(str(p.relative_to(rendered)) for p in rendered.rglob("*") if p.is_file())
-        manifest = _read_manifest(state)
-        changed = [f for f in files if _user_changed(project / f, manifest.get(f), rendered / f)]
-        if changed and not request.force:
-            raise ContrailError(
-                f"not overwriting {', '.join(changed)}: changed since contrail rendered them",
-                "move your changes into contrail.toml, or run `contrail startdev --force` to overwrite",
-            )
+        files = render.files_of(rendered)
+        render.refuse_user_changes(rendered, project, state, files, request.force)
         secrets.ensure(state)
         if location:
             secrets.set_catalog_auth(state, location)
         secrets.ensure_ssh_key(state, f"contrail-{cfg.name}")
-        written, unchanged = _install(rendered, project, files)
-        _write_manifest(state, manifest | {f: _sha(project / f) for f in files})
+        written, unchanged = render.install(rendered, project, state, files)
     (state / ".gitignore").write_text("*\n")
     return Rendered(cfg, tuple(written), tuple(unchanged))
 
 
 def _initial_config(project: Path, request: Request) -> DevConfig:
     """contrail.toml's first values, from the project and the command line."""
-    name = request.name or _slug(project.name)
+    name = request.name or config.slug(project.name)
     framework, wsgi, settings = detect_app(project, request.wsgi)
     template = json.loads((TEMPLATE / "cookiecutter.json").read_text())["contrail"]
     host_port = request.host_port or template["host_port"]
@@ -251,55 +238,4 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
 
 
 def _render(cfg: DevConfig, images: dict[str, str], out: Path) -> Path:
-    cookiecutter(
-        str(TEMPLATE),
-        no_input=True,
-        output_dir=str(out),
-        extra_context={"project_slug": SLUG_DIR, "contrail": context(cfg, images)},
-        accept_hooks=False,
-    )
-    return out / SLUG_DIR
-
-
-def _user_changed(target: Path, recorded: str | None, new: Path) -> bool:
-    """A file exists that Contrail did not write as it is now, and the new render differs from it."""
-    if not target.exists():
-        return False
-    current = _sha(target)
-    return current != recorded and current != _sha(new)
-
-
-def _install(rendered: Path, project: Path, files: list[str]) -> tuple[list[str], list[str]]:
-    written, unchanged = [], []
-    for name in files:
-        source, target = rendered / name, project / name
-        if target.exists() and _sha(target) == _sha(source):
-            unchanged.append(name)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staged = target.with_name(f".{target.name}.contrail-new")
-        shutil.copy2(source, staged)
-        os.replace(staged, target)
-        written.append(name)
-    return written, unchanged
-
-
-def _read_manifest(state: Path) -> dict[str, str]:
-    file = state / MANIFEST
-    return json.loads(file.read_text()) if file.exists() else {}
-
-
-def _write_manifest(state: Path, manifest: dict[str, str]) -> None:
-    state.mkdir(parents=True, exist_ok=True)
-    tmp = state / f"{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, state / MANIFEST)
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _slug(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:31]
-    return slug or "devenv"
+    return render.render(TEMPLATE, context(cfg, images), out)

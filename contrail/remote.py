@@ -51,12 +51,17 @@ class Remote:
             "BatchMode=yes",
         ]
 
-    def run(self, command: str, *, check: bool = True, what: str | None = None) -> Output:
+    def run(self, command: str, *, check: bool = True, what: str | None = None, stdin: str | None = None) -> Output:
         done = subprocess.run(
-            [*self.ssh_command(), self.name, command], stdin=subprocess.DEVNULL, capture_output=True, text=True
+            [*self.ssh_command(), self.name, command],
+            input=stdin,
+            stdin=subprocess.DEVNULL if stdin is None else None,
+            capture_output=True,
+            text=True,
         )
         with self.log.open("a") as log:
-            log.write(f"[{self.name}] $ {command}\n{done.stdout}{done.stderr}")
+            shown = done.stdout if len(done.stdout) < 20_000 else done.stdout[:20_000] + "…(cut)\n"
+            log.write(f"[{self.name}] $ {command}\n{shown}{done.stderr}")
         output = Output(done.returncode == 0, done.stdout, done.stderr)
         if check and not output.ok:
             summary = what or f"`{command.splitlines()[0][:80]}`"

@@ -22,10 +22,10 @@ def path(state_dir: Path) -> Path:
     return state_dir / "secrets.toml"
 
 
-def ensure(state_dir: Path) -> dict[str, str]:
+def ensure(state_dir: Path, names: tuple[str, ...] = NAMES) -> dict[str, str]:
     """The environment's secrets, generating any that are missing; written atomically, 0600."""
     current = load(state_dir) if path(state_dir).exists() else {}
-    missing = [n for n in NAMES if n not in current]
+    missing = [n for n in names if n not in current]
     if not missing:
         return current
     for name in missing:

@@ -1,0 +1,118 @@
+"""Anonymisation rules for staging data: which column gets what, and the fake values themselves.
+
+Rules come from `[anonymise]` in contrail-team.toml, one per column: `"users.email" = "email"`.
+Every fake is a function of the original value and the team's secret salt only, so the same value
+becomes the same fake in every table and every refresh (joins on it survive), and the original cannot
+be recovered by hashing guesses without the salt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from faker import Faker
+
+from contrail.errors import ConfigError
+
+KINDS = ("name", "email", "phone", "address", "hash", "null", "keep")
+TEXT_TYPES = ("text", "character varying", "character", "varchar", "char", "tinytext", "mediumtext", "longtext")
+# Column names that look personal: a refresh stops on them unless a rule says what to do.
+PERSONAL = re.compile(
+    r"(^|_)(e_?mail|name|first_?name|last_?name|full_?name|surname|username|phone|mobile|tel|telephone|"
+    r"address|street|city|zip|zipcode|postcode|postal_code|birth_?date|birthday|dob|ssn|iban|ip|ip_address)($|_)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: str
+    column: str
+    kind: str
+    where: str  # file:line of the rule
+
+    @property
+    def key(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+def parse_rules(file: Path, text: str, raw: object) -> list[Rule]:
+    """[anonymise] → rules; a malformed key or an unknown kind is one line with file:line."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}:{_line(text, '[anonymise]')}: [anonymise] must be a table")
+    rules = []
+    for key, kind in raw.items():
+        where = f"{file}:{_line(text, key)}"
+        table, dot, column = key.partition(".")
+        if not dot or not table or not column or "." in column:
+            raise ConfigError(f'{where}: anonymise key "{key}" must be "table.column"')
+        if kind not in KINDS:
+            raise ConfigError(f"{where}: anonymise.{key} = {kind!r} is not a rule (one of: {', '.join(KINDS)})")
+        rules.append(Rule(table, column, kind, where))
+    return rules
+
+
+def _line(text: str, key: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip().startswith((f'"{key}"', f"'{key}'", f"{key} ", f"{key}=")):
+            return number
+    return 1
+
+
+def check_rules(rules: list[Rule], columns: dict[str, dict[str, str]]) -> None:
+    """Every rule names an existing column, of a text type unless the rule is null or keep."""
+    for rule in rules:
+        table = columns.get(rule.table)
+        if table is None:
+            known = ", ".join(sorted(columns)) or "none"
+            raise ConfigError(f"{rule.where}: anonymise rule for table {rule.table!r}: not in the dump (has: {known})")
+        if rule.column not in table:
+            raise ConfigError(
+                f"{rule.where}: anonymise rule for {rule.key}: no such column (columns of {rule.table}: "
+                f"{', '.join(table)})"
+            )
+        kind = table[rule.column]
+        if rule.kind not in ("null", "keep") and kind.lower() not in TEXT_TYPES:
+            raise ConfigError(f"{rule.where}: anonymise.{rule.key} = {rule.kind!r} needs a text column ({kind})")
+
+
+def unmasked(rules: list[Rule], columns: dict[str, dict[str, str]]) -> list[str]:
+    """table.column of every personal-looking column no rule covers."""
+    ruled = {r.key for r in rules}
+    return [
+        f"{table}.{column}"
+        for table, cols in sorted(columns.items())
+        for column in cols
+        if PERSONAL.search(column) and f"{table}.{column}" not in ruled
+    ]
+
+
+class Fakes:
+    """Deterministic fakes: one Faker, re-seeded from (salt, kind, value) for every value."""
+
+    def __init__(self, salt: str) -> None:
+        self.salt = salt.encode()
+        self.faker = Faker()
+
+    def digest(self, kind: str, value: str) -> bytes:
+        return hashlib.sha256(self.salt + b"\0" + kind.encode() + b"\0" + value.encode()).digest()
+
+    def fake(self, kind: str, value: str) -> str:
+        digest = self.digest("hash" if kind == "hash" else "fake", value)
+        if kind == "hash":
+            return digest.hex()
+        self.faker.seed_instance(int.from_bytes(digest[:8], "big"))
+        if kind == "name":
+            return self.faker.name()
+        if kind == "email":  # unique per original, so unique constraints hold
+            return f"{self.faker.user_name()}.{digest[:4].hex()}@example.com"
+        if kind == "phone":
+            return self.faker.phone_number()
+        if kind == "address":
+            return self.faker.address().replace("\n", ", ")
+        raise ValueError(f"no fake for rule {kind!r}")

@@ -1,0 +1,261 @@
+"""The team's services as one Vagrant environment in `team/`: `contrail team init`, `team up`.
+
+Today it holds the staging databases (PostgreSQL from the db box, MariaDB from db-mariadb) that
+`contrail staging refresh` loads with anonymised production data. contrail-team.toml is the input;
+the Vagrantfile and configure scripts are rendered from it (cookiecutters/team), like startdev's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import vagrant
+
+from contrail import config, render, secrets
+from contrail.anonymise import Rule, parse_rules
+from contrail.config import Field
+from contrail.errors import ConfigError, ContrailError, ToolFailed
+from contrail.images import BoxStore
+from contrail.remote import Remote
+from contrail.tools import docker
+from contrail.workspace import Workspace
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "team"
+FILENAME = "contrail-team.toml"
+DIRNAME = "team"
+SECRET_NAMES = ("staging_postgresql_password", "staging_mysql_password", "anonymise_salt")
+SCHEMA: config.Schema = {
+    "team": {"name": Field(str), "namespace": Field(str, "contrail"), "subnet": Field(str, "")},
+    "staging": {
+        "postgresql": Field(bool, True),
+        "mysql": Field(bool, True),
+        "database": Field(str, "app"),
+        "user": Field(str, "app"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    role: str  # the box
+    configure: str  # the configure script
+    ip: str
+    port: int
+    engine: str
+
+
+@dataclass(frozen=True)
+class TeamConfig:
+    file: Path
+    name: str
+    namespace: str
+    subnet: ipaddress.IPv4Network
+    postgresql: bool
+    mysql: bool
+    database: str
+    user: str
+    rules: tuple[Rule, ...]
+
+    @property
+    def dir(self) -> Path:
+        return self.file.parent
+
+    @property
+    def state(self) -> Path:
+        return self.dir / ".contrail"
+
+    def nodes(self) -> list[Node]:
+        hosts = list(self.subnet.hosts())
+        nodes = []
+        if self.postgresql:
+            nodes.append(Node("staging-postgresql", "db", "staging-postgresql", str(hosts[4]), 5432, "postgresql"))
+        if self.mysql:
+            nodes.append(Node("staging-mysql", "db-mariadb", "staging-mysql", str(hosts[5]), 3306, "mysql"))
+        return nodes
+
+    def node(self, engine: str) -> Node:
+        found = next((n for n in self.nodes() if n.engine == engine), None)
+        if found is None:
+            raise ConfigError(
+                f"{config.where(self.file, 'staging', engine)}: the team has no {engine} staging database",
+                f"set staging.{engine} = true, then `contrail team init` and `contrail team up`",
+            )
+        return found
+
+
+def load(file: Path) -> TeamConfig:
+    text = file.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{file}: {err}") from None
+    for table in data:
+        if table not in (*SCHEMA, "anonymise"):
+            raise ConfigError(f"{file}:{config.line_of(text, table)}: unknown table [{table}]")
+    values = {t: config.table_values(file, text, t, data.get(t, {}), SCHEMA) for t in SCHEMA}
+    team, staging = values["team"], values["staging"]
+    try:
+        subnet = ipaddress.IPv4Network(team["subnet"] or config.default_subnet(f"team-{team['name']}"))
+    except ValueError as err:
+        raise config.error_at(file, text, "team", "subnet", f"is not a network: {err}") from None
+    return TeamConfig(
+        file=file,
+        name=team["name"],
+        namespace=team["namespace"],
+        subnet=subnet,
+        postgresql=staging["postgresql"],
+        mysql=staging["mysql"],
+        database=staging["database"],
+        user=staging["user"],
+        rules=tuple(parse_rules(file, text, data.get("anonymise"))),
+    )
+
+
+def find(start: Path) -> TeamConfig:
+    """The team configuration in `start`, or in `start`/team/."""
+    for candidate in (start / FILENAME, start / DIRNAME / FILENAME):
+        if candidate.exists():
+            return load(candidate)
+    raise ContrailError(f"no {FILENAME} in {start} or {start / DIRNAME}", "run `contrail team init` first")
+
+
+def init(cwd: Path, name: str | None, force: bool) -> tuple[TeamConfig, list[str]]:
+    """Render team/ (Vagrantfile, contrail-team.toml, configure scripts) atomically."""
+    folder = cwd / DIRNAME
+    toml = folder / FILENAME
+    fresh = not toml.exists()
+    if fresh:
+        team_name = name or config.slug(f"team-{cwd.name}")
+        cfg = TeamConfig(
+            toml,
+            team_name,
+            os.environ.get("CONTRAIL_NAMESPACE", "contrail"),
+            ipaddress.IPv4Network(config.default_subnet(team_name)),
+            True,
+            True,
+            "app",
+            "app",
+            (),
+        )
+    else:
+        cfg = load(toml)
+    images = _images(cfg)
+    with tempfile.TemporaryDirectory(prefix="contrail-team-") as tmp:
+        rendered = render.render(TEMPLATE, _context(cfg, images), Path(tmp), key="team")
+        if fresh:
+            load(rendered / FILENAME)
+        else:
+            (rendered / FILENAME).unlink()
+        files = render.files_of(rendered)
+        render.refuse_user_changes(rendered, folder, cfg.state, files, force)
+        secrets.ensure(cfg.state, SECRET_NAMES)
+        secrets.ensure_ssh_key(cfg.state, f"contrail-{cfg.name}")
+        written, _ = render.install(rendered, folder, cfg.state, files)
+    (cfg.state / ".gitignore").write_text("*\n")
+    return load(toml), written
+
+
+def _images(cfg: TeamConfig) -> dict[str, str]:
+    docker.server_version()
+    store = BoxStore(cfg.namespace)
+    images = {}
+    for node in cfg.nodes():
+        box = store.current(node.role)
+        if box is None:
+            raise ContrailError(
+                f"no {node.role} box is built (namespace {cfg.namespace}) for {node.name}",
+                f"run `contrail build-boxes {node.role}` first",
+            )
+        images[node.role] = box.ref
+    return images
+
+
+def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
+    return {
+        "name": cfg.name,
+        "namespace": cfg.namespace,
+        "subnet": str(cfg.subnet),
+        "db_name": cfg.database,
+        "db_user": cfg.user,
+        "nodes": [{"name": n.name, "configure": n.configure, "ip": n.ip, "image": images[n.role]} for n in cfg.nodes()],
+    }
+
+
+def _vagrant(cfg: TeamConfig, log: Path) -> vagrant.Vagrant:
+    stderr_to_log = vagrant.make_file_cm(str(log), mode="a")
+    env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "docker"}
+    return vagrant.Vagrant(root=str(cfg.dir), env=env, err_cm=stderr_to_log)
+
+
+def workspace(cfg: TeamConfig) -> Workspace:
+    return Workspace(cfg.dir, cfg.state)
+
+
+def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
+    """`vagrant up --provision` of the team's machines, then each service's port answering."""
+    log = workspace(cfg).new_log("team-up")
+    machine = _vagrant(cfg, log)
+    try:
+        for _ in machine.up(provider="docker", provision=True, stream_output=True):
+            pass
+    except subprocess.CalledProcessError as err:
+        raise ToolFailed(f"vagrant up of the team failed (status {err.returncode})", f"log: {log}") from None
+    write_ssh_config(cfg, machine)
+    deadline = time.monotonic() + timeout
+    report = []
+    for node in cfg.nodes():
+        while not _answers(node.ip, node.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        report.append((node, _answers(node.ip, node.port)))
+    return report
+
+
+def destroy(cfg: TeamConfig) -> None:
+    log = workspace(cfg).new_log("team-destroy")
+    for node in cfg.nodes():
+        docker.remove_container(f"{cfg.name}-{node.name}")
+    _vagrant(cfg, log).destroy()
+    ssh_config_path(cfg).unlink(missing_ok=True)
+
+
+def ssh_config_path(cfg: TeamConfig) -> Path:
+    return cfg.state / "ssh_config"
+
+
+def write_ssh_config(cfg: TeamConfig, machine: vagrant.Vagrant) -> Path:
+    control = _control_dir(cfg)
+    control.mkdir(mode=0o700, parents=True, exist_ok=True)
+    text = machine.ssh_config() + f"\nHost *\n  ControlMaster auto\n  ControlPath {control}/%C\n  ControlPersist 600\n"
+    target = ssh_config_path(cfg)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    os.replace(tmp, target)
+    return target
+
+
+def _control_dir(cfg: TeamConfig) -> Path:
+    return Path(tempfile.gettempdir()) / f"contrail-ssh-{cfg.name}"
+
+
+def remote(cfg: TeamConfig, node: Node, log: Path) -> Remote:
+    if not ssh_config_path(cfg).exists():
+        raise ContrailError(f"the team's machines are not up ({cfg.dir})", "run `contrail team up` first")
+    return Remote(node.name, ssh_config_path(cfg), _control_dir(cfg), log)
+
+
+def _answers(ip: str, port: int) -> bool:
+    try:
+        with socket.create_connection((ip, port), timeout=1):
+            return True
+    except OSError:
+        return False

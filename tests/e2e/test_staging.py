@@ -1,0 +1,193 @@
+"""The team's staging databases on real PostgreSQL 15 and MariaDB boxes: refresh from a generated
+production-shaped dump (anonymised, counted, swapped atomically), kill a refresh, refuse unmasked or
+misnamed columns and broken dumps, roll back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import dumps
+from tests.conftest import Result, contrail
+from tests.e2e.test_devenv import leftovers
+from tests.unit.test_cli_errors import one_line_error
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Team:
+    root: Path  # where `contrail team init` ran; the team is in root/team
+    name: str
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "team"
+
+    def contrail(self, *args: str) -> Result:
+        return contrail(*args, cwd=self.root)
+
+    def ssh(self, node: str, command: str) -> str:
+        done = subprocess.run(
+            ["ssh", "-F", str(self.dir / ".contrail" / "ssh_config"), node, command],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def psql(self, query: str, database: str = "app") -> str:
+        return self.ssh("staging-postgresql", f"sudo -u postgres psql -X -At -d {database} -c {_quote(query)}")
+
+    def mariadb(self, query: str, database: str = "app") -> str:
+        return self.ssh("staging-mysql", f"sudo mariadb -N -B {database} -e {_quote(query)}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+@pytest.fixture(scope="module")
+def mariadb_box(built_boxes: Path) -> Path:
+    """The MariaDB variant of the db box (not built by default)."""
+    result = contrail("build-boxes", "db-mariadb", cwd=built_boxes)
+    assert result.status == 0, result.stderr
+    return built_boxes
+
+
+@pytest.fixture(scope="module")
+def team(mariadb_box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    root = tmp_path_factory.mktemp("team")
+    crew = Team(root, f"crew-{uuid.uuid4().hex[:6]}")
+    init = crew.contrail("team", "init", "--name", crew.name)
+    assert init.status == 0, init.stderr
+    toml = crew.dir / "contrail-team.toml"
+    toml.write_text(toml.read_text() + "".join(f'"{k}" = "{v}"\n' for k, v in dumps.RULES.items()))
+    try:
+        up = crew.contrail("team", "up")
+        assert up.status == 0, up.stdout + up.stderr
+        yield crew
+    finally:
+        if leftovers(crew.name):
+            crew.contrail("team", "destroy")
+
+
+@pytest.fixture(scope="module")
+def data() -> dumps.Data:
+    return dumps.generate(seed=1)
+
+
+def test_the_team_secrets_are_generated_and_private(team):
+    secrets = team.dir / ".contrail" / "secrets.toml"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert "anonymise_salt" in secrets.read_text() and "staging_postgresql_password" in secrets.read_text()
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_refresh_anonymises_keeps_joins_and_counts(team, data, tmp_path, engine, figures):
+    dump = (
+        dumps.postgresql_dump(data, tmp_path / "prod.sql.gz")
+        if engine == "postgresql"
+        else dumps.mysql_dump(data, tmp_path / "prod.sql")
+    )
+    started = time.monotonic()
+    done = team.contrail("staging", "refresh", "--from", str(dump), "--engine", engine)
+    assert done.status == 0, done.stdout + done.stderr
+    figures.append(f"staging refresh ({engine}): {data.rows} rows in {time.monotonic() - started:.1f} s")
+    query = team.psql if engine == "postgresql" else team.mariadb
+    counts = [int(query(f"SELECT count(*) FROM {t}")) for t in ("customers", "addresses", "orders")]
+    assert counts == [len(data.customers), len(data.addresses), len(data.orders)]
+    joined = "SELECT count(*) FROM orders o JOIN customers c ON o.customer_email = c.email AND o.customer_id = c.id"
+    assert int(query(joined)) == len(data.orders)  # the same email became the same fake in both tables
+    assert int(query("SELECT count(*) FROM addresses WHERE postcode IS NOT NULL")) == 0
+    assert query("SELECT DISTINCT city FROM addresses ORDER BY city").split() == sorted(dumps.CITIES)
+    everything = (
+        team.ssh("staging-postgresql", "sudo -u postgres pg_dump app")
+        if engine == "postgresql"
+        else team.ssh("staging-mysql", "sudo mariadb-dump app")
+    )
+    left = [value for value in data.personal() if value in everything]
+    assert left == [], f"{len(left)} original values left, e.g. {left[:3]}"
+
+
+def test_a_killed_refresh_leaves_staging_serving_its_data(team, tmp_path):
+    before = team.psql("SELECT email FROM customers ORDER BY id LIMIT 3")
+    dump = dumps.postgresql_dump(dumps.generate(seed=2), tmp_path / "next.sql.gz")
+    refresh = subprocess.Popen(
+        [sys.executable, "-m", "contrail", "staging", "refresh", "--from", str(dump)],
+        cwd=team.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    incoming = "SELECT count(*) FROM pg_database WHERE datname = 'app__incoming'"
+    while team.psql(incoming, "postgres").strip() != "1":
+        assert refresh.poll() is None and time.monotonic() < deadline, "the refresh never started loading"
+        time.sleep(0.1)
+    os.killpg(refresh.pid, signal.SIGKILL)
+    refresh.wait()
+    assert team.psql("SELECT email FROM customers ORDER BY id LIMIT 3") == before
+    assert int(team.psql("SELECT count(*) FROM customers")) == 4000
+
+
+def test_unmasked_personal_columns_stop_the_refresh(team, data, tmp_path):
+    dump = dumps.postgresql_dump(data, tmp_path / "more.sql.gz", extra_column="mobile")
+    before = team.psql("SELECT email FROM customers ORDER BY id LIMIT 1")
+    one_line_error(
+        team.contrail("staging", "refresh", "--from", str(dump)),
+        r"columns that look personal have no anonymise rule: customers\.mobile — add rules",
+    )
+    assert team.psql("SELECT email FROM customers ORDER BY id LIMIT 1") == before
+
+
+def test_a_rule_for_a_missing_column_and_a_broken_dump_are_one_line(team, data, tmp_path):
+    toml = team.dir / "contrail-team.toml"
+    original = toml.read_text()
+    toml.write_text(original + '"customers.emial" = "email"\n')
+    try:
+        one_line_error(
+            team.contrail("staging", "refresh", "--from", str(dumps.postgresql_dump(data, tmp_path / "d.sql.gz"))),
+            r"contrail-team\.toml:\d+: anonymise rule for customers\.emial: no such column",
+        )
+    finally:
+        toml.write_text(original)
+    broken = tmp_path / "broken.sql"
+    broken.write_text("CREATE TABLE t (id integer);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2;\n")
+    one_line_error(team.contrail("staging", "refresh", "--from", str(broken)), r"broken\.sql:3: syntax error")
+    one_line_error(
+        team.contrail("staging", "refresh", "--from", str(broken), "--engine", "mysql"), r"broken\.sql:3: .*syntax"
+    )
+    one_line_error(team.contrail("staging", "refresh", "--from", str(tmp_path / "nope.sql")), "does not exist")
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mysql"])
+def test_rollback_brings_the_previous_data_back(team, tmp_path, engine):
+    query = team.psql if engine == "postgresql" else team.mariadb
+    first = query("SELECT count(*) FROM customers")
+    small = dumps.generate(customers=50, addresses=20, orders=30, seed=3)
+    dump = (
+        dumps.postgresql_dump(small, tmp_path / "small.sql.gz")
+        if engine == "postgresql"
+        else dumps.mysql_dump(small, tmp_path / "small.sql")
+    )
+    assert team.contrail("staging", "refresh", "--from", str(dump), "--engine", engine).status == 0
+    assert query("SELECT count(*) FROM customers").strip() == "50"
+    back = team.contrail("staging", "rollback", "--engine", engine)
+    assert back.status == 0, back.stderr
+    assert query("SELECT count(*) FROM customers") == first
+
+
+def test_team_destroy_leaves_nothing(team):
+    assert team.contrail("team", "destroy").status == 0
+    assert leftovers(team.name) == []
