@@ -132,7 +132,7 @@ class Engine:
         with tempfile.NamedTemporaryFile(prefix="contrail-dump-") as tmp:
             tmp.write(data)
             tmp.flush()
-            self.remote.rsync([tmp.name], path)
+            self.remote.rsync([tmp.name], path, options=["--chmod=F644"])
         return path
 
 
@@ -156,7 +156,7 @@ class PostgreSQL(Engine):
             tool = f"sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -d {incoming} -f {path}"
         done = self.remote.run(f"{tool}; status=$?; rm -f {path}; exit $status", check=False)
         if not done.ok:
-            raise ConfigError(_dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
+            raise ConfigError(dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
         grant = f'"{self.user}"'
         self.sql(
             f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {grant}; "
@@ -256,7 +256,7 @@ class MariaDB(Engine):
         path = self.upload(open_dump(dump))
         done = self.remote.run(f"sudo mariadb {incoming} < {path}; status=$?; rm -f {path}; exit $status", check=False)
         if not done.ok:
-            raise ConfigError(_dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
+            raise ConfigError(dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
 
     def columns(self, database: str) -> dict[str, dict[str, str]]:
         out = self.sql(
@@ -331,7 +331,7 @@ def _columns(out: str, sep: str = "|") -> dict[str, dict[str, str]]:
     return columns
 
 
-def _dump_error(label: str, uploaded: str, output: str) -> str:
+def dump_error(label: str, uploaded: str, output: str) -> str:
     """The loader's first error, pointing at the dump's own name and line."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     first = next((ln for ln in lines if "ERROR" in ln or "error" in ln), lines[-1] if lines else "(no output)")
