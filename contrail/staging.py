@@ -239,7 +239,7 @@ class PostgreSQL(Engine):
         self.remote.run(f"sudo -u postgres pg_dump -Fc --no-owner --no-acl -f {path} {self.database}")
         with tempfile.TemporaryDirectory(prefix="contrail-pull-") as tmp:
             self.remote.rsync([path], f"{tmp}/dump", pull=True)
-            self.remote.run(f"rm -f {path}")
+            self.remote.run(f"sudo rm -f {path}")
             return Path(tmp, "dump").read_bytes()
 
 

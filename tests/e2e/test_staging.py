@@ -5,6 +5,7 @@ misnamed columns and broken dumps, roll back."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from tests import dumps
-from tests.conftest import Result, contrail
+from tests.conftest import REPO, Result, contrail
 from tests.e2e.test_devenv import leftovers
+from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 
 pytestmark = pytest.mark.e2e
@@ -169,6 +171,41 @@ def test_a_rule_for_a_missing_column_and_a_broken_dump_are_one_line(team, data, 
         team.contrail("staging", "refresh", "--from", str(broken), "--engine", "mysql"), r"broken\.sql:3: .*syntax"
     )
     one_line_error(team.contrail("staging", "refresh", "--from", str(tmp_path / "nope.sql")), "does not exist")
+
+
+@pytest.fixture
+def devenv(built_boxes: Path, tmp_path: Path) -> Iterator[Path]:
+    """A developer's small environment (1 web, 1 app) whose db node receives the staging data."""
+    project = tmp_path / "shop"
+    shutil.copytree(REPO / "examples" / "wsgi-app", project)
+    name = f"puller-{uuid.uuid4().hex[:6]}"
+    args = ["--name", name, "--web", "1", "--app", "1", "--port", str(free_port()), "--stats-port", str(free_port())]
+    assert contrail("startdev", *args, cwd=project).status == 0
+    try:
+        up = contrail("up", cwd=project)
+        assert up.status == 0, up.stdout + up.stderr
+        yield project
+    finally:
+        if leftovers(name):
+            contrail("destroy", cwd=project)
+
+
+def test_pull_copies_the_anonymised_staging_data_into_a_dev_env(team, data, devenv):
+    staged = team.psql("SELECT count(*) FROM customers").strip()
+    pulled = contrail("staging", "pull", "--team", str(team.root), cwd=devenv)
+    assert pulled.status == 0, pulled.stdout + pulled.stderr
+
+    def dev(command: str) -> str:
+        done = subprocess.run(
+            ["ssh", "-F", str(devenv / ".contrail" / "ssh_config"), "db", command], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert dev("sudo -u postgres psql -X -At -d app -c 'SELECT count(*) FROM customers'").strip() == staged
+    everything = dev("sudo -u postgres pg_dump app")
+    assert "@example.com" in everything
+    assert not [value for value in data.personal() if value in everything]
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql"])
