@@ -340,6 +340,28 @@ def catalog_prune(catalog_url: str, keep: int) -> None:
         console.print(f"{item.box}: removed {removed}; kept {', '.join(item.kept)}; {item.images_deleted} images")
 
 
+@cli.group("github")
+def github_group() -> None:
+    """The team flow on GitHub: workflows, CODEOWNERS, a settings checklist."""
+
+
+@github_group.command("init")
+@click.option("--owners", default="@your-org/your-team", show_default=True, help="CODEOWNERS for everything.")
+@click.option("--branch", default="main", show_default=True, help="The branch that deploys to staging.")
+@click.option("--test-command", help="How CI runs the tests (default: Django's `manage.py test`, else pytest).")
+@click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
+def github_init(owners: str, branch: str, test_command: str | None, force: bool) -> None:
+    """Render .github/ (test and deploy-to-staging workflows, CODEOWNERS, checklist), validated offline."""
+    from contrail import github
+
+    written = github.init(Path.cwd(), owners=owners, branch=branch, test_command=test_command, force=force)
+    for file in written:
+        console.print(f"  wrote     {file}")
+    console.print(
+        "Workflows valid against GitHub's schema. Next: the settings in .github/CONTRAIL-SETUP.md, then push."
+    )
+
+
 @cli.group("team")
 def team_group() -> None:
     """The team's services (staging databases) as one Vagrant environment in team/."""

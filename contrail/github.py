@@ -1,0 +1,70 @@
+"""`contrail github init`: the team flow for a team on GitHub instead of self-hosted scm and CI.
+
+Renders (cookiecutters/github) a test workflow, a deploy-to-staging workflow that runs the same push
+path as `fab push` from repository secrets, CODEOWNERS and a checklist of repository settings; every
+workflow is validated offline against GitHub's published workflow schema (check-jsonschema's bundled
+copy) before anything is written. No network calls.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from contrail import config, devenv, render
+from contrail.errors import ConfigError, ContrailError
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "github"
+TEST_COMMANDS = {"django": "python manage.py test", "wsgi": "python -m pytest"}
+
+
+def init(project: Path, *, owners: str, branch: str, test_command: str | None, force: bool) -> list[str]:
+    """Render .github/ into `project`; the written files."""
+    framework, requirements = _app(project)
+    context = {
+        "name": project.name,
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "requirements": requirements,
+        "test_command": test_command or TEST_COMMANDS[framework],
+        "branch": branch,
+        "owners": owners,
+    }
+    with tempfile.TemporaryDirectory(prefix="contrail-github-") as tmp:
+        rendered = render.render(TEMPLATE, context, Path(tmp), key="github")
+        validate(sorted((rendered / ".github" / "workflows").glob("*.yml")))
+        files = render.files_of(rendered)
+        state = project / ".contrail"
+        render.refuse_user_changes(rendered, project, state, files, force)
+        written, _ = render.install(rendered, project, state, files)
+    return written
+
+
+def validate(workflows: list[Path]) -> None:
+    """Each workflow against the GitHub workflow schema bundled with check-jsonschema (offline)."""
+    for workflow in workflows:
+        done = subprocess.run(
+            [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            detail = " ".join((done.stdout + done.stderr).split())[-400:]
+            raise ContrailError(f"the rendered {workflow.name} is not a valid GitHub workflow: {detail}")
+
+
+def _app(project: Path) -> tuple[str, str]:
+    """(framework, requirements file) from contrail.toml, or detected when there is none yet."""
+    toml = project / config.FILENAME
+    if toml.exists():
+        cfg = config.load(toml)
+        return cfg.app.framework, str(cfg.app.requirements.relative_to(project))
+    try:
+        framework, _, _ = devenv.detect_app(project, None)
+    except ConfigError:
+        raise ConfigError(
+            f"no app found in {project}",
+            "run `contrail github init` in the app's directory (manage.py or a WSGI module)",
+        ) from None
+    return framework, "requirements.txt"
