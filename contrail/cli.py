@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from dataclasses import asdict
@@ -573,15 +572,11 @@ def up_cmd(verbose: bool) -> None:
     cfg = _project_config(Path.cwd())
     devenv.check_ports(cfg)
     started = time.monotonic()
-    newer: set[str] = set()  # boxes Vagrant found a newer published version of (a team catalog)
     with BuildProgress(console, verbose=verbose) as ui:
         last: dict[str, str] = {}
 
         def on_node(node: str, text: str) -> None:
             ui.tool_line(node or "vagrant", text)
-            notice = re.search(r"A newer version of the box '([^']+)'", text)
-            if notice:
-                newer.add(notice.group(1))
             if node and node not in last:
                 ui.start(node, text)
             elif node:
@@ -593,9 +588,10 @@ def up_cmd(verbose: bool) -> None:
         for node in sorted(last):
             ui.finish(node, True, machines.REMOVED if last[node] == machines.REMOVED else "configured")
     _print_health(report)
+    newer = machines.newer_boxes(cfg)
     if newer:
         console.print(
-            f"Newer boxes are published for {', '.join(sorted(newer))}: `vagrant box update`, then "
+            f"Newer boxes are published for {', '.join(newer)}: `vagrant box update`, then "
             "`contrail destroy` and `contrail up` to run them (`vagrant box outdated` lists them).",
             markup=False,
         )

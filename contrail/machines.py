@@ -101,6 +101,30 @@ def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], N
         vagrant_tools.box_add(url, cfg.provider, cfg.box_version, log, lambda line: on_node("", line))
 
 
+def newer_boxes(cfg: DevConfig) -> list[str]:
+    """'<box> <installed> → <published>' for each role whose catalog has a newer version than any
+    installed (what `vagrant box outdated` would say); empty without a catalog or when it is unreachable."""
+    from contrail import catalog, catalog_format
+    from contrail.catalog_store import open_store, parse_url
+
+    if not cfg.catalog:
+        return []
+    store = open_store(parse_url(cfg.catalog))
+    newer = []
+    for role in topology.ROLES:
+        box = f"{cfg.namespace}/{role}"
+        installed = vagrant_tools.installed_versions(box, cfg.provider)
+        try:
+            metadata = catalog.read_metadata(store, box)
+        except ContrailError:
+            return []
+        latest = metadata.latest() if metadata else None
+        have = max(installed, key=catalog_format.parse_version, default=None)
+        if latest and have and catalog_format.parse_version(latest.version) > catalog_format.parse_version(have):
+            newer.append(f"{box} {have} → {latest.version}")
+    return newer
+
+
 def destroy(cfg: DevConfig, ws: Workspace) -> list[str]:
     """`vagrant destroy`, then remove anything labelled with this environment that is left; what remains."""
     log = ws.new_log("destroy")
