@@ -390,13 +390,15 @@ def team_up() -> None:
     with console.status(f"vagrant up ({cfg.dir}) …"):
         report = team.up(cfg)
     table = Table(title=f"team {cfg.name}")
-    for column in ("node", "service", "address", "answers"):
+    for column in ("node", "box", "address", "answers"):
         table.add_column(column)
     for node, ok in report:
-        table.add_row(node.name, node.engine, f"{node.ip}:{node.port}", "[green]yes[/]" if ok else "[red]no[/]")
+        table.add_row(node.name, node.role, f"{node.ip}:{node.port}", "[green]yes[/]" if ok else "[red]no[/]")
     console.print(table)
     if not all(ok for _, ok in report):
         raise ContrailError("some team services do not answer", f"see {cfg.state / 'logs'}")
+    for line in team.remotes(cfg):
+        console.print(f"  {line}", markup=False)
     console.print(f"Team up in {time.monotonic() - started:.1f} s.")
 
 

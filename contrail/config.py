@@ -199,7 +199,8 @@ def table_values(file: Path, text: str, table: str, raw: Any, schema: Schema = S
             result[key] = field.default
             continue
         value = raw[key]
-        if not isinstance(value, field.kind) or isinstance(value, bool) != (field.kind is bool):
+        wrong_items = field.kind is list and not all(isinstance(v, str) for v in value or [])
+        if not isinstance(value, field.kind) or isinstance(value, bool) != (field.kind is bool) or wrong_items:
             raise error_at(file, text, table, key, f"must be a{'n' if field.kind is int else ''} {_kind(field)}")
         if field.low is not None and not field.low <= value <= (field.high or value):
             raise error_at(file, text, table, key, f"must be from {field.low} to {field.high} (got {value})")
@@ -210,7 +211,9 @@ def table_values(file: Path, text: str, table: str, raw: Any, schema: Schema = S
 
 
 def _kind(field: Field) -> str:
-    return {int: "integer", str: "string", bool: "boolean"}.get(field.kind, field.kind.__name__)
+    return {int: "integer", str: "string", bool: "boolean", list: "list of strings"}.get(
+        field.kind, field.kind.__name__
+    )
 
 
 def error_at(file: Path, text: str, table: str, key: str, message: str) -> ConfigError:

@@ -33,6 +33,7 @@ REQUIREMENTS = (
     Requirement("debootstrap", "debootstrap", "debootstrap", ("debootstrap", "--version")),
     Requirement("rsync", "rsync", "rsync", ("rsync", "--version")),
     Requirement("ssh client", "openssh-client", "ssh", ("ssh", "-V")),
+    Requirement("git", "git", "git", ("git", "--version")),
     # `contrail catalog serve`: the team catalog's static server and image registry.
     Requirement("nginx", "nginx", "nginx", ("nginx", "-v")),
     Requirement("docker-registry", "docker-registry", "docker-registry", ("docker-registry", "--version")),

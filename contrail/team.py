@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -26,14 +27,18 @@ from contrail.errors import ConfigError, ContrailError, ToolFailed
 from contrail.images import BoxStore
 from contrail.remote import Remote
 from contrail.tools import docker
+from contrail.tools.run import run
 from contrail.workspace import Workspace
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "team"
 FILENAME = "contrail-team.toml"
 DIRNAME = "team"
 SECRET_NAMES = ("staging_postgresql_password", "staging_mysql_password", "anonymise_salt")
+_REPO = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_USER = re.compile(r"^[a-z][a-z0-9._-]{0,30}$")
 SCHEMA: config.Schema = {
     "team": {"name": Field(str), "namespace": Field(str, "contrail"), "subnet": Field(str, "")},
+    "scm": {"enabled": Field(bool, True), "repositories": Field(list, ["app"])},
     "staging": {
         "postgresql": Field(bool, True),
         "mysql": Field(bool, True),
@@ -64,6 +69,9 @@ class TeamConfig:
     database: str
     user: str
     rules: tuple[Rule, ...]
+    scm: bool = True
+    repositories: tuple[str, ...] = ("app",)
+    users: tuple[tuple[str, str], ...] = ()  # (name, public key) of everyone who pushes
 
     @property
     def dir(self) -> Path:
@@ -80,6 +88,8 @@ class TeamConfig:
             nodes.append(Node("staging-postgresql", "db", "staging-postgresql", str(hosts[4]), 5432, "postgresql"))
         if self.mysql:
             nodes.append(Node("staging-mysql", "db-mariadb", "staging-mysql", str(hosts[5]), 3306, "mysql"))
+        if self.scm:
+            nodes.append(Node("scm", "scm", "scm", str(hosts[6]), 80, "git"))
         return nodes
 
     def node(self, engine: str) -> Node:
@@ -99,7 +109,7 @@ def load(file: Path) -> TeamConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file}: {err}") from None
     for table in data:
-        if table not in (*SCHEMA, "anonymise"):
+        if table not in (*SCHEMA, "anonymise", "users"):
             raise ConfigError(f"{file}:{config.line_of(text, table)}: unknown table [{table}]")
     values = {t: config.table_values(file, text, t, data.get(t, {}), SCHEMA) for t in SCHEMA}
     team, staging = values["team"], values["staging"]
@@ -107,6 +117,15 @@ def load(file: Path) -> TeamConfig:
         subnet = ipaddress.IPv4Network(team["subnet"] or config.default_subnet(f"team-{team['name']}"))
     except ValueError as err:
         raise config.error_at(file, text, "team", "subnet", f"is not a network: {err}") from None
+    for repository in values["scm"]["repositories"]:
+        if not _REPO.match(repository):
+            raise config.error_at(file, text, "scm", "repositories", f"{repository!r} is not a repository name")
+    users = data.get("users", {})
+    for user, key in users.items():
+        if not _USER.match(user) or user == "admin":
+            raise config.error_at(file, text, "users", user, "must be a lowercase login name (not admin)")
+        if not isinstance(key, str) or not re.match(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/=]+", key):
+            raise config.error_at(file, text, "users", user, "must be an SSH public key (ssh-ed25519 AAAA…)")
     return TeamConfig(
         file=file,
         name=team["name"],
@@ -117,6 +136,9 @@ def load(file: Path) -> TeamConfig:
         database=staging["database"],
         user=staging["user"],
         rules=tuple(parse_rules(file, text, data.get("anonymise"))),
+        scm=values["scm"]["enabled"],
+        repositories=tuple(values["scm"]["repositories"]),
+        users=tuple(sorted(users.items())),
     )
 
 
@@ -210,6 +232,8 @@ def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
     except subprocess.CalledProcessError as err:
         raise ToolFailed(f"vagrant up of the team failed (status {err.returncode})", f"log: {log}") from None
     write_ssh_config(cfg, machine)
+    if cfg.scm:
+        sync_scm(cfg, log)
     deadline = time.monotonic() + timeout
     report = []
     for node in cfg.nodes():
@@ -217,6 +241,58 @@ def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
             time.sleep(0.2)
         report.append((node, _answers(node.ip, node.port)))
     return report
+
+
+def git_ssh_config(cfg: TeamConfig) -> Path:
+    """An ssh config for git as gitolite's admin (the team key), to push gitolite-admin."""
+    node = next(n for n in cfg.nodes() if n.role == "scm")
+    key = cfg.state / "ssh" / "id_ed25519"
+    text = (
+        f"Host scm-admin\n  HostName {node.ip}\n  User gitolite3\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n"
+    )
+    target = cfg.state / "git_ssh_config"
+    target.write_text(text)
+    target.chmod(0o600)
+    return target
+
+
+def gitolite_conf(cfg: TeamConfig) -> str:
+    users = " ".join(["admin", *(name for name, _ in cfg.users)])
+    return (
+        "# Written by `contrail team up` from contrail-team.toml; edits here are replaced.\n"
+        "repo gitolite-admin\n    RW+     =   admin\n\n"
+        f"repo {' '.join(cfg.repositories)}\n    RW+     =   {users}\n    R       =   gitweb\n"
+    )
+
+
+def sync_scm(cfg: TeamConfig, log: Path) -> bool:
+    """Push contrail-team.toml's repositories and users to gitolite-admin; True when something changed."""
+    env = {"GIT_SSH_COMMAND": f"ssh -F {git_ssh_config(cfg)}", "GIT_TERMINAL_PROMPT": "0"}
+    with tempfile.TemporaryDirectory(prefix="contrail-gitolite-") as tmp:
+        admin = Path(tmp) / "gitolite-admin"
+        run(["git", "clone", "-q", "scm-admin:gitolite-admin", str(admin)], log=log, env=env)
+        (admin / "conf" / "gitolite.conf").write_text(gitolite_conf(cfg))
+        keydir = admin / "keydir"
+        for stale in keydir.glob("*.pub"):
+            if stale.name != "admin.pub":
+                stale.unlink()
+        for name, key in cfg.users:
+            (keydir / f"{name}.pub").write_text(key.strip() + "\n")
+        git = ["git", "-C", str(admin)]
+        run([*git, "add", "-A"], log=log)
+        if not run([*git, "status", "--porcelain"], log=log).output.strip():
+            return False
+        identity = ["-c", "user.name=contrail", "-c", f"user.email=contrail@{cfg.name}.invalid"]
+        run([*git, *identity, "commit", "-q", "-m", "contrail team up: repositories and users"], log=log)
+        run([*git, "push", "-q", "origin", "HEAD"], log=log, env=env)
+    return True
+
+
+def remotes(cfg: TeamConfig) -> list[str]:
+    """What a developer runs to push to the team's scm."""
+    node = next((n for n in cfg.nodes() if n.role == "scm"), None)
+    return [f"git remote add team gitolite3@{node.ip}:{repo}" for repo in cfg.repositories] if node else []
 
 
 def destroy(cfg: TeamConfig) -> None:

@@ -1,0 +1,106 @@
+"""The team's source hosting on the real scm box: gitolite3 over SSH with per-user keys, cgit's web
+view; a key gitolite does not know is refused by git itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, Result, contrail
+from tests.e2e.test_devenv import leftovers
+from tests.unit.test_cli_errors import one_line_error
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Scm:
+    root: Path
+    name: str
+    address: str
+    keys: Path
+
+    def git(self, who: str, *args: str, cwd: Path) -> Result:
+        ssh = (
+            f"ssh -i {self.keys / who} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no "
+            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes"
+        )
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, env={**os.environ, "GIT_SSH_COMMAND": ssh}, capture_output=True, text=True
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def page(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://{self.address}{path}", timeout=10) as response:
+            return response.read().decode()
+
+
+@pytest.fixture(scope="module")
+def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scm]:
+    assert contrail("build-boxes", "scm", cwd=built_boxes).status == 0
+    root = tmp_path_factory.mktemp("scm-team")
+    keys = root / "keys"
+    keys.mkdir()
+    for who in ("alice", "mallory"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f", str(keys / who)], check=True)
+    name = f"scm-{uuid.uuid4().hex[:6]}"
+    assert contrail("team", "init", "--name", name, cwd=root).status == 0
+    toml = root / "team" / "contrail-team.toml"
+    alice = (keys / "alice.pub").read_text().strip()
+    text = toml.read_text().replace('repositories = ["app"]', 'repositories = ["shop"]')
+    text = text.replace("postgresql = true", "postgresql = false").replace("mysql = true", "mysql = false")
+    toml.write_text(text.replace("# alice = ", f'alice = "{alice}"\n# carol = '))
+    assert contrail("team", "init", cwd=root).status == 0  # re-render from the edited configuration
+    try:
+        up = contrail("team", "up", cwd=root)
+        assert up.status == 0, up.stdout + up.stderr
+        remote = next(line.split()[-1] for line in up.stdout.splitlines() if "git remote add team" in line)
+        yield Scm(root, name, remote.split("@")[1].split(":")[0], keys)
+    finally:
+        if leftovers(name):
+            contrail("team", "destroy", cwd=root)
+
+
+def test_a_team_member_pushes_and_the_web_view_shows_it(scm, tmp_path):
+    work = tmp_path / "shop"
+    shutil.copytree(REPO / "examples" / "wsgi-app", work)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"]):
+        assert scm.git("alice", *args, cwd=work).status == 0
+    commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-q", "-m", "First page"]
+    assert scm.git("alice", *commit, cwd=work).status == 0
+    pushed = scm.git("alice", "push", f"gitolite3@{scm.address}:shop", "main", cwd=work)
+    assert pushed.status == 0, pushed.stderr
+    assert "/shop/" in scm.page("/")
+    assert "First page" in scm.page("/shop/")
+    assert "gitolite-admin" not in scm.page("/")  # only the team's repositories are shown
+
+
+def test_a_key_gitolite_does_not_know_is_refused_by_git(scm, tmp_path):
+    refused = scm.git("mallory", "clone", f"gitolite3@{scm.address}:shop", str(tmp_path / "stolen"), cwd=tmp_path)
+    assert refused.status != 0
+    assert "Permission denied (publickey)" in refused.stderr
+
+
+def test_a_malformed_user_key_is_one_line(scm):
+    toml = scm.root / "team" / "contrail-team.toml"
+    original = toml.read_text()
+    toml.write_text(original.replace("# carol = ", 'carol = "not a key"\n# dave = '))
+    try:
+        one_line_error(
+            contrail("team", "up", cwd=scm.root), r"contrail-team\.toml:\d+: users\.carol must be an SSH public key"
+        )
+    finally:
+        toml.write_text(original)
+
+
+def test_team_destroy_leaves_nothing(scm):
+    assert contrail("team", "destroy", cwd=scm.root).status == 0
+    assert leftovers(scm.name) == []
