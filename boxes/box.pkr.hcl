@@ -29,6 +29,11 @@ variable "build_by_default" {
   type    = bool
   default = true
 }
+variable "wheels" {
+  type        = list(string)
+  default     = []
+  description = "Python packages (pip requirement specs) downloaded as wheels on the host, for boxes that cannot reach PyPI: /tmp/contrail-wheels."
+}
 
 # Set by Contrail for each build.
 variable "base_image" {
@@ -44,6 +49,10 @@ variable "labels" {
 variable "apt_proxy" {
   type    = string
   default = ""
+}
+variable "wheel_dir" {
+  type        = string
+  description = "The host folder holding the role's downloaded wheels (empty when it has none)."
 }
 variable "vagrant_pubkey" {
   type        = string
@@ -78,6 +87,11 @@ build {
   provisioner "file" {
     source      = "${var.scripts_dir}/contrail-files"
     destination = "/tmp"
+  }
+
+  provisioner "file" {
+    source      = "${var.wheel_dir}/"
+    destination = "/tmp/contrail-wheels"
   }
 
   provisioner "shell" {

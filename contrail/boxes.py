@@ -9,6 +9,9 @@ never moves a tag.
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -18,10 +21,11 @@ from pathlib import Path
 
 from contrail import inputs
 from contrail.base import BASE_ROLE, ensure_base, load_spec
-from contrail.errors import BuildFailed, ConfigError
+from contrail.errors import BuildFailed, ConfigError, ToolFailed
 from contrail.images import Box, BoxStore, box_labels, utc_now
 from contrail.roles import Role, load_catalog
 from contrail.tools import docker, packer, vagrant
+from contrail.tools.run import run
 from contrail.ui import BuildProgress
 from contrail.workspace import Workspace
 
@@ -143,9 +147,11 @@ def build_role(
     role = p.role
     log = ws.new_log(f"build-{role.name}")
     labels = box_labels(store.namespace, role.name, store.next_version(role.name), p.input_hash, utc_now())
+    wheel_dir = Path(tempfile.mkdtemp(prefix=f"contrail-wheels-{role.name}-"))
     variables = {
         "base_image": base.image_id,
         "scripts_dir": str(ws.scripts_dir),
+        "wheel_dir": str(wheel_dir),
         "labels": "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in labels.items()) + "}",
         "apt_proxy": options.apt_proxy or "",
         "vagrant_pubkey": pubkey,
@@ -158,7 +164,13 @@ def build_role(
             if event.data[0] == "say":
                 ui.status(role.name, text.removeprefix("==> docker.box: "))
 
-    result = packer.build(ws.template, [role.var_file], variables, log=log, on_event=on_event)
+    try:
+        if role.wheels:
+            ui.status(role.name, f"downloading {', '.join(role.wheels)} on the host")
+            download_wheels(role.wheels, wheel_dir, log)
+        result = packer.build(ws.template, [role.var_file], variables, log=log, on_event=on_event)
+    finally:
+        shutil.rmtree(wheel_dir, ignore_errors=True)
     if result.errors or not result.artifact_id:
         where = f"provision script {result.last_step}" if result.last_step else "packer build"
         first = result.errors[0].splitlines()[0] if result.errors else "no image was produced"
@@ -171,6 +183,29 @@ def build_role(
         docker.remove_image(result.artifact_id)
         raise
     return store.promote(result.artifact_id)
+
+
+def download_wheels(specs: tuple[str, ...], target: Path, log: Path) -> None:
+    """Wheels only (no source builds), without dependencies: the role's scripts install them with the
+    Debian packages that provide the rest."""
+    try:
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(target),
+                *specs,
+            ],
+            log=log,
+        )
+    except ToolFailed as err:
+        raise BuildFailed(f"could not download {', '.join(specs)} on the host: {err.message}", f"log: {log}") from None
 
 
 def smoke_check(image_id: str, role: Role, log: Path, timeout: float = SMOKE_TIMEOUT) -> None:

@@ -18,7 +18,7 @@ from contrail.tools import packer
 from contrail.workspace import Workspace
 
 # Variables of boxes/box.pkr.hcl that Contrail sets itself; a role file must not.
-COMPUTED = frozenset({"base_image", "scripts_dir", "labels", "apt_proxy", "vagrant_pubkey"})
+COMPUTED = frozenset({"base_image", "scripts_dir", "labels", "apt_proxy", "vagrant_pubkey", "wheel_dir"})
 REQUIRED = ("role", "description", "scripts", "smoke")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VARIABLE = re.compile(r'^variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
@@ -36,6 +36,7 @@ class Role:
     ports: tuple[int, ...] = ()
     environment: tuple[str, ...] = ()
     build_by_default: bool = True
+    wheels: tuple[str, ...] = ()  # pip specs downloaded on the host (boxes cannot reach PyPI)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def load_role(ws: Workspace, path: Path, allowed: set[str]) -> Role:
         ports=tuple(fields.get_list("ports", int)),
         environment=tuple(fields.get_list("environment", str)),
         build_by_default=fields.get("build_by_default", bool, default=True),
+        wheels=tuple(fields.get_list("wheels", str)),
     )
 
 

@@ -48,13 +48,13 @@ def set_catalog_auth(state_dir: Path, location: CatalogURL) -> None:
         _write(state_dir, load(state_dir) | {"catalog_auth": location.auth})
 
 
-def ensure_ssh_key(state_dir: Path, comment: str) -> Path:
+def ensure_ssh_key(state_dir: Path, comment: str, name: str = "id_ed25519") -> Path:
     """The environment's own SSH key (ed25519, 0600): authorized on every node at its first up, in
     place of Vagrant's well-known insecure key."""
-    key = state_dir / "ssh" / "id_ed25519"
+    key = state_dir / "ssh" / name
     if not key.exists():
         key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = key.with_name("id_ed25519.tmp")
+        tmp = key.with_name(f"{name}.tmp")
         for stale in (tmp, tmp.with_suffix(".tmp.pub")):
             stale.unlink(missing_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(tmp)])

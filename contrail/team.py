@@ -33,12 +33,14 @@ from contrail.workspace import Workspace
 TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "team"
 FILENAME = "contrail-team.toml"
 DIRNAME = "team"
-SECRET_NAMES = ("staging_postgresql_password", "staging_mysql_password", "anonymise_salt")
+SECRET_NAMES = ("staging_postgresql_password", "staging_mysql_password", "anonymise_salt", "ci_worker_password")
+CI_KEY = "ci_ed25519"
 _REPO = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _USER = re.compile(r"^[a-z][a-z0-9._-]{0,30}$")
 SCHEMA: config.Schema = {
     "team": {"name": Field(str), "namespace": Field(str, "contrail"), "subnet": Field(str, "")},
     "scm": {"enabled": Field(bool, True), "repositories": Field(list, ["app"])},
+    "ci": {"enabled": Field(bool, True), "test": Field(str, "python3 -m unittest discover -v")},
     "staging": {
         "postgresql": Field(bool, True),
         "mysql": Field(bool, True),
@@ -72,6 +74,8 @@ class TeamConfig:
     scm: bool = True
     repositories: tuple[str, ...] = ("app",)
     users: tuple[tuple[str, str], ...] = ()  # (name, public key) of everyone who pushes
+    ci: bool = True
+    test_command: str = "python3 -m unittest discover -v"
 
     @property
     def dir(self) -> Path:
@@ -90,7 +94,12 @@ class TeamConfig:
             nodes.append(Node("staging-mysql", "db-mariadb", "staging-mysql", str(hosts[5]), 3306, "mysql"))
         if self.scm:
             nodes.append(Node("scm", "scm", "scm", str(hosts[6]), 80, "git"))
+        if self.ci:
+            nodes.append(Node("ci", "ci", "ci", str(hosts[7]), 8010, "buildbot"))
         return nodes
+
+    def address(self, role: str) -> str:
+        return next((n.ip for n in self.nodes() if n.role == role), "")
 
     def node(self, engine: str) -> Node:
         found = next((n for n in self.nodes() if n.engine == engine), None)
@@ -122,8 +131,8 @@ def load(file: Path) -> TeamConfig:
             raise config.error_at(file, text, "scm", "repositories", f"{repository!r} is not a repository name")
     users = data.get("users", {})
     for user, key in users.items():
-        if not _USER.match(user) or user == "admin":
-            raise config.error_at(file, text, "users", user, "must be a lowercase login name (not admin)")
+        if not _USER.match(user) or user in ("admin", "ci"):
+            raise config.error_at(file, text, "users", user, "must be a lowercase login name (admin and ci are taken)")
         if not isinstance(key, str) or not re.match(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/=]+", key):
             raise config.error_at(file, text, "users", user, "must be an SSH public key (ssh-ed25519 AAAA…)")
     return TeamConfig(
@@ -139,6 +148,8 @@ def load(file: Path) -> TeamConfig:
         scm=values["scm"]["enabled"],
         repositories=tuple(values["scm"]["repositories"]),
         users=tuple(sorted(users.items())),
+        ci=values["ci"]["enabled"],
+        test_command=values["ci"]["test"],
     )
 
 
@@ -181,6 +192,7 @@ def init(cwd: Path, name: str | None, force: bool) -> tuple[TeamConfig, list[str
         render.refuse_user_changes(rendered, folder, cfg.state, files, force)
         secrets.ensure(cfg.state, SECRET_NAMES)
         secrets.ensure_ssh_key(cfg.state, f"contrail-{cfg.name}")
+        secrets.ensure_ssh_key(cfg.state, f"contrail-{cfg.name}-ci", CI_KEY)
         written, _ = render.install(rendered, folder, cfg.state, files)
     (cfg.state / ".gitignore").write_text("*\n")
     return load(toml), written
@@ -208,6 +220,10 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
         "subnet": str(cfg.subnet),
         "db_name": cfg.database,
         "db_user": cfg.user,
+        "scm_ip": cfg.address("scm"),
+        "ci_ip": cfg.address("ci"),
+        "repositories": list(cfg.repositories),
+        "test_command": cfg.test_command,
         "nodes": [{"name": n.name, "configure": n.configure, "ip": n.ip, "image": images[n.role]} for n in cfg.nodes()],
     }
 
@@ -259,10 +275,11 @@ def git_ssh_config(cfg: TeamConfig) -> Path:
 
 def gitolite_conf(cfg: TeamConfig) -> str:
     users = " ".join(["admin", *(name for name, _ in cfg.users)])
+    readers = "ci gitweb" if cfg.ci else "gitweb"
     return (
         "# Written by `contrail team up` from contrail-team.toml; edits here are replaced.\n"
         "repo gitolite-admin\n    RW+     =   admin\n\n"
-        f"repo {' '.join(cfg.repositories)}\n    RW+     =   {users}\n    R       =   gitweb\n"
+        f"repo {' '.join(cfg.repositories)}\n    RW+     =   {users}\n    R       =   {readers}\n"
     )
 
 
@@ -277,7 +294,10 @@ def sync_scm(cfg: TeamConfig, log: Path) -> bool:
         for stale in keydir.glob("*.pub"):
             if stale.name != "admin.pub":
                 stale.unlink()
-        for name, key in cfg.users:
+        keys = list(cfg.users)
+        if cfg.ci:
+            keys.append(("ci", (cfg.state / "ssh" / f"{CI_KEY}.pub").read_text()))
+        for name, key in keys:
             (keydir / f"{name}.pub").write_text(key.strip() + "\n")
         git = ["git", "-C", str(admin)]
         run([*git, "add", "-A"], log=log)
