@@ -1,11 +1,14 @@
-"""The team's source hosting on the real scm box: gitolite3 over SSH with per-user keys, cgit's web
-view; a key gitolite does not know is refused by git itself."""
+"""The team's source hosting and CI on the real scm and ci boxes: gitolite3 over SSH with per-user
+keys and cgit's web view; Buildbot runs the tests of every push (seen in its REST API); a key gitolite
+does not know is refused by git itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from contrail import team
 from tests.conftest import REPO, Result, contrail
 from tests.e2e.test_devenv import leftovers
 from tests.unit.test_cli_errors import one_line_error
@@ -26,6 +30,7 @@ class Scm:
     root: Path
     name: str
     address: str
+    ci: str
     keys: Path
 
     def git(self, who: str, *args: str, cwd: Path) -> Result:
@@ -42,10 +47,22 @@ class Scm:
         with urllib.request.urlopen(f"http://{self.address}{path}", timeout=10) as response:
             return response.read().decode()
 
+    def build_of(self, revision: str, timeout: float = 120) -> dict[str, object]:
+        """Buildbot's finished build of `revision` (REST API), waiting for it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://{self.ci}:8010/api/v2/builds?property=got_revision", timeout=10) as r:
+                for build in json.load(r)["builds"]:
+                    got = build.get("properties", {}).get("got_revision", [None])[0]
+                    if got == revision and build["complete"]:
+                        return build
+            time.sleep(1)
+        raise AssertionError(f"no finished build of {revision} within {timeout:.0f} s")
+
 
 @pytest.fixture(scope="module")
 def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scm]:
-    assert contrail("build-boxes", "scm", cwd=built_boxes).status == 0
+    assert contrail("build-boxes", "scm", "ci", cwd=built_boxes).status == 0
     root = tmp_path_factory.mktemp("scm-team")
     keys = root / "keys"
     keys.mkdir()
@@ -62,16 +79,36 @@ def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         up = contrail("team", "up", cwd=root)
         assert up.status == 0, up.stdout + up.stderr
-        remote = next(line.split()[-1] for line in up.stdout.splitlines() if "git remote add team" in line)
-        yield Scm(root, name, remote.split("@")[1].split(":")[0], keys)
+        cfg = team.load(toml)
+        assert f"git remote add team gitolite3@{cfg.address('scm')}:shop" in up.stdout
+        yield Scm(root, name, cfg.address("scm"), cfg.address("ci"), keys)
     finally:
         if leftovers(name):
             contrail("team", "destroy", cwd=root)
 
 
-def test_a_team_member_pushes_and_the_web_view_shows_it(scm, tmp_path):
-    work = tmp_path / "shop"
+TEST = """import unittest
+
+from app import application
+
+
+class PageTest(unittest.TestCase):
+    def test_the_page_says_hello(self):
+        seen = {}
+        body = b"".join(application({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda s, h: seen.update(s=s)))
+        self.assertTrue(seen["s"].startswith("200"))
+        self.assertIn(b"Hello", body)
+"""
+
+
+def head(scm: Scm, work: Path) -> str:
+    return scm.git("alice", "rev-parse", "HEAD", cwd=work).stdout.strip()
+
+
+def test_a_push_is_shown_by_the_web_view_and_tested_by_ci(scm, tmp_path, figures):
+    work = scm.root / "shop"
     shutil.copytree(REPO / "examples" / "wsgi-app", work)
+    (work / "test_app.py").write_text(TEST)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"]):
         assert scm.git("alice", *args, cwd=work).status == 0
     commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-q", "-m", "First page"]
@@ -81,6 +118,19 @@ def test_a_team_member_pushes_and_the_web_view_shows_it(scm, tmp_path):
     assert "/shop/" in scm.page("/")
     assert "First page" in scm.page("/shop/")
     assert "gitolite-admin" not in scm.page("/")  # only the team's repositories are shown
+    started = time.monotonic()
+    build = scm.build_of(head(scm, work))
+    figures.append(f"CI: first push built and tested in {time.monotonic() - started:.1f} s")
+    assert build["results"] == 0, build  # SUCCESS
+
+
+def test_a_push_whose_tests_fail_is_reported_by_ci(scm):
+    work = scm.root / "shop"
+    (work / "test_app.py").write_text(TEST.replace('b"Hello"', 'b"Goodbye"'))
+    commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-qam", "Expect goodbye"]
+    assert scm.git("alice", *commit, cwd=work).status == 0
+    assert scm.git("alice", "push", f"gitolite3@{scm.address}:shop", "main", cwd=work).status == 0
+    assert scm.build_of(head(scm, work))["results"] == 2  # FAILURE
 
 
 def test_a_key_gitolite_does_not_know_is_refused_by_git(scm, tmp_path):
