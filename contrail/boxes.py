@@ -21,7 +21,7 @@ from pathlib import Path
 
 from contrail import inputs
 from contrail.base import BASE_ROLE, ensure_base, load_spec
-from contrail.errors import BuildFailed, ConfigError, ToolFailed
+from contrail.errors import BuildFailed, CannotBuildHere, ConfigError, ContrailError, ToolFailed
 from contrail.images import Box, BoxStore, box_labels, utc_now
 from contrail.roles import Role, load_catalog
 from contrail.tools import docker, packer, vagrant
@@ -61,6 +61,7 @@ class Outcome:
     action: str
     box: Box | None
     seconds: float
+    error: ContrailError | None = None  # why a box could not be built here
 
 
 def build_boxes(ws: Workspace, options: BuildOptions, ui: BuildProgress) -> list[Outcome]:
@@ -92,7 +93,11 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: BuildProgress) -> list
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
         results = list(pool.map(lambda p: _attempt(ws, store, p, base, pubkey, options, ui), stale))
     outcomes += results
-    failed = [o for o in results if o.action == "failed"]
+    failed = [o for o in results if o.action in ("failed", "unbuildable")]
+    if failed and all(o.action == "unbuildable" for o in failed):
+        first = failed[0].error
+        assert first is not None
+        raise CannotBuildHere(first.message, first.hint)
     if failed:
         raise BuildFailed(
             f"{len(failed)} of {len(stale)} box builds failed: {', '.join(o.role for o in failed)}",
@@ -134,6 +139,9 @@ def _attempt(
             box = store.promote(p.box.image_id)
         else:
             box = build_role(ws, store, p, base, pubkey, options, ui)
+    except CannotBuildHere as err:
+        ui.finish(name, False, str(err))
+        return Outcome(name, "unbuildable", None, time.monotonic() - started, err)
     except BuildFailed as err:
         ui.finish(name, False, str(err))
         return Outcome(name, "failed", None, time.monotonic() - started)
@@ -174,6 +182,8 @@ def build_role(
     if result.errors or not result.artifact_id:
         where = f"provision script {result.last_step}" if result.last_step else "packer build"
         first = result.errors[0].splitlines()[0] if result.errors else "no image was produced"
+        if "exit status: 69." in first and result.last_output:  # EX_UNAVAILABLE: the script says "not here"
+            raise CannotBuildHere(f"{role.name} cannot be built here: {result.last_output}", f"log: {log}")
         said = f" — it printed: {result.last_output}" if result.last_output else ""
         raise BuildFailed(f"{where} failed: {first}{said}", f"log: {log}")
     ui.status(role.name, "smoke check")

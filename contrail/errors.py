@@ -37,4 +37,11 @@ class BuildFailed(ContrailError):
     exit_status = 1
 
 
+class CannotBuildHere(BuildFailed):
+    """A box this machine cannot build (its provision script exited 69, EX_UNAVAILABLE: e.g. a vendor repository is
+    unreachable): a prerequisite, not a broken build."""
+
+    exit_status = 2
+
+
 FIX_DEPS = "run `make deps` or `contrail doctor --fix`"

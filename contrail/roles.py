@@ -71,7 +71,7 @@ def load_role(ws: Workspace, path: Path, allowed: set[str]) -> Role:
         attrs = hclvars.parse(path.read_text())
     except hclvars.HclError as err:
         # Packer's own message for real syntax errors; ours for valid HCL outside the literal subset.
-        packer.validate(ws.template, [path], _placeholders())
+        packer.validate(ws.template, [path], placeholders())
         raise ConfigError(f"{path}:{err.line}: {err.message}") from None
     fields = _Fields(path, attrs)
     for key in attrs:
@@ -128,6 +128,6 @@ def _is(value: object, kind: type) -> bool:
     return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
-def _placeholders() -> dict[str, str]:
+def placeholders() -> dict[str, str]:
     """Values for the computed variables, so `packer validate` judges only the role file."""
-    return {"base_image": "x", "scripts_dir": "/nonexistent", "labels": "{}", "vagrant_pubkey": "x"}
+    return {"base_image": "x", "scripts_dir": "/nonexistent", "labels": "{}", "vagrant_pubkey": "x", "wheel_dir": "/x"}
