@@ -59,7 +59,7 @@ def startdev(project: Path, request: Request) -> Rendered:
     images = _catalog_boxes(cfg, location) if location else _box_images(cfg)
     check_ports(cfg)
     with tempfile.TemporaryDirectory(prefix="contrail-render-") as tmp:
-        rendered = _render(cfg, images, Path(tmp))
+        rendered = render_project(cfg, images, Path(tmp))
         if fresh:
             config.load(rendered / config.FILENAME)  # the template's contrail.toml must parse
         else:
@@ -237,5 +237,6 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
     }
 
 
-def _render(cfg: DevConfig, images: dict[str, str], out: Path) -> Path:
+def render_project(cfg: DevConfig, images: dict[str, str], out: Path) -> Path:
+    """The devenv template rendered for `cfg` under `out` (its root directory)."""
     return render.render(TEMPLATE, context(cfg, images), out)

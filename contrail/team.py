@@ -7,11 +7,14 @@ the Vagrantfile and configure scripts are rendered from it (cookiecutters/team),
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
+import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import tomllib
@@ -20,9 +23,9 @@ from pathlib import Path
 
 import vagrant
 
-from contrail import config, render, secrets
+from contrail import config, devenv, render, secrets, topology
 from contrail.anonymise import Rule, parse_rules
-from contrail.config import Field
+from contrail.config import DevConfig, Field
 from contrail.errors import ConfigError, ContrailError, ToolFailed
 from contrail.images import BoxStore
 from contrail.remote import Remote
@@ -33,19 +36,33 @@ from contrail.workspace import Workspace
 TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "team"
 FILENAME = "contrail-team.toml"
 DIRNAME = "team"
-SECRET_NAMES = ("staging_postgresql_password", "staging_mysql_password", "anonymise_salt", "ci_worker_password")
+SECRET_NAMES = (
+    "staging_postgresql_password",
+    "staging_mysql_password",
+    "anonymise_salt",
+    "ci_worker_password",
+    "staging_stats_password",
+    "staging_django_secret_key",
+)
 CI_KEY = "ci_ed25519"
 _REPO = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _USER = re.compile(r"^[a-z][a-z0-9._-]{0,30}$")
 SCHEMA: config.Schema = {
     "team": {"name": Field(str), "namespace": Field(str, "contrail"), "subnet": Field(str, "")},
     "scm": {"enabled": Field(bool, True), "repositories": Field(list, ["app"])},
-    "ci": {"enabled": Field(bool, True), "test": Field(str, "python3 -m unittest discover -v")},
+    "ci": {
+        "enabled": Field(bool, True),
+        "test": Field(str, "python3 -m unittest discover -v"),
+        "deploy_branch": Field(str, "main"),
+    },
     "staging": {
         "postgresql": Field(bool, True),
         "mysql": Field(bool, True),
         "database": Field(str, "app"),
         "user": Field(str, "app"),
+        "app": Field(bool, True),
+        "wsgi": Field(str, "app:application"),
+        "django_settings": Field(str, ""),
     },
 }
 
@@ -54,10 +71,11 @@ SCHEMA: config.Schema = {
 class Node:
     name: str
     role: str  # the box
-    configure: str  # the configure script
+    configure: str  # the configure script, relative to team/
     ip: str
     port: int
     engine: str
+    topology_name: str = ""  # the staging app topology's name of the node (proxy, web1, app1)
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,10 @@ class TeamConfig:
     users: tuple[tuple[str, str], ...] = ()  # (name, public key) of everyone who pushes
     ci: bool = True
     test_command: str = "python3 -m unittest discover -v"
+    deploy_branch: str = "main"
+    staging_app: bool = True
+    wsgi: str = "app:application"
+    django_settings: str = ""
 
     @property
     def dir(self) -> Path:
@@ -89,13 +111,34 @@ class TeamConfig:
         hosts = list(self.subnet.hosts())
         nodes = []
         if self.postgresql:
-            nodes.append(Node("staging-postgresql", "db", "staging-postgresql", str(hosts[4]), 5432, "postgresql"))
+            nodes.append(
+                Node("staging-postgresql", "db", "configure/staging-postgresql.sh", str(hosts[4]), 5432, "postgresql")
+            )
         if self.mysql:
-            nodes.append(Node("staging-mysql", "db-mariadb", "staging-mysql", str(hosts[5]), 3306, "mysql"))
+            nodes.append(
+                Node("staging-mysql", "db-mariadb", "configure/staging-mysql.sh", str(hosts[5]), 3306, "mysql")
+            )
         if self.scm:
-            nodes.append(Node("scm", "scm", "scm", str(hosts[6]), 80, "git"))
+            nodes.append(Node("scm", "scm", "configure/scm.sh", str(hosts[6]), 80, "git"))
         if self.ci:
-            nodes.append(Node("ci", "ci", "ci", str(hosts[7]), 8010, "buildbot"))
+            nodes.append(Node("ci", "ci", "configure/ci.sh", str(hosts[7]), 8010, "buildbot"))
+        if self.staging_app and self.postgresql:
+            # The staging app topology (the devenv's roles and configure scripts) on the team's network; its
+            # db is staging-postgresql, at the address the topology gives db (.5).
+            ports = {"proxy": 80, "web": 80, "app": 8000}
+            nodes += [
+                Node(
+                    f"staging-{n.name}",
+                    n.role,
+                    f"staging/devenv/configure/{n.role}.sh",
+                    n.ip,
+                    ports[n.role],
+                    "http",
+                    n.name,
+                )
+                for n in topology.nodes(staging_devconfig(self))
+                if n.role != "db"
+            ]
         return nodes
 
     def address(self, role: str) -> str:
@@ -150,6 +193,38 @@ def load(file: Path) -> TeamConfig:
         users=tuple(sorted(users.items())),
         ci=values["ci"]["enabled"],
         test_command=values["ci"]["test"],
+        deploy_branch=values["ci"]["deploy_branch"],
+        staging_app=staging["app"],
+        wsgi=staging["wsgi"],
+        django_settings=staging["django_settings"],
+    )
+
+
+def staging_devconfig(cfg: TeamConfig) -> DevConfig:
+    """The staging app topology as a development environment's configuration: 1 proxy, 1 web, 1 app on
+    the team's network; its db is the team's staging PostgreSQL (both at .5)."""
+    folder = cfg.dir / "staging"
+    return DevConfig(
+        file=folder / config.FILENAME,
+        name=f"{cfg.name}-staging"[:31],
+        provider="docker",
+        host_port=8080,
+        stats_port=8404,
+        subnet=cfg.subnet,
+        namespace=cfg.namespace,
+        web=1,
+        app_nodes=1,
+        app=config.AppSettings(
+            folder,
+            "django" if cfg.django_settings else "wsgi",
+            cfg.wsgi,
+            cfg.django_settings,
+            folder / "requirements.txt",
+            2,
+        ),
+        db_engine="postgresql",
+        db_name=cfg.database,
+        db_user=cfg.user,
     )
 
 
@@ -183,7 +258,9 @@ def init(cwd: Path, name: str | None, force: bool) -> tuple[TeamConfig, list[str
         cfg = load(toml)
     images = _images(cfg)
     with tempfile.TemporaryDirectory(prefix="contrail-team-") as tmp:
-        rendered = render.render(TEMPLATE, _context(cfg, images), Path(tmp), key="team")
+        rendered = render.render(TEMPLATE, _context(cfg, images), Path(tmp) / "team", key="team")
+        if cfg.staging_app and cfg.postgresql:
+            _render_staging(cfg, images, rendered / "staging", Path(tmp) / "staging")
         if fresh:
             load(rendered / FILENAME)
         else:
@@ -198,11 +275,23 @@ def init(cwd: Path, name: str | None, force: bool) -> tuple[TeamConfig, list[str
     return load(toml), written
 
 
+def _render_staging(cfg: TeamConfig, images: dict[str, str], target: Path, scratch: Path) -> None:
+    """The staging app topology's configure scripts, contrail.toml and fabfile.py: the devenv template,
+    rendered for the team's network (CI copies contrail.toml and fabfile.py into a checkout to push)."""
+    project = devenv.render_project(staging_devconfig(cfg), images, scratch)
+    for name in ("contrail.toml", "fabfile.py", *(f"devenv/configure/{r}.sh" for r in ("proxy", "web", "app"))):
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(project / name, target / name)
+
+
 def _images(cfg: TeamConfig) -> dict[str, str]:
     docker.server_version()
     store = BoxStore(cfg.namespace)
     images = {}
-    for node in cfg.nodes():
+    needed = list(cfg.nodes())
+    if cfg.staging_app and cfg.postgresql:  # the devenv template names every role's box
+        needed += [Node("db", "db", "", "", 0, "")]
+    for node in needed:
         box = store.current(node.role)
         if box is None:
             raise ContrailError(
@@ -224,7 +313,19 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
         "ci_ip": cfg.address("ci"),
         "repositories": list(cfg.repositories),
         "test_command": cfg.test_command,
-        "nodes": [{"name": n.name, "configure": n.configure, "ip": n.ip, "image": images[n.role]} for n in cfg.nodes()],
+        "deploy_branch": cfg.deploy_branch if cfg.staging_app and cfg.postgresql else "",
+        "nodes": [
+            {
+                "name": n.name,
+                "role": n.role,
+                "configure": n.configure,
+                "ip": n.ip,
+                "image": images[n.role],
+                "topology": n.topology_name,
+            }
+            for n in cfg.nodes()
+        ],
+        "postgresql_ip": cfg.address("db"),
     }
 
 
@@ -250,6 +351,8 @@ def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
     write_ssh_config(cfg, machine)
     if cfg.scm:
         sync_scm(cfg, log)
+    if cfg.ci and cfg.staging_app and cfg.postgresql:
+        prepare_ci_deploy(cfg, log)
     deadline = time.monotonic() + timeout
     report = []
     for node in cfg.nodes():
@@ -307,6 +410,61 @@ def sync_scm(cfg: TeamConfig, log: Path) -> bool:
         run([*git, *identity, "commit", "-q", "-m", "contrail team up: repositories and users"], log=log)
         run([*git, "push", "-q", "origin", "HEAD"], log=log, env=env)
     return True
+
+
+CI_HOME = "/var/lib/buildbot"
+
+
+def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
+    """What CI needs to push green builds to the staging topology, the same push path as `fab push`:
+    Contrail in a venv (wheels built on the host: the box has no PyPI, cached by Contrail's own sources),
+    the staging contrail.toml and fabfile.py, and an ssh config naming the staging nodes."""
+    ci = remote(cfg, next(n for n in cfg.nodes() if n.role == "ci"), log)
+    key, wheels = _contrail_wheels(cfg, log)
+    if ci.run(f"cat {CI_HOME}/contrail/.wheels-key", check=False).stdout.strip() != key:
+        ci.rsync([f"{wheels}/"], f"/tmp/contrail-wheels-{key}/", options=["--chmod=D755,F644"])
+        ci.run(
+            f"sudo -u buildbot sh -c 'rm -rf {CI_HOME}/contrail && python3 -m venv {CI_HOME}/contrail && "
+            f"{CI_HOME}/contrail/bin/pip install -q --no-index --find-links /tmp/contrail-wheels-{key} contrail && "
+            f"echo {key} > {CI_HOME}/contrail/.wheels-key' && rm -rf /tmp/contrail-wheels-{key}",
+            what="installing Contrail on the ci box",
+        )
+    hosts = "".join(f"Host {n.topology_name}\n  HostName {n.ip}\n" for n in cfg.nodes() if n.topology_name)
+    hosts += f"Host db\n  HostName {cfg.address('db')}\n"
+    ssh_config = (
+        f"# Written by `contrail team up`: the staging topology, for CI's `fab push`.\n{hosts}"
+        f"Host *\n  User vagrant\n  IdentityFile {CI_HOME}/.ssh/id_ed25519\n  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+    )
+    with tempfile.TemporaryDirectory(prefix="contrail-ci-staging-") as tmp:
+        staging = Path(tmp) / "staging"
+        staging.mkdir()
+        for name in ("contrail.toml", "fabfile.py"):
+            shutil.copy2(cfg.dir / "staging" / name, staging / name)
+        (staging / "ssh_config").write_text(ssh_config)
+        ci.rsync([f"{staging}/"], "/tmp/contrail-ci-staging/", options=["--chmod=D755,F644"])
+    ci.run(
+        f"sudo install -d -o buildbot -g buildbot {CI_HOME}/staging && "
+        f"sudo install -o buildbot -g buildbot -m 0600 /tmp/contrail-ci-staging/* {CI_HOME}/staging/ && "
+        "rm -rf /tmp/contrail-ci-staging",
+        what="the staging files of CI",
+    )
+
+
+def _contrail_wheels(cfg: TeamConfig, log: Path) -> tuple[str, Path]:
+    """Wheels of Contrail (this checkout) and of its dependencies, built on the host once per version."""
+    source = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256((source / "pyproject.toml").read_bytes())
+    for file in sorted((source / "contrail").rglob("*.py")):
+        digest.update(file.read_bytes())
+    key = digest.hexdigest()[:16]
+    target = cfg.state / "ci-wheels" / key
+    if not target.is_dir():
+        partial = target.with_name(f".{key}.tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(partial), str(source)], log=log)
+        os.replace(partial, target)
+    return key, target
 
 
 def remotes(cfg: TeamConfig) -> list[str]:

@@ -43,7 +43,7 @@ def test_requirements_file_is_required(django_project):
 
 def test_rendered_files_carry_the_topology(django_project, tmp_path):
     cfg = devenv._initial_config(django_project, devenv.Request(name="shop", web=3, app=2, host_port=9090))
-    out = devenv._render(cfg, IMAGES, tmp_path / "out")
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
     vagrantfile = (out / "Vagrantfile").read_text()
     for name in ("proxy", "web1", "web2", "web3", "app1", "app2", "db"):
         assert f'name: "{name}"' in vagrantfile
@@ -61,7 +61,7 @@ def test_rendered_files_carry_the_topology(django_project, tmp_path):
 
 def test_vagrant_validates_the_rendered_vagrantfile(django_project, tmp_path):
     cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
-    out = devenv._render(cfg, IMAGES, tmp_path / "out")
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
     secrets.ensure(out / ".contrail")
     secrets.ensure_ssh_key(out / ".contrail", "contrail-test")
     done = subprocess.run(

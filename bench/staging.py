@@ -1,0 +1,91 @@
+"""Team services: `team up` until every service answers, and staging refresh throughput per engine.
+
+The team has every service (staging PostgreSQL and MariaDB, scm, ci). The dump is the tests'
+generated production-shaped one (customers, addresses, orders: 12,000 rows with foreign keys and
+personal columns), refreshed --runs times per engine: load into a scratch database, anonymise 6
+columns, count, swap. The naive alternative measured beside it: loading the same dump straight into
+a database with the engine's own client (no anonymisation, no checks, no swap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import contrail, report
+from tests import dumps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    contrail("build-boxes", "-j", "2")
+    contrail("build-boxes", "db-mariadb", "scm", "ci")
+    with tempfile.TemporaryDirectory(prefix="contrail-bench-team-") as tmp:
+        root = Path(tmp)
+        contrail("team", "init", "--name", f"bench-{uuid.uuid4().hex[:6]}", cwd=root)
+        toml = root / "team" / "contrail-team.toml"
+        toml.write_text(toml.read_text() + "".join(f'"{k}" = "{v}"\n' for k, v in dumps.RULES.items()))
+        data = dumps.generate()
+        pg = dumps.postgresql_dump(data, root / "prod.sql.gz")
+        my = dumps.mysql_dump(data, root / "prod.sql")
+        try:
+            up = [contrail("team", "up", cwd=root)]
+            dumps_of = {"postgresql": pg, "mysql": my}
+            refresh = {engine: [] for engine in dumps_of}
+            for engine, dump in dumps_of.items():
+                args = ("staging", "refresh", "--from", str(dump), "--engine", engine)
+                refresh[engine] += [contrail(*args, cwd=root) for _ in range(runs)]
+            naive = {engine: [raw_load(root, engine, dump) for _ in range(runs)] for engine, dump in dumps_of.items()}
+        finally:
+            contrail("team", "destroy", cwd=root, check=False)
+    rows = data.rows
+    summary = report(
+        "staging",
+        {
+            "team up (4 services) until every one answers": up,
+            "refresh postgresql (12,000 rows)": refresh["postgresql"],
+            "refresh mysql (12,000 rows)": refresh["mysql"],
+            "naive: psql < dump (no anonymisation)": naive["postgresql"],
+            "naive: mariadb < dump (no anonymisation)": naive["mysql"],
+        },
+        {
+            "ratio refresh / naive load, postgresql": (
+                "refresh postgresql (12,000 rows)",
+                "naive: psql < dump (no anonymisation)",
+            ),
+            "ratio refresh / naive load, mysql": (
+                "refresh mysql (12,000 rows)",
+                "naive: mariadb < dump (no anonymisation)",
+            ),
+        },
+    )
+    for engine in ("postgresql", "mysql"):
+        seconds = summary[f"refresh {engine} (12,000 rows)"]["median_s"]  # type: ignore[index]
+        print(f"refresh throughput, {engine}: {rows / seconds:,.0f} rows/s")
+
+
+def raw_load(root: Path, engine: str, dump: Path) -> float:
+    """The same dump piped into a fresh database by the engine's client over ssh: the floor."""
+    config = root / "team" / ".contrail" / "ssh_config"
+    node = "staging-postgresql" if engine == "postgresql" else "staging-mysql"
+    if engine == "postgresql":
+        command = (
+            "sudo -u postgres dropdb --if-exists naive && sudo -u postgres createdb naive && "
+            "gunzip | sudo -u postgres psql -q -X -v ON_ERROR_STOP=1 -d naive >/dev/null"
+        )
+    else:
+        command = "sudo mariadb -e 'DROP DATABASE IF EXISTS naive; CREATE DATABASE naive' && sudo mariadb naive"
+    started = time.monotonic()
+    with dump.open("rb") as data:
+        subprocess.run(["ssh", "-F", str(config), node, command], stdin=data, check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+if __name__ == "__main__":
+    main()
