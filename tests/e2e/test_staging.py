@@ -61,8 +61,8 @@ def _quote(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def mariadb_box(built_boxes: Path) -> Path:
-    """The MariaDB variant of the db box and the scm box (a team has both; neither is built by default)."""
-    result = contrail("build-boxes", "db-mariadb", "scm", cwd=built_boxes)
+    """The boxes a team has beyond the topology's: db-mariadb, scm, ci (none is built by default)."""
+    result = contrail("build-boxes", "db-mariadb", "scm", "ci", cwd=built_boxes)
     assert result.status == 0, result.stderr
     return built_boxes
 

@@ -1,6 +1,7 @@
-"""The team's source hosting and CI on the real scm and ci boxes: gitolite3 over SSH with per-user
-keys and cgit's web view; Buildbot runs the tests of every push (seen in its REST API); a key gitolite
-does not know is refused by git itself."""
+"""The team flow on the real scm, ci and staging boxes: gitolite3 over SSH with per-user keys and
+cgit's web view; Buildbot runs the tests of every push (seen in its REST API) and pushes green builds
+of main to the staging topology, which then serves them; a failing build leaves staging as it was; a
+key gitolite does not know is refused by git itself."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Scm:
     name: str
     address: str
     ci: str
+    staging: str
     keys: Path
 
     def git(self, who: str, *args: str, cwd: Path) -> Result:
@@ -62,7 +64,7 @@ class Scm:
 
 @pytest.fixture(scope="module")
 def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scm]:
-    assert contrail("build-boxes", "scm", "ci", cwd=built_boxes).status == 0
+    assert contrail("build-boxes", "scm", "ci", "db-mariadb", cwd=built_boxes).status == 0
     root = tmp_path_factory.mktemp("scm-team")
     keys = root / "keys"
     keys.mkdir()
@@ -73,7 +75,7 @@ def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     toml = root / "team" / "contrail-team.toml"
     alice = (keys / "alice.pub").read_text().strip()
     text = toml.read_text().replace('repositories = ["app"]', 'repositories = ["shop"]')
-    text = text.replace("postgresql = true", "postgresql = false").replace("mysql = true", "mysql = false")
+    text = text.replace("mysql = true", "mysql = false")  # PostgreSQL stays: the staging topology's db
     toml.write_text(text.replace("# alice = ", f'alice = "{alice}"\n# carol = '))
     assert contrail("team", "init", cwd=root).status == 0  # re-render from the edited configuration
     try:
@@ -81,7 +83,7 @@ def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert up.status == 0, up.stdout + up.stderr
         cfg = team.load(toml)
         assert f"git remote add team gitolite3@{cfg.address('scm')}:shop" in up.stdout
-        yield Scm(root, name, cfg.address("scm"), cfg.address("ci"), keys)
+        yield Scm(root, name, cfg.address("scm"), cfg.address("ci"), cfg.address("proxy"), keys)
     finally:
         if leftovers(name):
             contrail("team", "destroy", cwd=root)
@@ -105,7 +107,13 @@ def head(scm: Scm, work: Path) -> str:
     return scm.git("alice", "rev-parse", "HEAD", cwd=work).stdout.strip()
 
 
-def test_a_push_is_shown_by_the_web_view_and_tested_by_ci(scm, tmp_path, figures):
+def staging_page(scm: Scm) -> tuple[str, str]:
+    """The staging front door's page and the release it comes from."""
+    with urllib.request.urlopen(f"http://{scm.staging}/", timeout=10) as response:
+        return response.read().decode(), response.headers["X-Contrail-Release"]
+
+
+def test_a_push_is_shown_tested_and_served_by_staging(scm, tmp_path, figures):
     work = scm.root / "shop"
     shutil.copytree(REPO / "examples" / "wsgi-app", work)
     (work / "test_app.py").write_text(TEST)
@@ -120,17 +128,21 @@ def test_a_push_is_shown_by_the_web_view_and_tested_by_ci(scm, tmp_path, figures
     assert "gitolite-admin" not in scm.page("/")  # only the team's repositories are shown
     started = time.monotonic()
     build = scm.build_of(head(scm, work))
-    figures.append(f"CI: first push built and tested in {time.monotonic() - started:.1f} s")
+    figures.append(f"CI: first push tested and pushed to staging in {time.monotonic() - started:.1f} s")
     assert build["results"] == 0, build  # SUCCESS
+    page, release = staging_page(scm)
+    assert "Hello from a plain WSGI app on app1" in page and release in page
 
 
-def test_a_push_whose_tests_fail_is_reported_by_ci(scm):
+def test_a_push_whose_tests_fail_is_reported_and_staging_keeps_its_release(scm):
+    before = staging_page(scm)
     work = scm.root / "shop"
     (work / "test_app.py").write_text(TEST.replace('b"Hello"', 'b"Goodbye"'))
     commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-qam", "Expect goodbye"]
     assert scm.git("alice", *commit, cwd=work).status == 0
     assert scm.git("alice", "push", f"gitolite3@{scm.address}:shop", "main", cwd=work).status == 0
     assert scm.build_of(head(scm, work))["results"] == 2  # FAILURE
+    assert staging_page(scm) == before
 
 
 def test_a_key_gitolite_does_not_know_is_refused_by_git(scm, tmp_path):
