@@ -122,6 +122,36 @@ def test_refresh_anonymises_keeps_joins_and_counts(team, data, tmp_path, engine,
     assert left == [], f"{len(left)} original values left, e.g. {left[:3]}"
 
 
+DUMP_FC = "sudo -u postgres pg_dump -Fc app"
+
+
+def test_a_custom_format_dump_refreshes_too(team, tmp_path):
+    """pg_dump -Fc (here of staging itself, already anonymised: the rules find nothing left to change)."""
+    before = team.psql("SELECT count(*), min(email) FROM customers")
+    custom = tmp_path / "custom.dump"
+    done = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(team.dir / ".contrail" / "ssh_config"),
+            "staging-postgresql",
+            "sudo -u postgres pg_dump -Fc app",
+        ],
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    custom.write_bytes(done.stdout)
+    refreshed = team.contrail("staging", "refresh", "--from", str(custom))
+    assert refreshed.status == 0, refreshed.stdout + refreshed.stderr
+    count, first = team.psql("SELECT count(*), min(email) FROM customers").strip().split("|")
+    assert count == before.strip().split("|")[0] and first.endswith("@example.com")
+    one_line_error(
+        team.contrail("staging", "refresh", "--from", str(custom), "--engine", "oracle"),
+        r"Invalid value for '--engine'",
+    )
+
+
 def test_a_killed_refresh_leaves_staging_serving_its_data(team, tmp_path):
     before = team.psql("SELECT email FROM customers ORDER BY id LIMIT 3")
     dump = dumps.postgresql_dump(dumps.generate(seed=2), tmp_path / "next.sql.gz")
