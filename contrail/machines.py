@@ -205,13 +205,16 @@ def _stream(lines, log: Path, on_node: Callable[[str, str], None], what: str) ->
 def write_ssh_config(cfg: DevConfig, machine: vagrant.Vagrant | None = None) -> Path:
     """`vagrant ssh-config` for every node, cached for Fabric and rsync (it takes seconds to ask)."""
     machine = machine or _vagrant(cfg, Workspace(cfg.project_dir, state_dir(cfg)).new_log("ssh-config"))
-    control = control_dir(cfg)
+    return save_ssh_config(machine, control_dir(cfg), ssh_config_path(cfg))
+
+
+def save_ssh_config(machine: vagrant.Vagrant, control: Path, target: Path) -> Path:
+    """Vagrant's ssh config of the machines plus one authenticated connection per node (a control
+    master), shared by pushes, rsync, testinfra and `ssh -F`; written atomically, 0600."""
     control.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # One authenticated connection per node, shared by pushes, rsync, testinfra and `ssh -F`.
     text = machine.ssh_config() + (
         f"\nHost *\n  ControlMaster auto\n  ControlPath {control}/%C\n  ControlPersist 600\n"
     )
-    target = ssh_config_path(cfg)
     tmp = target.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.chmod(0o600)

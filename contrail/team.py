@@ -23,7 +23,7 @@ from pathlib import Path
 
 import vagrant
 
-from contrail import config, devenv, render, secrets, topology
+from contrail import config, devenv, machines, render, secrets, topology
 from contrail.anonymise import Rule, parse_rules
 from contrail.config import DevConfig, Field
 from contrail.errors import ConfigError, ContrailError, ToolFailed
@@ -486,15 +486,7 @@ def ssh_config_path(cfg: TeamConfig) -> Path:
 
 
 def write_ssh_config(cfg: TeamConfig, machine: vagrant.Vagrant) -> Path:
-    control = _control_dir(cfg)
-    control.mkdir(mode=0o700, parents=True, exist_ok=True)
-    text = machine.ssh_config() + f"\nHost *\n  ControlMaster auto\n  ControlPath {control}/%C\n  ControlPersist 600\n"
-    target = ssh_config_path(cfg)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.chmod(0o600)
-    os.replace(tmp, target)
-    return target
+    return machines.save_ssh_config(machine, _control_dir(cfg), ssh_config_path(cfg))
 
 
 def _control_dir(cfg: TeamConfig) -> Path:

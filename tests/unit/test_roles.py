@@ -42,7 +42,7 @@ def test_provision_scripts_are_strict_bash():
 def test_unknown_role_lists_the_known_ones():
     with pytest.raises(ConfigError) as err:
         load_catalog(ws_at(REPO)).select(["web", "nope"])
-    assert "unknown role 'nope'" in str(err.value) and "known roles: app, apt-cache, db" in str(err.value)
+    assert "unknown role 'nope'" in str(err.value) and "known roles: app, apt-cache, ci, db" in str(err.value)
 
 
 def test_a_new_role_is_just_data(role_tree):
