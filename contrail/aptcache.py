@@ -80,10 +80,12 @@ def resolve(url: str) -> AptProxy:
         raise ContrailError(f"no apt-cacher-ng answers at {url}", "start one with `contrail apt-cache up`")
     if parts.hostname not in LOOPBACK:
         return AptProxy(url, url)
-    address = docker.container_ip(CONTAINER)
+    # The container that publishes this loopback port (Contrail's own cache, or a team's apt-cache
+    # machine): containers reach it at its address on Docker's default bridge.
+    address = docker.bridge_ip_publishing(parts.port or 80)
     if address is None:
         raise ContrailError(
             f"{url} is on the host's loopback, which build containers cannot reach",
-            "use Contrail's own cache (`contrail apt-cache up`) or an address containers can reach",
+            "use Contrail's own cache (`contrail apt-cache up`), the team's, or an address containers can reach",
         )
     return AptProxy(url, f"http://{address}:{PORT}")

@@ -399,6 +399,9 @@ def team_up() -> None:
         raise ContrailError("some team services do not answer", f"see {cfg.state / 'logs'}")
     for line in team.remotes(cfg):
         console.print(f"  {line}", markup=False)
+    if cfg.apt_cache:
+        url = team.apt_cache_url(cfg)
+        console.print(f"  apt cache: {url} (contrail build-boxes --apt-cache {url}; apt_cache in contrail.toml)")
     console.print(f"Team up in {time.monotonic() - started:.1f} s.")
 
 

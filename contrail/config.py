@@ -40,6 +40,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "stats_port": Field(int, 8404, 1024, 65535),
         "subnet": Field(str, ""),
         "namespace": Field(str, "contrail"),
+        "apt_cache": Field(str, ""),
     },
     "boxes": {"catalog": Field(str, ""), "version": Field(str, "")},
     "topology": {"web": Field(int, 2, 1, MAX_NODES), "app": Field(int, 3, 1, MAX_NODES)},
@@ -85,6 +86,7 @@ class DevConfig:
     db_name: str
     db_user: str
     catalog: str = ""  # a team box catalog's URL (no credentials); "" = this machine's own boxes
+    apt_cache: str = ""  # an apt-cacher-ng the machines fetch packages through (the team's), as the host reaches it
     box_version: str = ""  # a Vagrant version constraint for the catalog's boxes, e.g. "~> 1.0"
 
     @property
@@ -158,6 +160,7 @@ def load(file: Path) -> DevConfig:
         db_name=db["name"],
         db_user=db["user"],
         catalog=values["boxes"]["catalog"],
+        apt_cache=env["apt_cache"],
         box_version=values["boxes"]["version"],
     )
 

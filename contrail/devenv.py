@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import catalog, config, render, secrets, topology
+from contrail import aptcache, catalog, config, render, secrets, topology
 from contrail.catalog_store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
 from contrail.errors import ConfigError, ContrailError
@@ -217,6 +217,7 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
         "name": cfg.name,
         "namespace": cfg.namespace,
         "catalog": cfg.catalog,
+        "apt_cache": aptcache.resolve(cfg.apt_cache).build_url if cfg.apt_cache else "",
         "box_version": cfg.box_version,
         "host_port": cfg.host_port,
         "stats_port": cfg.stats_port,

@@ -50,6 +50,7 @@ _USER = re.compile(r"^[a-z][a-z0-9._-]{0,30}$")
 SCHEMA: config.Schema = {
     "team": {"name": Field(str), "namespace": Field(str, "contrail"), "subnet": Field(str, "")},
     "scm": {"enabled": Field(bool, True), "repositories": Field(list, ["app"])},
+    "apt_cache": {"enabled": Field(bool, True), "port": Field(int, 3143, 1024, 65535)},
     "ci": {
         "enabled": Field(bool, True),
         "test": Field(str, "python3 -m unittest discover -v"),
@@ -96,6 +97,8 @@ class TeamConfig:
     test_command: str = "python3 -m unittest discover -v"
     deploy_branch: str = "main"
     staging_app: bool = True
+    apt_cache: bool = True
+    apt_cache_port: int = 3143  # on the host's 127.0.0.1
     wsgi: str = "app:application"
     django_settings: str = ""
 
@@ -122,6 +125,8 @@ class TeamConfig:
             nodes.append(Node("scm", "scm", "configure/scm.sh", str(hosts[6]), 80, "git"))
         if self.ci:
             nodes.append(Node("ci", "ci", "configure/ci.sh", str(hosts[7]), 8010, "buildbot"))
+        if self.apt_cache:
+            nodes.append(Node("apt-cache", "apt-cache", "configure/apt-cache.sh", str(hosts[8]), 3142, "apt"))
         if self.staging_app and self.postgresql:
             # The staging app topology (the devenv's roles and configure scripts) on the team's network; its
             # db is staging-postgresql, at the address the topology gives db (.5).
@@ -195,6 +200,8 @@ def load(file: Path) -> TeamConfig:
         test_command=values["ci"]["test"],
         deploy_branch=values["ci"]["deploy_branch"],
         staging_app=staging["app"],
+        apt_cache=values["apt_cache"]["enabled"],
+        apt_cache_port=values["apt_cache"]["port"],
         wsgi=staging["wsgi"],
         django_settings=staging["django_settings"],
     )
@@ -326,6 +333,8 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
             for n in cfg.nodes()
         ],
         "postgresql_ip": cfg.address("db"),
+        "apt_cache_ip": cfg.address("apt-cache"),
+        "apt_cache_port": cfg.apt_cache_port,
     }
 
 
@@ -465,6 +474,11 @@ def _contrail_wheels(cfg: TeamConfig, log: Path) -> tuple[str, Path]:
         run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(partial), str(source)], log=log)
         os.replace(partial, target)
     return key, target
+
+
+def apt_cache_url(cfg: TeamConfig) -> str:
+    """The team's apt cache as the host reaches it (builds: `--apt-cache URL`; environments: apt_cache)."""
+    return f"http://127.0.0.1:{cfg.apt_cache_port}" if cfg.apt_cache else ""
 
 
 def remotes(cfg: TeamConfig) -> list[str]:

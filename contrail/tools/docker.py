@@ -130,6 +130,19 @@ def container_ip(name: str) -> str | None:
     return addresses[0] if addresses else None
 
 
+def bridge_ip_publishing(host_port: int) -> str | None:
+    """The default-bridge address of the running container that publishes `host_port` on the host."""
+    names = run(["docker", "ps", "--filter", f"publish={host_port}", "--format", "{{.Names}}"], check=False)
+    for name in names.output.split():
+        done = run(
+            ["docker", "inspect", "--format", "{{with .NetworkSettings.Networks.bridge}}{{.IPAddress}}{{end}}", name],
+            check=False,
+        )
+        if done.status == 0 and done.output.strip():
+            return done.output.strip()
+    return None
+
+
 def start_daemon(log: Path, on_line: Callable[[str], None] = lambda _: None, wait: float = 60.0) -> str:
     """Start dockerd in the background (no init system here) and wait until it answers."""
     if not shutil.which("dockerd"):

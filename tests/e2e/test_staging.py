@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from contrail import team as teams
 from tests import dumps
 from tests.conftest import REPO, Result, contrail
 from tests.e2e.test_devenv import leftovers
@@ -74,7 +75,8 @@ def team(mariadb_box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     init = crew.contrail("team", "init", "--name", crew.name)
     assert init.status == 0, init.stderr
     toml = crew.dir / "contrail-team.toml"
-    toml.write_text(toml.read_text() + "".join(f'"{k}" = "{v}"\n' for k, v in dumps.RULES.items()))
+    text = toml.read_text().replace("port = 3143", f"port = {free_port()}")
+    toml.write_text(text + "".join(f'"{k}" = "{v}"\n' for k, v in dumps.RULES.items()))
     try:
         up = crew.contrail("team", "up")
         assert up.status == 0, up.stdout + up.stderr
@@ -204,13 +206,19 @@ def test_a_rule_for_a_missing_column_and_a_broken_dump_are_one_line(team, data, 
 
 
 @pytest.fixture
-def devenv(built_boxes: Path, tmp_path: Path) -> Iterator[Path]:
-    """A developer's small environment (1 web, 1 app) whose db node receives the staging data."""
+def devenv(built_boxes: Path, team: Team, tmp_path: Path) -> Iterator[Path]:
+    """A developer's small environment (1 web, 1 app) whose db node receives the staging data, and whose
+    machines fetch packages through the team's apt cache."""
     project = tmp_path / "shop"
     shutil.copytree(REPO / "examples" / "wsgi-app", project)
     name = f"puller-{uuid.uuid4().hex[:6]}"
     args = ["--name", name, "--web", "1", "--app", "1", "--port", str(free_port()), "--stats-port", str(free_port())]
     assert contrail("startdev", *args, cwd=project).status == 0
+    toml = project / "contrail.toml"
+    url = teams.apt_cache_url(teams.load(team.dir / "contrail-team.toml"))
+    toml.write_text(toml.read_text().replace('apt_cache = ""', f'apt_cache = "{url}"'))
+    rendered = contrail("startdev", cwd=project)
+    assert rendered.status == 0, rendered.stderr
     try:
         up = contrail("up", cwd=project)
         assert up.status == 0, up.stdout + up.stderr
@@ -233,6 +241,8 @@ def test_pull_copies_the_anonymised_staging_data_into_a_dev_env(team, data, deve
         return done.stdout
 
     assert dev("sudo -u postgres psql -X -At -d app -c 'SELECT count(*) FROM customers'").strip() == staged
+    assert "Acquire::http::Proxy" in dev("cat /etc/apt/apt.conf.d/00contrail-proxy")
+    dev("sudo apt-get update -q")  # through the team's apt cache
     everything = dev("sudo -u postgres pg_dump app")
     assert "@example.com" in everything
     assert not [value for value in data.personal() if value in everything]

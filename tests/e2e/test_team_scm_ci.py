@@ -21,6 +21,7 @@ import pytest
 from contrail import team
 from tests.conftest import REPO, Result, contrail
 from tests.e2e.test_devenv import leftovers
+from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +77,7 @@ def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     alice = (keys / "alice.pub").read_text().strip()
     text = toml.read_text().replace('repositories = ["app"]', 'repositories = ["shop"]')
     text = text.replace("mysql = true", "mysql = false")  # PostgreSQL stays: the staging topology's db
+    text = text.replace("port = 3143", f"port = {free_port()}")
     toml.write_text(text.replace("# alice = ", f'alice = "{alice}"\n# carol = '))
     assert contrail("team", "init", cwd=root).status == 0  # re-render from the edited configuration
     try:
@@ -161,6 +163,31 @@ def test_a_malformed_user_key_is_one_line(scm):
         )
     finally:
         toml.write_text(original)
+
+
+def test_the_team_apt_cache_serves_the_teams_machines_and_builds(scm):
+    cfg = team.load(scm.root / "team" / "contrail-team.toml")
+    proxy = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(scm.root / "team" / ".contrail" / "ssh_config"),
+            "ci",
+            "cat /etc/apt/apt.conf.d/00contrail-proxy",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert f"http://{cfg.address('apt-cache')}:3142" in proxy.stdout, proxy.stderr
+    url = team.apt_cache_url(cfg)
+    built = contrail("build-boxes", "proxy", "--force", "--apt-cache", url, cwd=scm.root)
+    assert built.status == 0, built.stdout + built.stderr
+    log = subprocess.run(
+        ["docker", "exec", f"{scm.name}-apt-cache", "cat", "/var/log/apt-cacher-ng/apt-cacher.log"],
+        capture_output=True,
+        text=True,
+    )
+    assert "haproxy" in log.stdout  # the build's packages came through the team's cache
 
 
 def test_team_destroy_leaves_nothing(scm):
