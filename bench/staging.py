@@ -1,4 +1,5 @@
-"""Team services: `team up` until every service answers, and staging refresh throughput per engine.
+"""Team services: `team up` until every service answers, staging refresh throughput per engine, and a
+box build through the team's warm apt cache against the same build from the Debian mirror.
 
 The team has every service (staging PostgreSQL and MariaDB, scm, ci). The dump is the tests'
 generated production-shaped one (customers, addresses, orders: 12,000 rows with foreign keys and
@@ -42,6 +43,10 @@ def main() -> None:
                 args = ("staging", "refresh", "--from", str(dump), "--engine", engine)
                 refresh[engine] += [contrail(*args, cwd=root) for _ in range(runs)]
             naive = {engine: [raw_load(root, engine, dump) for _ in range(runs)] for engine, dump in dumps_of.items()}
+            cache = ["--apt-cache", "http://127.0.0.1:3143"]  # the team's, as `team up` printed it
+            cold = [contrail("build-boxes", "app", "--force") for _ in range(runs)]
+            contrail("build-boxes", "app", "--force", *cache)  # fills the team's cache
+            warm = [contrail("build-boxes", "app", "--force", *cache) for _ in range(runs)]
         finally:
             contrail("team", "destroy", cwd=root, check=False)
     rows = data.rows
@@ -53,8 +58,14 @@ def main() -> None:
             "refresh mysql (12,000 rows)": refresh["mysql"],
             "naive: psql < dump (no anonymisation)": naive["postgresql"],
             "naive: mariadb < dump (no anonymisation)": naive["mysql"],
+            "app box build, Debian mirror": cold,
+            "app box build, through the team's warm apt cache": warm,
         },
         {
+            "ratio cold / warm team apt cache": (
+                "app box build, Debian mirror",
+                "app box build, through the team's warm apt cache",
+            ),
             "ratio refresh / naive load, postgresql": (
                 "refresh postgresql (12,000 rows)",
                 "naive: psql < dump (no anonymisation)",
