@@ -75,7 +75,7 @@ def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeo
         add_catalog_boxes(cfg, log, on_node)
     machine = _vagrant(cfg, log)
     # --provision: configuration is re-applied to machines that already run (the scripts are idempotent).
-    _stream(machine.up(provider=cfg.provider, provision=True, stream_output=True), log, on_node, "vagrant up")
+    stream_vagrant(machine.up(provider=cfg.provider, provision=True, stream_output=True), log, on_node, "vagrant up")
     for name in orphans(cfg):  # nodes contrail.toml no longer has (e.g. after `web = 3` became 2)
         node = name.removeprefix(f"{cfg.name}-")
         docker.remove_container(name)
@@ -183,7 +183,7 @@ def leftover_networks(cfg: DevConfig) -> list[str]:
     return [name] if done.returncode == 0 else []
 
 
-def _stream(lines, log: Path, on_node: Callable[[str, str], None], what: str) -> None:  # type: ignore[no-untyped-def]
+def stream_vagrant(lines, log: Path, on_node: Callable[[str, str], None], what: str) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
     try:
         with log.open("a") as out:

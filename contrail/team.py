@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ import vagrant
 from contrail import config, devenv, machines, render, secrets, topology
 from contrail.anonymise import Rule, parse_rules
 from contrail.config import DevConfig, Field
-from contrail.errors import ConfigError, ContrailError, ToolFailed
+from contrail.errors import ConfigError, ContrailError
 from contrail.images import BoxStore
 from contrail.remote import Remote
 from contrail.tools import docker
@@ -352,11 +351,8 @@ def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
     """`vagrant up --provision` of the team's machines, then each service's port answering."""
     log = workspace(cfg).new_log("team-up")
     machine = _vagrant(cfg, log)
-    try:
-        for _ in machine.up(provider="docker", provision=True, stream_output=True):
-            pass
-    except subprocess.CalledProcessError as err:
-        raise ToolFailed(f"vagrant up of the team failed (status {err.returncode})", f"log: {log}") from None
+    lines = machine.up(provider="docker", provision=True, stream_output=True)
+    machines.stream_vagrant(lines, log, lambda node, text: None, "vagrant up of the team")
     write_ssh_config(cfg, machine)
     if cfg.scm:
         sync_scm(cfg, log)
