@@ -93,10 +93,6 @@ def login(registry: str, user: str, password: str, log: Path) -> None:
         raise ToolFailed(f"docker login {registry} failed: {done.stderr.strip().splitlines()[-1:]}", f"see {log}")
 
 
-def image_exists(ref: str) -> bool:
-    return run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], check=False).status == 0
-
-
 def remove_image(ref: str) -> None:
     run(["docker", "image", "rm", "--force", ref], check=False)
 
