@@ -112,9 +112,13 @@ def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", auth: bool = 
             start_new_session=True,
         )
     paths["registry_pid"].write_text(f"{registry.pid}\n")
-    run(nginx, log=paths["logs"] / "nginx-start.log")
-    paths["address"].write_text(f"{listen}:{port}\n")
-    _wait_ready(url, paths, wait)
+    try:
+        run(nginx, log=paths["logs"] / "nginx-start.log")
+        paths["address"].write_text(f"{listen}:{port}\n")
+        _wait_ready(url, paths, wait)
+    except BaseException:
+        stop(root)  # never leave half of the servers running
+        raise
     return Served(url, root, auth, already_running=False)
 
 
@@ -247,7 +251,6 @@ def _wait_ready(url: str, paths: dict[str, Path], wait: float) -> None:
         except (urllib.error.URLError, OSError) as err:
             last = str(getattr(err, "reason", err))
         time.sleep(0.2)
-    stop(paths["run"].parent)
     raise ToolFailed(
         f"the catalog server did not answer on {url}/v2/ within {wait:.0f} s ({last})",
         f"see {paths['logs']}/registry.log and nginx.log",
