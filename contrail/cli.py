@@ -387,6 +387,10 @@ def team_up() -> None:
 
     cfg = team.find(Path.cwd())
     started = time.monotonic()
+    # What runs is always what contrail-team.toml says: re-render first (refused if you edited a file).
+    cfg, written = team.init(cfg.dir.parent, None, force=False)
+    for file in written:
+        console.print(f"  wrote     {team.DIRNAME}/{file}")
     with console.status(f"vagrant up ({cfg.dir}) …"):
         report = team.up(cfg)
     table = Table(title=f"team {cfg.name}")
