@@ -53,7 +53,7 @@ def main() -> None:
     summary = report(
         "staging",
         {
-            "team up (7 machines) until every service answers": up,
+            "team up (8 machines) until every service answers": up,
             "refresh postgresql (12,000 rows)": refresh["postgresql"],
             "refresh mysql (12,000 rows)": refresh["mysql"],
             "naive: psql < dump (no anonymisation)": naive["postgresql"],
