@@ -99,7 +99,8 @@ class Engine:
     def sql(self, statements: str, database: str | None = None) -> str:
         raise NotImplementedError
 
-    def load(self, dump: Path, label: str) -> None:
+    def load(self, data: bytes, label: str) -> None:
+        """The dump's (uncompressed) bytes into the scratch database; errors name `label` and its line."""
         raise NotImplementedError
 
     def columns(self, database: str) -> dict[str, dict[str, str]]:
@@ -144,11 +145,10 @@ class PostgreSQL(Engine):
         command = f"sudo -u postgres psql -X -q -At -v ON_ERROR_STOP=1 -d {db}"
         return self.remote.run(command, stdin=statements, what=f"psql on {db}").stdout
 
-    def load(self, dump: Path, label: str) -> None:
+    def load(self, data: bytes, label: str) -> None:
         incoming = self.database + INCOMING
         self.sql(f'DROP DATABASE IF EXISTS "{incoming}" WITH (FORCE);')
         self.sql(f'CREATE DATABASE "{incoming}" OWNER "{self.user}";')
-        data = open_dump(dump)
         path = self.upload(data)
         if data[:5] == b"PGDMP":
             tool = f"sudo -u postgres pg_restore --no-owner --no-acl --exit-on-error -d {incoming} {path}"
@@ -250,10 +250,10 @@ class MariaDB(Engine):
         db = shlex.quote(database) if database else ""
         return self.remote.run(f"sudo mariadb -N -B {db}", stdin=statements, what="mariadb").stdout
 
-    def load(self, dump: Path, label: str) -> None:
+    def load(self, data: bytes, label: str) -> None:
         incoming = self.database + INCOMING
         self.sql(f"DROP DATABASE IF EXISTS `{incoming}`; CREATE DATABASE `{incoming}`;")
-        path = self.upload(open_dump(dump))
+        path = self.upload(data)
         done = self.remote.run(f"sudo mariadb {incoming} < {path}; status=$?; rm -f {path}; exit $status", check=False)
         if not done.ok:
             raise ConfigError(dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
@@ -356,7 +356,8 @@ def refresh(
     started = time.monotonic()
     incoming = engine.database + INCOMING
     on_step(f"loading {dump.name} into {incoming}")
-    engine.load(dump, str(dump))
+    data = open_dump(dump)  # read and uncompressed once: loaded, then counted
+    engine.load(data, str(dump))
     columns = engine.columns(incoming)
     check_rules(rules, columns)
     personal = unmasked(rules, columns)
@@ -368,7 +369,6 @@ def refresh(
         )
     tables = sorted(columns)
     loaded = engine.count(incoming, tables)
-    data = open_dump(dump)
     expected = {} if data.startswith(b"PGDMP") else expected_rows(data)
     wrong = {t: (loaded.get(t), n) for t, n in expected.items() if loaded.get(t) != n}
     if wrong:
@@ -399,10 +399,7 @@ def refresh(
 def pull(source: PostgreSQL, target: PostgreSQL) -> dict[str, int]:
     """The staging database (already anonymised) into a developer's db node: dumped, loaded into a
     scratch database there, swapped in like a refresh. Rows per table."""
-    with tempfile.TemporaryDirectory(prefix="contrail-pull-") as tmp:
-        dump = Path(tmp) / f"{source.database}.dump"
-        dump.write_bytes(source.dump())
-        target.load(dump, f"staging {source.database}")
+    target.load(source.dump(), f"staging {source.database}")
     incoming = target.database + INCOMING
     tables = target.count(incoming, sorted(target.columns(incoming)))
     target.swap_in()
