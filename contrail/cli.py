@@ -391,6 +391,8 @@ def team_up() -> None:
     cfg, written = team.init(cfg.dir.parent, None, force=False)
     for file in written:
         console.print(f"  wrote     {team.DIRNAME}/{file}")
+    for name in team.remove_disabled(cfg):
+        console.print(f"  removed   {name} (its service is no longer enabled in {team.FILENAME})")
     with console.status(f"vagrant up ({cfg.dir}) …"):
         report = team.up(cfg)
     table = Table(title=f"team {cfg.name}")
@@ -407,6 +409,28 @@ def team_up() -> None:
         url = team.apt_cache_url(cfg)
         console.print(f"  apt cache: {url} (contrail build-boxes --apt-cache {url}; apt_cache in contrail.toml)")
     console.print(f"Team up in {time.monotonic() - started:.1f} s.")
+
+
+@team_group.command("wheels")
+@click.option(
+    "-r",
+    "--requirement",
+    "requirements",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A requirements file of one of the team's repositories (repeatable).",
+)
+def team_wheels(requirements: tuple[Path, ...]) -> None:
+    """Add the packages of requirements files to the team's wheelhouse, which CI's builds install from
+    (the team's boxes have no PyPI; this machine fetches them)."""
+    from contrail import team
+
+    cfg = team.find(Path.cwd())
+    with console.status("building wheels …"):
+        added = team.add_wheels(cfg, list(requirements), team.workspace(cfg).new_log("team-wheels"))
+    total = len(list(team.wheelhouse_dir(cfg).glob("*.whl")))
+    console.print(f"team wheelhouse: {len(added)} new, {total} wheels ({', '.join(added) or 'nothing new'}).")
 
 
 @team_group.command("destroy")
@@ -479,21 +503,21 @@ def staging_rollback(engine: str) -> None:
     help="The team's directory (where contrail-team.toml is).",
 )
 def staging_pull(team_dir: Path) -> None:
-    """Copy the anonymised staging data into this environment's db node (never the raw dump)."""
+    """Copy the anonymised staging data into this environment's database node (never the raw dump)."""
     from contrail import machines, staging, team, topology
     from contrail.remote import Remote
 
     cfg = _project_config(Path.cwd())
     tcfg = team.find(team_dir)
     log = workspace_for(cfg).new_log("staging-pull")
-    source = staging.PostgreSQL(team.remote(tcfg, tcfg.node("postgresql"), log), tcfg.database, tcfg.user)
+    source = _staging_engine(tcfg, cfg.db_engine, log)
     db_node = topology.by_role(cfg, "db")[0].name
     target_remote = Remote(db_node, machines.ssh_config(cfg), machines.control_dir(cfg), log)
-    target = staging.PostgreSQL(target_remote, cfg.db_name, cfg.db_user)
+    target = staging.ENGINES[cfg.db_engine](target_remote, cfg.db_name, cfg.db_user)
     with console.status("pulling …"):
         tables = staging.pull(source, target)
     console.print(
-        f"{cfg.name}'s db now holds the team's anonymised staging data: "
+        f"{cfg.name}'s {db_node} node now holds the team's anonymised staging data: "
         f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."
     )
 
@@ -501,9 +525,7 @@ def staging_pull(team_dir: Path) -> None:
 def _staging_engine(cfg: TeamConfig, engine: str, log: Path) -> Engine:
     from contrail import staging, team
 
-    node = cfg.node(engine)
-    kind = staging.PostgreSQL if engine == "postgresql" else staging.MariaDB
-    return kind(team.remote(cfg, node, log), cfg.database, cfg.user)
+    return staging.ENGINES[engine](team.remote(cfg, cfg.node(engine), log), cfg.database, cfg.user)
 
 
 def _project_config(project: Path) -> DevConfig:
@@ -526,6 +548,12 @@ def _project_config(project: Path) -> DevConfig:
 @click.option("--port", type=int, help="Host port of the front door (first run; default 8080).")
 @click.option("--stats-port", type=int, help="Host port of HAProxy's stats page (first run; default 8404).")
 @click.option(
+    "--db",
+    "db_engine",
+    type=click.Choice(["postgresql", "mysql"]),
+    help="The database node's engine (first run; default postgresql; mysql is MariaDB, box db-mariadb).",
+)
+@click.option(
     "--catalog",
     metavar="URL",
     help="Take the boxes from a team catalog (first run; http(s)://[USER:PASSWORD@]HOST:PORT or a directory).",
@@ -539,6 +567,7 @@ def startdev_cmd(
     app_nodes: int | None,
     port: int | None,
     stats_port: int | None,
+    db_engine: str | None,
     catalog: str | None,
     force: bool,
 ) -> None:
@@ -555,6 +584,7 @@ def startdev_cmd(
         app=app_nodes,
         host_port=port,
         stats_port=stats_port,
+        db_engine=db_engine,
         catalog=catalog,
         force=force,
     )

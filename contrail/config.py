@@ -53,7 +53,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "workers": Field(int, 2, 1, 16),
     },
     "db": {
-        "engine": Field(str, "postgresql", choices=("postgresql",)),
+        "engine": Field(str, "postgresql", choices=("postgresql", "mysql")),
         "name": Field(str, "app"),
         "user": Field(str, "app"),
     },

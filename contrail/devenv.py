@@ -37,6 +37,7 @@ class Request:
     app: int | None = None
     host_port: int | None = None
     stats_port: int | None = None
+    db_engine: str | None = None
     catalog: str | None = None  # may carry USER:PASSWORD@, kept in .contrail/secrets.toml only
     force: bool = False
 
@@ -95,7 +96,7 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
         web=request.web or template["web"],
         app_nodes=request.app or template["app_nodes"],
         app=config.AppSettings(project, framework, wsgi, settings, project / "requirements.txt", template["workers"]),
-        db_engine="postgresql",
+        db_engine=request.db_engine or "postgresql",
         db_name=template["db_name"],
         db_user=template["db_user"],
         catalog=catalog,
@@ -144,11 +145,11 @@ def _box_images(cfg: DevConfig) -> dict[str, str]:
     docker.server_version()
     store = BoxStore(cfg.namespace)
     images = {}
-    for role in topology.ROLES:
+    for role in topology.boxes(cfg):
         box = store.current(role)
         if box is None:
             raise ContrailError(
-                f"no {role} box is built (namespace {cfg.namespace})", "run `contrail build-boxes` first"
+                f"no {role} box is built (namespace {cfg.namespace})", f"run `contrail build-boxes {role}` first"
             )
         images[role] = box.ref
     return images
@@ -172,7 +173,7 @@ def _catalog_boxes(cfg: DevConfig, location: CatalogURL) -> dict[str, str]:
     """Every role's box is in the catalog with a docker provider: role → its newest version."""
     store = open_store(location)
     found = {}
-    for role in topology.ROLES:
+    for role in topology.boxes(cfg):
         name = f"{cfg.namespace}/{role}"
         metadata = catalog.read_metadata(store, name)
         latest = metadata.latest() if metadata else None
@@ -211,7 +212,14 @@ def port_free(port: int) -> bool:
 def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
     nodes = topology.nodes(cfg)
     as_dicts = [
-        {"name": n.name, "role": n.role, "ip": n.ip, "image": "" if cfg.catalog else images[n.role]} for n in nodes
+        {
+            "name": n.name,
+            "role": n.role,
+            "box": n.box_name,
+            "ip": n.ip,
+            "image": "" if cfg.catalog else images[n.box_name],
+        }
+        for n in nodes
     ]
     return {
         "name": cfg.name,
@@ -231,6 +239,9 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
         "workers": cfg.app.workers,
         "db_name": cfg.db_name,
         "db_user": cfg.db_user,
+        "db_engine": cfg.db_engine,
+        "db_port": topology.database(cfg).port,
+        "db_scheme": topology.database(cfg).scheme,
         "db_ip": topology.by_role(cfg, "db")[0].ip,
         "nodes": as_dicts,
         "web_nodes": [n for n in as_dicts if n["role"] == "web"],

@@ -10,12 +10,13 @@ from contrail import machines, topology
 from contrail.config import DevConfig
 from contrail.errors import ContrailError
 
-# Where each role's services log (sshd, in every box, is left out).
+# Where each box's services log (sshd, in every box, is left out).
 LOGS = {
     "proxy": ["/var/log/supervisor/haproxy.log"],
     "web": ["/var/log/nginx/access.log", "/var/log/nginx/error.log"],
     "app": ["/var/log/supervisor/app.log"],
     "db": ["/var/log/supervisor/postgresql.log"],
+    "db-mariadb": ["/var/log/supervisor/mariadb.log"],
 }
 
 
@@ -39,7 +40,7 @@ def show(cfg: DevConfig, targets: list[str], *, lines: int, follow: bool, echo: 
     lock = threading.Lock()
 
     def pump(node: topology.Node) -> None:
-        files = " ".join(LOGS.get(node.role, []))
+        files = " ".join(LOGS.get(node.box_name, []))
         command = f"sudo tail -q -n {lines} {'-F' if follow else ''} {files}"
         with subprocess.Popen(
             ["ssh", "-F", str(ssh_config), node.name, command],

@@ -92,7 +92,7 @@ def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], N
     """Add the roles' boxes that are not installed yet, one after the other, before `vagrant up`: a
     parallel `vagrant up` in which several machines wait for the same missing box can hang in Vagrant
     2.3.4 (seen here with 2 web and 3 app machines)."""
-    for role in topology.ROLES:
+    for role in topology.boxes(cfg):
         box = f"{cfg.namespace}/{role}"
         if vagrant_tools.installed_versions(box, cfg.provider):
             continue
@@ -111,7 +111,7 @@ def newer_boxes(cfg: DevConfig) -> list[str]:
         return []
     store = open_store(parse_url(cfg.catalog))
     newer = []
-    for role in topology.ROLES:
+    for role in topology.boxes(cfg):
         box = f"{cfg.namespace}/{role}"
         installed = vagrant_tools.installed_versions(box, cfg.provider)
         try:
@@ -144,12 +144,7 @@ def destroy(cfg: DevConfig, ws: Workspace) -> list[str]:
 
 
 def leftovers(cfg: DevConfig) -> list[str]:
-    done = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=org.contrail.environment={cfg.name}", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.split()
+    return docker.environment_containers(cfg.name)
 
 
 def container_states(cfg: DevConfig) -> dict[str, str]:
@@ -260,8 +255,9 @@ def health(cfg: DevConfig) -> list[NodeHealth]:
             detail = f"gunicorn answers, release {release}" if status == 200 else "no answer on :8000"
             result.append(NodeHealth(node, status == 200, detail, release=release))
         else:
-            ok = _port_open(node.ip, 5432)
-            result.append(NodeHealth(node, ok, "postgresql :5432 open" if ok else "postgresql not answering"))
+            engine, port = cfg.db_engine, topology.database(cfg).port
+            ok = _port_open(node.ip, port)
+            result.append(NodeHealth(node, ok, f"{engine} :{port} open" if ok else f"{engine} not answering"))
     return result
 
 

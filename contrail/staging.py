@@ -128,6 +128,19 @@ class Engine:
     def rollback(self) -> None:
         raise NotImplementedError
 
+    def dump(self) -> bytes:
+        """The whole database, in a form `load` takes (what `staging pull` copies)."""
+        raise NotImplementedError
+
+    def fetch(self, write: Callable[[str], str]) -> bytes:
+        """The bytes of a file that the command `write(path)` writes on the database node (then removed)."""
+        path = f"/tmp/contrail-pull-{time.time_ns()}"
+        self.remote.run(write(path), what="dumping the staging database")
+        with tempfile.TemporaryDirectory(prefix="contrail-pull-") as tmp:
+            self.remote.rsync([path], f"{tmp}/dump", pull=True)
+            self.remote.run(f"sudo rm -f {path}")
+            return Path(tmp, "dump").read_bytes()
+
     def upload(self, data: bytes) -> str:
         path = f"/tmp/contrail-dump-{time.time_ns()}"
         with tempfile.NamedTemporaryFile(prefix="contrail-dump-") as tmp:
@@ -235,12 +248,7 @@ class PostgreSQL(Engine):
 
     def dump(self) -> bytes:
         """The staging database as pg_dump's custom format (what `staging pull` copies)."""
-        path = f"/tmp/contrail-pull-{time.time_ns()}"
-        self.remote.run(f"sudo -u postgres pg_dump -Fc --no-owner --no-acl -f {path} {self.database}")
-        with tempfile.TemporaryDirectory(prefix="contrail-pull-") as tmp:
-            self.remote.rsync([path], f"{tmp}/dump", pull=True)
-            self.remote.run(f"sudo rm -f {path}")
-            return Path(tmp, "dump").read_bytes()
+        return self.fetch(lambda path: f"sudo -u postgres pg_dump -Fc --no-owner --no-acl -f {path} {self.database}")
 
 
 class MariaDB(Engine):
@@ -292,6 +300,10 @@ class MariaDB(Engine):
         )
         self.sql("\n".join(script), database)
 
+    def dump(self) -> bytes:
+        database = shlex.quote(self.database)
+        return self.fetch(lambda path: f"sudo sh -c 'mariadb-dump --single-transaction {database} > {path}'")
+
     def _tables(self, database: str) -> list[str]:
         out = self.sql(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{database}';")
         return out.split()
@@ -321,6 +333,9 @@ class MariaDB(Engine):
         self.sql(f"RENAME TABLE {', '.join(moves)};")
         if swap:
             self.sql(f"DROP DATABASE `{parking}`;")
+
+
+ENGINES: dict[str, type[Engine]] = {"postgresql": PostgreSQL, "mysql": MariaDB}
 
 
 def _columns(out: str, sep: str = "|") -> dict[str, dict[str, str]]:
@@ -396,8 +411,8 @@ def refresh(
     return Refreshed(engine.name, engine.database, after, done, time.monotonic() - started)
 
 
-def pull(source: PostgreSQL, target: PostgreSQL) -> dict[str, int]:
-    """The staging database (already anonymised) into a developer's db node: dumped, loaded into a
+def pull(source: Engine, target: Engine) -> dict[str, int]:
+    """The staging database (already anonymised) into a developer's database node: dumped, loaded into a
     scratch database there, swapped in like a refresh. Rows per table."""
     target.load(source.dump(), f"staging {source.database}")
     incoming = target.database + INCOMING

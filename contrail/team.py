@@ -22,7 +22,7 @@ from pathlib import Path
 
 import vagrant
 
-from contrail import config, devenv, machines, render, secrets, topology
+from contrail import config, devenv, machines, render, secrets, topology, wheelhouse
 from contrail.anonymise import Rule, parse_rules
 from contrail.config import DevConfig, Field
 from contrail.errors import ConfigError, ContrailError
@@ -128,7 +128,7 @@ class TeamConfig:
             nodes.append(Node("apt-cache", "apt-cache", "configure/apt-cache.sh", str(hosts[8]), 3142, "apt"))
         if self.staging_app and self.postgresql:
             # The staging app topology (the devenv's roles and configure scripts) on the team's network; its
-            # db is staging-postgresql, at the address the topology gives db (.5).
+            # database node is staging-postgresql, at the address the topology gives it (.5).
             ports = {"proxy": 80, "web": 80, "app": 8000}
             nodes += [
                 Node(
@@ -144,6 +144,9 @@ class TeamConfig:
                 if n.role != "db"
             ]
         return nodes
+
+    def service(self, role: str) -> Node:
+        return next(n for n in self.nodes() if n.role == role)
 
     def address(self, role: str) -> str:
         return next((n.ip for n in self.nodes() if n.role == role), "")
@@ -320,6 +323,7 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
         "repositories": list(cfg.repositories),
         "test_command": cfg.test_command,
         "deploy_branch": cfg.deploy_branch if cfg.staging_app and cfg.postgresql else "",
+        "wheelhouse": CI_WHEELHOUSE,
         "nodes": [
             {
                 "name": n.name,
@@ -356,6 +360,8 @@ def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
     write_ssh_config(cfg, machine)
     if cfg.scm:
         sync_scm(cfg, log)
+    if cfg.ci:
+        sync_wheels(cfg, log)
     if cfg.ci and cfg.staging_app and cfg.postgresql:
         prepare_ci_deploy(cfg, log)
     deadline = time.monotonic() + timeout
@@ -418,13 +424,14 @@ def sync_scm(cfg: TeamConfig, log: Path) -> bool:
 
 
 CI_HOME = "/var/lib/buildbot"
+CI_WHEELHOUSE = "/srv/wheelhouse"  # the Python packages CI's builds install (the ci box has no PyPI)
 
 
 def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
     """What CI needs to push green builds to the staging topology, the same push path as `fab push`:
     Contrail in a venv (wheels built on the host: the box has no PyPI, cached by Contrail's own sources),
     the staging contrail.toml and fabfile.py, and an ssh config naming the staging nodes."""
-    ci = remote(cfg, next(n for n in cfg.nodes() if n.role == "ci"), log)
+    ci = remote(cfg, cfg.service("ci"), log)
     key, wheels = _contrail_wheels(cfg, log)
     if ci.run(f"cat {CI_HOME}/contrail/.wheels-key", check=False).stdout.strip() != key:
         ci.rsync([f"{wheels}/"], f"/tmp/contrail-wheels-{key}/", options=["--chmod=D755,F644"])
@@ -435,7 +442,7 @@ def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
             what="installing Contrail on the ci box",
         )
     hosts = "".join(f"Host {n.topology_name}\n  HostName {n.ip}\n" for n in cfg.nodes() if n.topology_name)
-    hosts += f"Host db\n  HostName {cfg.address('db')}\n"
+    hosts += f"Host {topology.DATABASE_NODE}\n  HostName {cfg.address('db')}\n"
     ssh_config = (
         f"# Written by `contrail team up`: the staging topology, for CI's `fab push`.\n{hosts}"
         f"Host *\n  User vagrant\n  IdentityFile {CI_HOME}/.ssh/id_ed25519\n  IdentitiesOnly yes\n"
@@ -454,6 +461,31 @@ def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
         "rm -rf /tmp/contrail-ci-staging",
         what="the staging files of CI",
     )
+
+
+def wheelhouse_dir(cfg: TeamConfig) -> Path:
+    return cfg.state / "wheelhouse"
+
+
+def add_wheels(cfg: TeamConfig, requirements: list[Path], log: Path) -> list[str]:
+    """Wheels of the requirements files, built here (this machine reaches PyPI, the team's boxes do not),
+    added to the team's wheelhouse, then copied to the ci box if it runs. The names of the new wheels."""
+    target = wheelhouse_dir(cfg)
+    target.mkdir(parents=True, exist_ok=True)
+    before = {wheel.name for wheel in target.glob("*.whl")}
+    for file in requirements:
+        run([*wheelhouse.pip_command(), "-r", str(file), "-w", str(target)], log=log)
+    if cfg.ci and docker.container_ip(f"{cfg.name}-ci"):
+        sync_wheels(cfg, log)
+    return sorted({wheel.name for wheel in target.glob("*.whl")} - before)
+
+
+def sync_wheels(cfg: TeamConfig, log: Path) -> None:
+    """The team's wheelhouse onto the ci box (CI_WHEELHOUSE), where every build installs from."""
+    source = wheelhouse_dir(cfg)
+    if any(source.glob("*.whl")):
+        ci = remote(cfg, cfg.service("ci"), log)
+        ci.rsync([f"{source}/"], f"{CI_WHEELHOUSE}/", options=["--chmod=D755,F644"])
 
 
 def _contrail_wheels(cfg: TeamConfig, log: Path) -> tuple[str, Path]:
@@ -483,10 +515,20 @@ def remotes(cfg: TeamConfig) -> list[str]:
     return [f"git remote add team gitolite3@{node.ip}:{repo}" for repo in cfg.repositories] if node else []
 
 
+def remove_disabled(cfg: TeamConfig) -> list[str]:
+    """Remove the machines of services contrail-team.toml no longer enables (their data goes with them)."""
+    wanted = {f"{cfg.name}-{node.name}" for node in cfg.nodes()}
+    removed = [name for name in docker.environment_containers(cfg.name) if name not in wanted]
+    for name in removed:
+        docker.remove_container(name)
+        shutil.rmtree(cfg.dir / ".vagrant" / "machines" / name.removeprefix(f"{cfg.name}-"), ignore_errors=True)
+    return removed
+
+
 def destroy(cfg: TeamConfig) -> None:
     log = workspace(cfg).new_log("team-destroy")
-    for node in cfg.nodes():
-        docker.remove_container(f"{cfg.name}-{node.name}")
+    for name in docker.environment_containers(cfg.name):  # also machines of services disabled since
+        docker.remove_container(name)
     _vagrant(cfg, log).destroy()
     ssh_config_path(cfg).unlink(missing_ok=True)
 

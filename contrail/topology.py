@@ -10,14 +10,34 @@ ROLES = ("proxy", "web", "app", "db")
 
 
 @dataclass(frozen=True)
+class Database:
+    box: str  # the box the database node runs
+    port: int
+    scheme: str  # of the app's DATABASE_URL
+
+
+# contrail.toml's db.engine → what serves it ("mysql" is MariaDB, the db role's MySQL variant).
+DATABASES = {"postgresql": Database("db", 5432, "postgresql"), "mysql": Database("db-mariadb", 3306, "mysql")}
+# Not "db": Vagrant 2.3.4 resolves a machine name given to `vagrant up`/`ssh` as a prefix of the UUIDs in its
+# global machine index first, and every name made only of hex digits ("db") can match one — then Vagrant acts
+# on some other machine (seen: `up` locked app3 twice and never started db). Node names need a non-hex letter.
+DATABASE_NODE = "database"
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     role: str
     ip: str
+    box: str = ""  # the box it runs, when not the one named after its role
+
+    @property
+    def box_name(self) -> str:
+        return self.box or self.role
 
 
 def nodes(cfg: DevConfig) -> list[Node]:
-    """proxy .10, web1.. .21+, app1.. .41+, db .5 on the environment's /24."""
+    """proxy .10, web1.. .21+, app1.. .41+, database .5 on the environment's /24."""
     net = cfg.subnet.network_address
 
     def at(offset: int) -> str:
@@ -26,8 +46,17 @@ def nodes(cfg: DevConfig) -> list[Node]:
     result = [Node("proxy", "proxy", at(10))]
     result += [Node(f"web{i}", "web", at(20 + i)) for i in range(1, cfg.web + 1)]
     result += [Node(f"app{i}", "app", at(40 + i)) for i in range(1, cfg.app_nodes + 1)]
-    result.append(Node("db", "db", at(5)))
+    result.append(Node(DATABASE_NODE, "db", at(5), DATABASES[cfg.db_engine].box))
     return result
+
+
+def boxes(cfg: DevConfig) -> list[str]:
+    """The boxes an environment runs: proxy, web, app and its database engine's."""
+    return [*ROLES[:-1], DATABASES[cfg.db_engine].box]
+
+
+def database(cfg: DevConfig) -> Database:
+    return DATABASES[cfg.db_engine]
 
 
 def by_role(cfg: DevConfig, role: str) -> list[Node]:

@@ -70,14 +70,17 @@ def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignor
 def test_db_port_is_reachable_from_app_nodes(host, node) -> None:  # type: ignore[no-untyped-def]
     only(node, "app")
     db = topology.by_role(CFG, "db")[0]
-    assert host.run(f"nc -z -w 2 {db.ip} 5432").rc == 0
+    assert host.run(f"nc -z -w 2 {db.ip} {topology.database(CFG).port}").rc == 0
 
 
 def test_db_accepts_the_apps_user(host, node) -> None:  # type: ignore[no-untyped-def]
     only(node, "db")
-    assert host.socket("tcp://0.0.0.0:5432").is_listening
-    password = secrets.load(PROJECT / ".contrail")["db_password"]
-    query = f"psql -h 127.0.0.1 -U {CFG.db_user} -d {CFG.db_name} -tAc 'select 1'"
-    result = host.run(f"PGPASSWORD={shlex.quote(password)} {query}")
+    assert host.socket(f"tcp://0.0.0.0:{topology.database(CFG).port}").is_listening
+    password = shlex.quote(secrets.load(PROJECT / ".contrail")["db_password"])
+    if CFG.db_engine == "postgresql":
+        query = f"PGPASSWORD={password} psql -h 127.0.0.1 -U {CFG.db_user} -d {CFG.db_name} -tAc 'select 1'"
+    else:
+        query = f"MYSQL_PWD={password} mariadb -h 127.0.0.1 -u {CFG.db_user} -N -B -e 'select 1' {CFG.db_name}"
+    result = host.run(query)
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "1"

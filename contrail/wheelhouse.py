@@ -22,12 +22,12 @@ def ensure(requirements: Path, cache: Path, log: Path) -> tuple[str, Path]:
     staging.mkdir(parents=True)
     shutil.copy2(requirements, staging / "requirements.txt")
     if requirement_lines(requirements):
-        run([*_pip_command(), "-r", str(requirements), "-w", str(staging)], log=log)
+        run([*pip_command(), "-r", str(requirements), "-w", str(staging)], log=log)
     os.replace(staging, target)
     return key, target
 
 
-def _pip_command() -> list[str]:
+def pip_command() -> list[str]:
     """`pip wheel` when this Python is the target's; else binary wheels downloaded for the target."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" == TARGET_PYTHON:
         return [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check"]

@@ -117,6 +117,15 @@ def remove_container(name: str) -> None:
     run(["docker", "rm", "--force", "--volumes", name], check=False)
 
 
+def environment_containers(environment: str) -> list[str]:
+    """Names of the containers (running or not) labelled as an environment's or a team's."""
+    done = run(
+        ["docker", "ps", "-a", "--filter", f"label=org.contrail.environment={environment}", "--format", "{{.Names}}"],
+        check=False,
+    )
+    return done.output.split() if done.status == 0 else []
+
+
 def container_ip(name: str) -> str | None:
     done = run(
         ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from contrail import config
 from contrail import team as teams
+from contrail.tools import docker
 from tests import dumps
 from tests.conftest import REPO, Result, contrail
 from tests.e2e.test_devenv import leftovers
@@ -206,13 +208,14 @@ def test_a_rule_for_a_missing_column_and_a_broken_dump_are_one_line(team, data, 
 
 
 @pytest.fixture
-def devenv(built_boxes: Path, team: Team, tmp_path: Path) -> Iterator[Path]:
-    """A developer's small environment (1 web, 1 app) whose db node receives the staging data, and whose
-    machines fetch packages through the team's apt cache."""
+def devenv(built_boxes: Path, team: Team, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A developer's small environment (1 web, 1 app) whose database node (engine: the test's parameter)
+    receives the staging data, and whose machines fetch packages through the team's apt cache."""
     project = tmp_path / "shop"
     shutil.copytree(REPO / "examples" / "wsgi-app", project)
     name = f"puller-{uuid.uuid4().hex[:6]}"
-    args = ["--name", name, "--web", "1", "--app", "1", "--port", str(free_port()), "--stats-port", str(free_port())]
+    args = ["--name", name, "--web", "1", "--app", "1", "--db", request.param]
+    args += ["--port", str(free_port()), "--stats-port", str(free_port())]
     assert contrail("startdev", *args, cwd=project).status == 0
     toml = project / "contrail.toml"
     url = teams.apt_cache_url(teams.load(team.dir / "contrail-team.toml"))
@@ -228,22 +231,29 @@ def devenv(built_boxes: Path, team: Team, tmp_path: Path) -> Iterator[Path]:
             contrail("destroy", cwd=project)
 
 
+@pytest.mark.parametrize("devenv", ["postgresql", "mysql"], indirect=True)
 def test_pull_copies_the_anonymised_staging_data_into_a_dev_env(team, data, devenv):
-    staged = team.psql("SELECT count(*) FROM customers").strip()
+    engine = config.load(devenv / "contrail.toml").db_engine
+    query = team.psql if engine == "postgresql" else team.mariadb
+    staged = query("SELECT count(*) FROM customers").strip()
     pulled = contrail("staging", "pull", "--team", str(team.root), cwd=devenv)
     assert pulled.status == 0, pulled.stdout + pulled.stderr
 
     def dev(command: str) -> str:
         done = subprocess.run(
-            ["ssh", "-F", str(devenv / ".contrail" / "ssh_config"), "db", command], capture_output=True, text=True
+            ["ssh", "-F", str(devenv / ".contrail" / "ssh_config"), "database", command], capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    assert dev("sudo -u postgres psql -X -At -d app -c 'SELECT count(*) FROM customers'").strip() == staged
+    if engine == "postgresql":
+        sql, dump = "sudo -u postgres psql -X -At -d app -c", "sudo -u postgres pg_dump app"
+    else:
+        sql, dump = "sudo mariadb -N -B app -e", "sudo mariadb-dump app"
+    assert dev(f"{sql} 'SELECT count(*) FROM customers'").strip() == staged
     assert "Acquire::http::Proxy" in dev("cat /etc/apt/apt.conf.d/00contrail-proxy")
     dev("sudo apt-get update -q")  # through the team's apt cache
-    everything = dev("sudo -u postgres pg_dump app")
+    everything = dev(dump)
     assert "@example.com" in everything
     assert not [value for value in data.personal() if value in everything]
 
@@ -263,6 +273,16 @@ def test_rollback_brings_the_previous_data_back(team, tmp_path, engine):
     back = team.contrail("staging", "rollback", "--engine", engine)
     assert back.status == 0, back.stderr
     assert query("SELECT count(*) FROM customers") == first
+
+
+def test_a_service_disabled_in_the_config_loses_its_machine(team):
+    toml = team.dir / "contrail-team.toml"
+    toml.write_text(toml.read_text().replace("mysql = true", "mysql = false"))
+    up = team.contrail("team", "up")
+    assert up.status == 0, up.stdout + up.stderr
+    assert f"removed   {team.name}-staging-mysql" in up.stdout
+    running = docker.environment_containers(team.name)
+    assert f"{team.name}-staging-mysql" not in running and f"{team.name}-staging-postgresql" in running
 
 
 def test_team_destroy_leaves_nothing(team):

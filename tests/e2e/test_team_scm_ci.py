@@ -1,6 +1,7 @@
 """The team flow on the real scm, ci and staging boxes: gitolite3 over SSH with per-user keys and
-cgit's web view; Buildbot runs the tests of every push (seen in its REST API) and pushes green builds
-of main to the staging topology, which then serves them; a failing build leaves staging as it was; a
+cgit's web view; Buildbot runs the Django example's tests on every push (seen in its REST API; its
+packages come from the team's wheelhouse) and pushes green builds of main to the staging topology,
+which then serves them (migrated against the staging PostgreSQL); a failing build leaves staging as it was; a
 key gitolite does not know is refused by git itself."""
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     text = toml.read_text().replace('repositories = ["app"]', 'repositories = ["shop"]')
     text = text.replace("mysql = true", "mysql = false")  # PostgreSQL stays: the staging topology's db
     text = text.replace("port = 3143", f"port = {free_port()}")
+    text = text.replace('test = "python3 -m unittest discover -v"', 'test = "python3 manage.py test -v 2"')
+    text = text.replace('wsgi = "app:application"', 'wsgi = "demo.wsgi:application"')
+    text = text.replace('django_settings = ""', 'django_settings = "demo.settings"')
     toml.write_text(text.replace("# alice = ", f'alice = "{alice}"\n# carol = '))
     assert contrail("team", "init", cwd=root).status == 0  # re-render from the edited configuration
     try:
@@ -85,24 +89,13 @@ def scm(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert up.status == 0, up.stdout + up.stderr
         cfg = team.load(toml)
         assert f"git remote add team gitolite3@{cfg.address('scm')}:shop" in up.stdout
+        requirements = REPO / "examples" / "django-app" / "requirements.txt"
+        wheels = contrail("team", "wheels", "-r", str(requirements), cwd=root)
+        assert wheels.status == 0 and "django-4.2" in wheels.stdout.lower(), wheels.stdout + wheels.stderr
         yield Scm(root, name, cfg.address("scm"), cfg.address("ci"), cfg.address("proxy"), keys)
     finally:
         if leftovers(name):
             contrail("team", "destroy", cwd=root)
-
-
-TEST = """import unittest
-
-from app import application
-
-
-class PageTest(unittest.TestCase):
-    def test_the_page_says_hello(self):
-        seen = {}
-        body = b"".join(application({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda s, h: seen.update(s=s)))
-        self.assertTrue(seen["s"].startswith("200"))
-        self.assertIn(b"Hello", body)
-"""
 
 
 def head(scm: Scm, work: Path) -> str:
@@ -117,8 +110,7 @@ def staging_page(scm: Scm) -> tuple[str, str]:
 
 def test_a_push_is_shown_tested_and_served_by_staging(scm, tmp_path, figures):
     work = scm.root / "shop"
-    shutil.copytree(REPO / "examples" / "wsgi-app", work)
-    (work / "test_app.py").write_text(TEST)
+    shutil.copytree(REPO / "examples" / "django-app", work, ignore=shutil.ignore_patterns("__pycache__"))
     for args in (["init", "-q", "-b", "main"], ["add", "-A"]):
         assert scm.git("alice", *args, cwd=work).status == 0
     commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-q", "-m", "First page"]
@@ -133,18 +125,20 @@ def test_a_push_is_shown_tested_and_served_by_staging(scm, tmp_path, figures):
     figures.append(f"CI: first push tested and pushed to staging in {time.monotonic() - started:.1f} s")
     assert build["results"] == 0, build  # SUCCESS
     page, release = staging_page(scm)
-    assert "Hello from a plain WSGI app on app1" in page and release in page
+    assert "Hello from Contrail" in page and '<strong class="node">app1</strong>' in page and release in page
 
 
 def test_a_push_whose_tests_fail_is_reported_and_staging_keeps_its_release(scm):
-    before = staging_page(scm)
+    _, before = staging_page(scm)
     work = scm.root / "shop"
-    (work / "test_app.py").write_text(TEST.replace('b"Hello"', 'b"Goodbye"'))
-    commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-qam", "Expect goodbye"]
+    tests = work / "visits" / "tests.py"
+    tests.write_text(tests.read_text().replace("Visit.objects.count(), 2", "Visit.objects.count(), 3"))
+    commit = ["-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-qam", "Expect 3 visits"]
     assert scm.git("alice", *commit, cwd=work).status == 0
     assert scm.git("alice", "push", f"gitolite3@{scm.address}:shop", "main", cwd=work).status == 0
     assert scm.build_of(head(scm, work))["results"] == 2  # FAILURE
-    assert staging_page(scm) == before
+    page, release = staging_page(scm)
+    assert release == before and release in page  # the page counts visits: only its release is compared
 
 
 def test_a_key_gitolite_does_not_know_is_refused_by_git(scm, tmp_path):

@@ -11,7 +11,7 @@ from contrail import config, devenv, secrets
 from contrail.errors import ConfigError
 from tests.conftest import REPO
 
-IMAGES = {role: f"contrail/{role}:1.0.0" for role in ("proxy", "web", "app", "db")}
+IMAGES = {role: f"contrail/{role}:1.0.0" for role in ("proxy", "web", "app", "db", "db-mariadb")}
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_rendered_files_carry_the_topology(django_project, tmp_path):
     cfg = devenv._initial_config(django_project, devenv.Request(name="shop", web=3, app=2, host_port=9090))
     out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
     vagrantfile = (out / "Vagrantfile").read_text()
-    for name in ("proxy", "web1", "web2", "web3", "app1", "app2", "db"):
+    for name in ("proxy", "web1", "web2", "web3", "app1", "app2", "database"):
         assert f'name: "{name}"' in vagrantfile
     assert "app3" not in vagrantfile
     assert 'host: 9090, host_ip: "127.0.0.1"' in vagrantfile
@@ -57,6 +57,21 @@ def test_rendered_files_carry_the_topology(django_project, tmp_path):
     for script in (out / "devenv" / "configure").glob("*.sh"):
         assert os.access(script, os.X_OK)
         subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_a_mysql_environment_runs_mariadb_on_its_database_node(django_project, tmp_path):
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop", db_engine="mysql"))
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
+    vagrantfile = (out / "Vagrantfile").read_text()
+    assert 'name: "database", role: "db", box: "db-mariadb"' in vagrantfile
+    assert 'image: "contrail/db-mariadb:1.0.0"' in vagrantfile
+    assert '"DATABASE_URL" => "mysql://app:#{SECRETS["db_password"]}@' in vagrantfile and ":3306/app" in vagrantfile
+    db = (out / "devenv" / "configure" / "db.sh").read_text()
+    assert db.startswith("#!/bin/bash\n# database: the app's MariaDB user") and "psql" not in db
+    assert "GRANT ALL ON `app`.* TO 'app'@'%'" in db.replace("\\`", "`")
+    subprocess.run(["bash", "-n", str(out / "devenv" / "configure" / "db.sh")], check=True)
+    assert "django.db.backends.mysql.base" in (out / "devenv" / "configure" / "app.sh").read_text()
+    assert config.load(out / "contrail.toml").db_engine == "mysql"
 
 
 def test_vagrant_validates_the_rendered_vagrantfile(django_project, tmp_path):

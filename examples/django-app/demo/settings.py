@@ -30,12 +30,12 @@ TEMPLATES = [
 def database_from_url(url: str) -> dict:
     parts = urlsplit(url)
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": f"django.db.backends.{parts.scheme}",  # postgresql or mysql
         "NAME": parts.path.lstrip("/"),
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname,
-        "PORT": parts.port or 5432,
+        "PORT": parts.port,
         "CONN_MAX_AGE": 60,
     }
 

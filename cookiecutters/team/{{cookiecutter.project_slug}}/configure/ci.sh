@@ -7,6 +7,7 @@ home=/var/lib/buildbot
 install -o buildbot -g buildbot -m 0600 /tmp/contrail-ci-key "$home/.ssh/id_ed25519"
 install -o buildbot -g buildbot -m 0640 /tmp/contrail-master.cfg "$home/master/master.cfg"
 rm -f /tmp/contrail-ci-key /tmp/contrail-master.cfg
+install -d -o vagrant -g vagrant -m 0755 {{ cookiecutter.team.wheelhouse }}  # filled by `contrail team wheels`
 install -o buildbot -g buildbot -m 0600 /dev/null "$home/worker-password"
 printf '%s\n' "$WORKER_PASSWORD" > "$home/worker-password"
 if [ ! -f "$home/worker/buildbot.tac" ]; then

@@ -13,7 +13,7 @@ CONTRAIL_WSGI={{ cookiecutter.contrail.wsgi }}
 CONTRAIL_WORKERS={{ cookiecutter.contrail.workers }}
 DATABASE_URL=${DATABASE_URL}
 {%- if cookiecutter.contrail.framework == "django" %}
-CONTRAIL_PRELOAD=django.core.handlers.wsgi,django.db.backends.postgresql.base,django.template.backends.django
+CONTRAIL_PRELOAD=django.core.handlers.wsgi,django.db.backends.{{ cookiecutter.contrail.db_scheme }}.base,django.template.backends.django
 DJANGO_SETTINGS_MODULE={{ cookiecutter.contrail.django_settings }}
 DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY}
 {%- endif %}
