@@ -1,5 +1,7 @@
 """Team services: `team up` until every service answers, staging refresh throughput per engine, and a
-box build through the team's warm apt cache against the same build from the Debian mirror.
+box build through the team's warm apt cache against the same build from the Debian mirror — plus the
+part of a build the cache serves, fetching packages, measured alone (a fresh base container fetches the
+db role's PostgreSQL packages, from the mirror or through the warm cache).
 
 The team has every service (staging PostgreSQL and MariaDB, scm, ci). The dump is the tests'
 generated production-shaped one (customers, addresses, orders: 12,000 rows with foreign keys and
@@ -18,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from bench.common import contrail, report
+from contrail import aptcache
 from tests import dumps
 
 
@@ -47,6 +50,9 @@ def main() -> None:
             cold = [contrail("build-boxes", "app", "--force") for _ in range(runs)]
             contrail("build-boxes", "app", "--force", *cache)  # fills the team's cache
             warm = [contrail("build-boxes", "app", "--force", *cache) for _ in range(runs)]
+            through_cache = aptcache.resolve("http://127.0.0.1:3143").build_url
+            fetch_packages(through_cache)  # warms the cache with these packages
+            fetched = {proxy: [fetch_packages(proxy) for _ in range(runs)] for proxy in ("", through_cache)}
         finally:
             contrail("team", "destroy", cwd=root, check=False)
     rows = data.rows
@@ -60,11 +66,17 @@ def main() -> None:
             "naive: mariadb < dump (no anonymisation)": naive["mysql"],
             "app box build, Debian mirror": cold,
             "app box build, through the team's warm apt cache": warm,
+            "fetch the db role's packages, Debian mirror": fetched[""],
+            "fetch the db role's packages, warm team apt cache": fetched[through_cache],
         },
         {
             "ratio cold / warm team apt cache": (
                 "app box build, Debian mirror",
                 "app box build, through the team's warm apt cache",
+            ),
+            "ratio fetching packages, mirror / warm team apt cache": (
+                "fetch the db role's packages, Debian mirror",
+                "fetch the db role's packages, warm team apt cache",
             ),
             "ratio refresh / naive load, postgresql": (
                 "refresh postgresql (12,000 rows)",
@@ -79,6 +91,18 @@ def main() -> None:
     for engine in ("postgresql", "mysql"):
         seconds = summary[f"refresh {engine} (12,000 rows)"]["median_s"]  # type: ignore[index]
         print(f"refresh throughput, {engine}: {rows / seconds:,.0f} rows/s")
+
+
+def fetch_packages(proxy: str) -> float:
+    """Seconds for a fresh base container to fetch (not install) the db role's packages: `apt-get update`
+    and a download-only install of PostgreSQL 15, through `proxy` when given."""
+    fetch = "apt-get update -qq && apt-get install -qq -y --download-only postgresql-15 >/dev/null"
+    if proxy:
+        fetch = f"echo 'Acquire::http::Proxy \"{proxy}\";' > /etc/apt/apt.conf.d/00proxy && {fetch}"
+    started = time.monotonic()
+    base = "contrail/base:latest"  # what every role's build starts from
+    subprocess.run(["docker", "run", "--rm", base, "sh", "-c", fetch], check=True, capture_output=True)
+    return time.monotonic() - started
 
 
 def raw_load(root: Path, engine: str, dump: Path) -> float:

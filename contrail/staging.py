@@ -23,7 +23,6 @@ from contrail.anonymise import Fakes, Rule, check_rules, unmasked
 from contrail.errors import ConfigError, ToolFailed
 from contrail.remote import Remote
 
-ENGINES = ("postgresql", "mysql")
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
 BATCH = 1000  # mapping rows per INSERT
 
@@ -109,15 +108,43 @@ class Engine:
     def count(self, database: str, tables: list[str]) -> dict[str, int]:
         raise NotImplementedError
 
-    def distinct_hex(self, database: str, table: str, column: str) -> list[str]:
+    def distinct_hex(self, database: str, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """(table, column) → the UTF-8 hex of its distinct non-null values, every column in one query."""
+        found: dict[tuple[str, str], list[str]] = {key: [] for key in columns}
+        if columns:
+            query = " UNION ALL ".join(self._distinct_hex(i, t, c) for i, (t, c) in enumerate(columns))
+            for line in self.sql(query + ";", database).splitlines():
+                index, value = line.split(self.separator)
+                found[columns[int(index)]].append(value.lower())
+        return found
+
+    def anonymise(self, database: str, changes: list[tuple[str, str, dict[str, str] | None]]) -> None:
+        """In one script (one round trip): each (table, column)'s values replaced by its mapping (keys: the
+        original values' UTF-8 hex), or set to NULL where the mapping is None."""
+        script = ["BEGIN;"]
+        for number, (table, column, mapping) in enumerate(changes):
+            if mapping is None:
+                script.append(f"UPDATE {self.quote(table)} SET {self.quote(column)} = NULL;")
+                continue
+            mapped = f"contrail_map{number}"  # temporary: gone with the session
+            script.append(self.map_table.format(mapped))
+            rows = [self._map_row(old, new.encode().hex()) for old, new in mapping.items()]
+            for start in range(0, len(rows), BATCH):
+                script.append(f"INSERT INTO {mapped} VALUES {', '.join(rows[start : start + BATCH])};")
+            script.append(self._update_from_map(table, column, mapped))
+        self.sql("\n".join([*script, "COMMIT;"]), database)
+
+    separator = "\t"  # between the columns of the client's unaligned output
+    map_table = ""  # CREATE TEMPORARY TABLE {} (old …, new …): original → fake
+
+    def _distinct_hex(self, index: int, table: str, column: str) -> str:
         raise NotImplementedError
 
-    def apply(self, database: str, table: str, column: str, mapping: dict[str, str]) -> None:
-        """Replace every value of the column by its mapping (keys: the original values' UTF-8 hex)."""
+    def _map_row(self, old_hex: str, new_hex: str) -> str:
         raise NotImplementedError
 
-    def nullify(self, database: str, table: str, column: str) -> None:
-        self.sql(f"UPDATE {self.quote(table)} SET {self.quote(column)} = NULL;", database)
+    def _update_from_map(self, table: str, column: str, mapped: str) -> str:
+        raise NotImplementedError
 
     def quote(self, name: str) -> str:
         raise NotImplementedError
@@ -191,31 +218,22 @@ class PostgreSQL(Engine):
         query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)
         return {t: int(n) for t, n in (line.split("|") for line in self.sql(query + ";", database).split())}
 
-    def distinct_hex(self, database: str, table: str, column: str) -> list[str]:
-        out = self.sql(
-            f"SELECT DISTINCT encode(convert_to(\"{column}\"::text, 'UTF8'), 'hex') FROM \"{table}\" "
-            f'WHERE "{column}" IS NOT NULL;',
-            database,
-        )
-        return out.split()
+    separator = "|"
+
+    def _distinct_hex(self, index: int, table: str, column: str) -> str:
+        value = f"encode(convert_to(\"{column}\"::text, 'UTF8'), 'hex')"
+        return f'SELECT DISTINCT {index}, {value} FROM "{table}" WHERE "{column}" IS NOT NULL'
+
+    map_table = "CREATE TEMPORARY TABLE {} (old text PRIMARY KEY, new text);"
+
+    def _map_row(self, old_hex: str, new_hex: str) -> str:
+        return f"(convert_from(decode('{old_hex}', 'hex'), 'UTF8'), convert_from(decode('{new_hex}', 'hex'), 'UTF8'))"
+
+    def _update_from_map(self, table: str, column: str, mapped: str) -> str:
+        return f'UPDATE "{table}" AS t SET "{column}" = m.new FROM {mapped} m WHERE t."{column}"::text = m.old;'
 
     def quote(self, name: str) -> str:
         return f'"{name}"'
-
-    def apply(self, database: str, table: str, column: str, mapping: dict[str, str]) -> None:
-        script = ["BEGIN;", "CREATE TEMPORARY TABLE contrail_map (old text PRIMARY KEY, new text) ON COMMIT DROP;"]
-        items = list(mapping.items())
-        text = "convert_from(decode('{}', 'hex'), 'UTF8')"
-        for start in range(0, len(items), BATCH):
-            rows = ", ".join(
-                f"({text.format(old)}, {text.format(new.encode().hex())})" for old, new in items[start : start + BATCH]
-            )
-            script.append(f"INSERT INTO contrail_map VALUES {rows};")
-        script.append(
-            f'UPDATE "{table}" AS t SET "{column}" = m.new FROM contrail_map m WHERE t."{column}"::text = m.old;'
-        )
-        script.append("COMMIT;")
-        self.sql("\n".join(script), database)
 
     def _terminate(self, *databases: str) -> str:
         names = ", ".join(f"'{d}'" for d in databases)
@@ -279,26 +297,19 @@ class MariaDB(Engine):
         query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM `{t}`" for t in tables)
         return {t: int(n) for t, n in (line.split("\t") for line in self.sql(query + ";", database).splitlines())}
 
-    def distinct_hex(self, database: str, table: str, column: str) -> list[str]:
-        out = self.sql(f"SELECT DISTINCT HEX(`{column}`) FROM `{table}` WHERE `{column}` IS NOT NULL;", database)
-        return [h.lower() for h in out.split()]
+    def _distinct_hex(self, index: int, table: str, column: str) -> str:
+        return f"SELECT DISTINCT {index}, HEX(`{column}`) FROM `{table}` WHERE `{column}` IS NOT NULL"
+
+    map_table = "CREATE TEMPORARY TABLE {} (old VARBINARY(3072) PRIMARY KEY, new TEXT);"
+
+    def _map_row(self, old_hex: str, new_hex: str) -> str:
+        return f"(UNHEX('{old_hex}'), CONVERT(UNHEX('{new_hex}') USING utf8mb4))"
+
+    def _update_from_map(self, table: str, column: str, mapped: str) -> str:
+        return f"UPDATE `{table}` t JOIN {mapped} m ON BINARY t.`{column}` = m.old SET t.`{column}` = m.new;"
 
     def quote(self, name: str) -> str:
         return f"`{name}`"
-
-    def apply(self, database: str, table: str, column: str, mapping: dict[str, str]) -> None:
-        script = ["CREATE TEMPORARY TABLE contrail_map (old VARBINARY(3072) PRIMARY KEY, new TEXT);"]
-        items = list(mapping.items())
-        for start in range(0, len(items), BATCH):
-            rows = ", ".join(
-                f"(UNHEX('{old}'), CONVERT(UNHEX('{new.encode().hex()}') USING utf8mb4))"
-                for old, new in items[start : start + BATCH]
-            )
-            script.append(f"INSERT INTO contrail_map VALUES {rows};")
-        script.append(
-            f"UPDATE `{table}` t JOIN contrail_map m ON BINARY t.`{column}` = m.old SET t.`{column}` = m.new;"
-        )
-        self.sql("\n".join(script), database)
 
     def dump(self) -> bytes:
         database = shlex.quote(self.database)
@@ -389,20 +400,23 @@ def refresh(
     if wrong:
         detail = ", ".join(f"{t}: {got} loaded, {n} in the dump" for t, (got, n) in wrong.items())
         raise ToolFailed(f"row counts differ from the dump ({detail})", "staging still serves its current data")
+    changing = [rule for rule in rules if rule.kind != "keep"]
+    on_step(f"anonymising {len(changing)} columns")
+    faked = [(rule.table, rule.column) for rule in changing if rule.kind != "null"]
+    values = engine.distinct_hex(incoming, faked)
     fakes = Fakes(salt)
-    done = []
-    for rule in rules:
-        if rule.kind == "keep":
-            continue
-        on_step(f"anonymising {rule.key} ({rule.kind})")
-        if rule.kind == "null":
-            engine.nullify(incoming, rule.table, rule.column)
-        else:
-            values = engine.distinct_hex(incoming, rule.table, rule.column)
-            mapping = {old: fakes.fake(rule.kind, bytes.fromhex(old).decode()) for old in values}
-            if mapping:
-                engine.apply(incoming, rule.table, rule.column, mapping)
-        done.append(f"{rule.key} ({rule.kind})")
+    changes = [
+        (
+            rule.table,
+            rule.column,
+            None
+            if rule.kind == "null"
+            else {old: fakes.fake(rule.kind, bytes.fromhex(old).decode()) for old in values[rule.table, rule.column]},
+        )
+        for rule in changing
+    ]
+    engine.anonymise(incoming, changes)
+    done = [f"{rule.key} ({rule.kind})" for rule in changing]
     after = engine.count(incoming, tables)
     if after != loaded:
         raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")

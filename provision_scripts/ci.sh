@@ -28,12 +28,15 @@ CFG
 chown buildbot:buildbot "$home/master/master.cfg"
 su buildbot -s /bin/sh -c "buildbot checkconfig $home/master"
 
+# Both read the team's repositories with the ci key (the master for change detection, the worker to build).
+ssh="ssh -i $home/.ssh/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
+environment="HOME=\"$home\",GIT_SSH_COMMAND=\"$ssh\""
 cat > /etc/supervisor/conf.d/buildbot.conf <<CONF
 [program:buildbot-master]
 command=/usr/bin/buildbot start --nodaemon $home/master
 directory=$home/master
 user=buildbot
-environment=HOME="$home",GIT_SSH_COMMAND="ssh -i $home/.ssh/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
+environment=$environment
 autorestart=true
 stopsignal=INT
 stdout_logfile=/var/log/supervisor/buildbot-master.log
@@ -43,7 +46,7 @@ redirect_stderr=true
 command=/usr/bin/buildbot-worker start --nodaemon $home/worker
 directory=$home
 user=buildbot
-environment=HOME="$home",GIT_SSH_COMMAND="ssh -i $home/.ssh/id_ed25519 -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
+environment=$environment
 autostart=false
 autorestart=true
 stdout_logfile=/var/log/supervisor/buildbot-worker.log
