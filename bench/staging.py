@@ -1,5 +1,5 @@
 """Team services: `team up` until every service answers, staging refresh throughput per engine, and a
-box build through the team's warm apt cache against the same build from the Debian mirror — plus the
+db box build through the team's warm apt cache against the same build from the Debian mirror — plus the
 part of a build the cache serves, fetching packages, measured alone (a fresh base container fetches the
 db role's PostgreSQL packages, from the mirror or through the warm cache).
 
@@ -47,9 +47,10 @@ def main() -> None:
                 refresh[engine] += [contrail(*args, cwd=root) for _ in range(runs)]
             naive = {engine: [raw_load(root, engine, dump) for _ in range(runs)] for engine, dump in dumps_of.items()}
             cache = ["--apt-cache", "http://127.0.0.1:3143"]  # the team's, as `team up` printed it
-            cold = [contrail("build-boxes", "app", "--force") for _ in range(runs)]
-            contrail("build-boxes", "app", "--force", *cache)  # fills the team's cache
-            warm = [contrail("build-boxes", "app", "--force", *cache) for _ in range(runs)]
+            # db: the role with the most to download (PostgreSQL 15 and its dependencies, ~73 MB)
+            cold = [contrail("build-boxes", "db", "--force") for _ in range(runs)]
+            contrail("build-boxes", "db", "--force", *cache)  # fills the team's cache
+            warm = [contrail("build-boxes", "db", "--force", *cache) for _ in range(runs)]
             through_cache = aptcache.resolve("http://127.0.0.1:3143").build_url
             fetch_packages(through_cache)  # warms the cache with these packages
             fetched = {proxy: [fetch_packages(proxy) for _ in range(runs)] for proxy in ("", through_cache)}
@@ -64,15 +65,15 @@ def main() -> None:
             "refresh mysql (12,000 rows)": refresh["mysql"],
             "naive: psql < dump (no anonymisation)": naive["postgresql"],
             "naive: mariadb < dump (no anonymisation)": naive["mysql"],
-            "app box build, Debian mirror": cold,
-            "app box build, through the team's warm apt cache": warm,
+            "db box build, Debian mirror": cold,
+            "db box build, through the team's warm apt cache": warm,
             "fetch the db role's packages, Debian mirror": fetched[""],
             "fetch the db role's packages, warm team apt cache": fetched[through_cache],
         },
         {
             "ratio cold / warm team apt cache": (
-                "app box build, Debian mirror",
-                "app box build, through the team's warm apt cache",
+                "db box build, Debian mirror",
+                "db box build, through the team's warm apt cache",
             ),
             "ratio fetching packages, mirror / warm team apt cache": (
                 "fetch the db role's packages, Debian mirror",

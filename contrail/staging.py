@@ -91,6 +91,8 @@ class Engine:
     """One staging database server, reached over SSH; subclasses speak its SQL and tools."""
 
     name = ""
+    separator = "\t"  # between the columns of the client's unaligned output
+    map_table = ""  # CREATE TEMPORARY TABLE {} (old …, new …): original → fake
 
     def __init__(self, remote: Remote, database: str, user: str) -> None:
         self.remote, self.database, self.user = remote, database, user
@@ -134,9 +136,6 @@ class Engine:
             script.append(self._update_from_map(table, column, mapped))
         self.sql("\n".join([*script, "COMMIT;"]), database)
 
-    separator = "\t"  # between the columns of the client's unaligned output
-    map_table = ""  # CREATE TEMPORARY TABLE {} (old …, new …): original → fake
-
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
         raise NotImplementedError
 
@@ -179,6 +178,8 @@ class Engine:
 
 class PostgreSQL(Engine):
     name = "postgresql"
+    separator = "|"
+    map_table = "CREATE TEMPORARY TABLE {} (old text PRIMARY KEY, new text);"
 
     def sql(self, statements: str, database: str | None = None) -> str:
         db = shlex.quote(database or "postgres")
@@ -218,13 +219,9 @@ class PostgreSQL(Engine):
         query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)
         return {t: int(n) for t, n in (line.split("|") for line in self.sql(query + ";", database).split())}
 
-    separator = "|"
-
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
         value = f"encode(convert_to(\"{column}\"::text, 'UTF8'), 'hex')"
         return f'SELECT DISTINCT {index}, {value} FROM "{table}" WHERE "{column}" IS NOT NULL'
-
-    map_table = "CREATE TEMPORARY TABLE {} (old text PRIMARY KEY, new text);"
 
     def _map_row(self, old_hex: str, new_hex: str) -> str:
         return f"(convert_from(decode('{old_hex}', 'hex'), 'UTF8'), convert_from(decode('{new_hex}', 'hex'), 'UTF8'))"
@@ -271,6 +268,7 @@ class PostgreSQL(Engine):
 
 class MariaDB(Engine):
     name = "mysql"
+    map_table = "CREATE TEMPORARY TABLE {} (old VARBINARY(3072) PRIMARY KEY, new TEXT);"
 
     def sql(self, statements: str, database: str | None = None) -> str:
         db = shlex.quote(database) if database else ""
@@ -299,8 +297,6 @@ class MariaDB(Engine):
 
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
         return f"SELECT DISTINCT {index}, HEX(`{column}`) FROM `{table}` WHERE `{column}` IS NOT NULL"
-
-    map_table = "CREATE TEMPORARY TABLE {} (old VARBINARY(3072) PRIMARY KEY, new TEXT);"
 
     def _map_row(self, old_hex: str, new_hex: str) -> str:
         return f"(UNHEX('{old_hex}'), CONVERT(UNHEX('{new_hex}') USING utf8mb4))"

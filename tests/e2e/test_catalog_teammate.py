@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from contrail import topology
 from tests.conftest import REPO, TOPOLOGY_ROLES, Catalog, Result, contrail
 from tests.e2e.test_devenv import leftovers
 from tests.integration.test_startdev import free_port
@@ -98,9 +99,9 @@ def test_up_pulls_every_box_from_the_catalog_and_push_serves_the_app(teammate, p
     ), "the catalog's images must not be on this machine before up"
     up = contrail("up", cwd=teammate.project, env=teammate.env)
     assert up.status == 0, up.stdout + up.stderr
-    figures.append(f"teammate up from the catalog (1 proxy, 1 web, 1 app, 1 db): {up.stdout.strip().splitlines()[-1]}")
+    figures.append(f"teammate up from the catalog (proxy, web1, app1, database): {up.stdout.strip().splitlines()[-1]}")
     for role in TOPOLOGY_ROLES:
-        node = {"web": "web1", "app": "app1"}.get(role, role)
+        node = {"web": "web1", "app": "app1", "db": topology.DATABASE_NODE}.get(role, role)
         running = subprocess.run(
             ["docker", "inspect", "--format", "{{.Config.Image}}", f"{teammate.name}-{node}"],
             capture_output=True,

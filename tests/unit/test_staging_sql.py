@@ -1,0 +1,50 @@
+"""The anonymising SQL of a refresh, as each engine is sent it (a recording stand-in for the SSH remote;
+the e2e tests run the same statements on real PostgreSQL and MariaDB)."""
+
+import pytest
+
+from contrail import staging
+from contrail.remote import Output
+
+
+class Recorder:
+    """Answers each `run` with the next canned output and keeps the SQL it was given."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers, self.scripts = answers, []
+
+    def run(self, command: str, *, check: bool = True, what: str | None = None, stdin: str | None = None) -> Output:
+        self.scripts.append(stdin or "")
+        return Output(True, self.answers.pop(0), "")
+
+
+@pytest.mark.parametrize(
+    ("engine", "answer"),
+    [(staging.PostgreSQL, "0|616c696365\n1|62\n"), (staging.MariaDB, "0\t616C696365\n1\t62\n")],
+)
+def test_every_columns_values_come_back_from_one_query(engine, answer):
+    remote = Recorder([answer])
+    found = engine(remote, "app", "app").distinct_hex("app__incoming", [("users", "email"), ("users", "name")])  # type: ignore[arg-type]
+    assert found == {("users", "email"): ["616c696365"], ("users", "name"): ["62"]}
+    assert len(remote.scripts) == 1 and remote.scripts[0].count("SELECT DISTINCT") == 2
+
+
+@pytest.mark.parametrize("engine", [staging.PostgreSQL, staging.MariaDB])
+def test_every_change_goes_in_one_transaction(engine):
+    remote = Recorder([""])
+    mapping = {"616c696365": "Zoë", "626f62": "Yann"}
+    engine(remote, "app", "app").anonymise(  # type: ignore[arg-type]
+        "app__incoming", [("users", "email", mapping), ("users", "born", None), ("orders", "email", mapping)]
+    )
+    [script] = remote.scripts
+    lines = script.splitlines()
+    assert lines[0] == "BEGIN;" and lines[-1] == "COMMIT;"
+    assert script.count("CREATE TEMPORARY TABLE") == 2 and "contrail_map0" in script and "contrail_map2" in script
+    assert "Zoë".encode().hex() in script and "Zoë" not in script  # values travel as hex, never as SQL text
+    assert script.count("= NULL;") == 1
+
+
+def test_an_empty_rule_list_sends_no_query():
+    remote = Recorder([])
+    assert staging.PostgreSQL(remote, "app", "app").distinct_hex("app__incoming", []) == {}  # type: ignore[arg-type]
+    assert remote.scripts == []
