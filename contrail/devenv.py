@@ -144,15 +144,14 @@ def check_app(cfg: DevConfig) -> None:
 def _box_images(cfg: DevConfig) -> dict[str, str]:
     docker.server_version()
     store = BoxStore(cfg.namespace)
-    images = {}
-    for role in topology.boxes(cfg):
-        box = store.current(role)
-        if box is None:
-            raise ContrailError(
-                f"no {role} box is built (namespace {cfg.namespace})", f"run `contrail build-boxes {role}` first"
-            )
-        images[role] = box.ref
-    return images
+    current = {role: store.current(role) for role in topology.boxes(cfg)}
+    missing = [role for role, box in current.items() if box is None]
+    if missing:
+        raise ContrailError(
+            f"no {', '.join(missing)} box is built (namespace {cfg.namespace})",
+            f"run `contrail build-boxes {' '.join(missing)}` first",
+        )
+    return {role: box.ref for role, box in current.items() if box is not None}
 
 
 def _catalog_location(cfg: DevConfig, requested: str | None) -> CatalogURL | None:
