@@ -44,6 +44,7 @@ class Box:
     """A running container of a built box, as Vagrant's docker provider would start it."""
 
     def __init__(self, role: str) -> None:
+        self.role = role
         self.name = f"contrail-test-{role}-{uuid.uuid4().hex[:8]}"
         done = sh("docker", "run", "-d", "--name", self.name, f"contrail/{role}:latest")
         assert done.returncode == 0, done.stderr
@@ -80,21 +81,12 @@ def vagrant_private_key(tmp_path: Path) -> Path:
 def test_every_box_takes_vagrant_over_ssh(box: Box, tmp_path: Path) -> None:
     wait_for(lambda: box.ok("nc -z 127.0.0.1 22"))
     key = vagrant_private_key(tmp_path)
-    ssh = sh(
-        "ssh",
-        "-i",
-        str(key),
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-        f"vagrant@{box.ip}",
-        "sudo -n supervisorctl status sshd && cat /etc/contrail-role",
-    )
+    options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
+    ssh = sh("ssh", "-i", str(key), *options, f"vagrant@{box.ip}", "sudo -n cat /etc/contrail-role")
     assert ssh.returncode == 0, ssh.stderr
-    assert "RUNNING" in ssh.stdout
+    assert ssh.stdout.strip() == box.role
+    # sshd answers before supervisord calls it RUNNING (STARTING for its first second): wait for that too.
+    wait_for(lambda: "RUNNING" in box.run("supervisorctl status sshd").stdout, timeout=10)
 
 
 @pytest.mark.parametrize("box", ["proxy"], indirect=True)
