@@ -76,10 +76,8 @@ def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeo
     machine = _vagrant(cfg, log)
     # --provision: configuration is re-applied to machines that already run (the scripts are idempotent).
     stream_vagrant(machine.up(provider=cfg.provider, provision=True, stream_output=True), log, on_node, "vagrant up")
-    for name in orphans(cfg):  # nodes contrail.toml no longer has (e.g. after `web = 3` became 2)
-        node = name.removeprefix(f"{cfg.name}-")
-        docker.remove_container(name)
-        shutil.rmtree(cfg.project_dir / ".vagrant" / "machines" / node, ignore_errors=True)
+    # nodes contrail.toml no longer has (e.g. after `web = 3` became 2)
+    for node in remove_others(cfg.name, cfg.project_dir, {n.name for n in topology.nodes(cfg)}):
         on_node(node, REMOVED)
     with ThreadPoolExecutor(max_workers=1) as pool:
         ssh_config = pool.submit(write_ssh_config, cfg, machine)  # `vagrant ssh-config` takes seconds
@@ -166,10 +164,17 @@ def container_states(cfg: DevConfig) -> dict[str, str]:
     return {name.removeprefix(f"{cfg.name}-"): state for name, state in pairs}
 
 
-def orphans(cfg: DevConfig) -> list[str]:
-    """Containers of this environment whose node is not in the topology any more."""
-    wanted = {f"{cfg.name}-{n.name}" for n in topology.nodes(cfg)}
-    return [name for name in leftovers(cfg) if name not in wanted]
+def remove_others(environment: str, project_dir: Path, wanted: set[str]) -> list[str]:
+    """Remove the machines of an environment (or a team) whose node is not in `wanted` any more: the
+    container and Vagrant's record of it. The nodes removed."""
+    removed = []
+    for name in docker.environment_containers(environment):
+        node = name.removeprefix(f"{environment}-")
+        if node not in wanted:
+            docker.remove_container(name)
+            shutil.rmtree(project_dir / ".vagrant" / "machines" / node, ignore_errors=True)
+            removed.append(node)
+    return removed
 
 
 def leftover_networks(cfg: DevConfig) -> list[str]:

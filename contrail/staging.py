@@ -342,7 +342,7 @@ class MariaDB(Engine):
             self.sql(f"DROP DATABASE `{parking}`;")
 
 
-ENGINES: dict[str, type[Engine]] = {"postgresql": PostgreSQL, "mysql": MariaDB}
+ENGINES: dict[str, type[Engine]] = {kind.name: kind for kind in (PostgreSQL, MariaDB)}  # by --engine name
 
 
 def _columns(out: str, sep: str = "|") -> dict[str, dict[str, str]]:

@@ -126,7 +126,7 @@ class TeamConfig:
             nodes.append(Node("ci", "ci", "configure/ci.sh", str(hosts[7]), 8010, "buildbot"))
         if self.apt_cache:
             nodes.append(Node("apt-cache", "apt-cache", "configure/apt-cache.sh", str(hosts[8]), 3142, "apt"))
-        if self.staging_app and self.postgresql:
+        if self.staging_topology:
             # The staging app topology (the devenv's roles and configure scripts) on the team's network; its
             # database node is staging-postgresql, at the address the topology gives it (.5).
             ports = {"proxy": 80, "web": 80, "app": 8000}
@@ -144,6 +144,11 @@ class TeamConfig:
                 if n.role != "db"
             ]
         return nodes
+
+    @property
+    def staging_topology(self) -> bool:
+        """A staging app topology runs (it needs the staging PostgreSQL)."""
+        return self.staging_app and self.postgresql
 
     def service(self, role: str) -> Node:
         return next(n for n in self.nodes() if n.role == role)
@@ -268,7 +273,7 @@ def init(cwd: Path, name: str | None, force: bool) -> tuple[TeamConfig, list[str
     images = _images(cfg)
     with tempfile.TemporaryDirectory(prefix="contrail-team-") as tmp:
         rendered = render.render(TEMPLATE, _context(cfg, images), Path(tmp) / "team", key="team")
-        if cfg.staging_app and cfg.postgresql:
+        if cfg.staging_topology:
             _render_staging(cfg, images, rendered / "staging", Path(tmp) / "staging")
         if fresh:
             load(rendered / FILENAME)
@@ -297,17 +302,18 @@ def _images(cfg: TeamConfig) -> dict[str, str]:
     docker.server_version()
     store = BoxStore(cfg.namespace)
     images = {}
-    needed = list(cfg.nodes())
-    if cfg.staging_app and cfg.postgresql:  # the devenv template names every role's box
-        needed += [Node("db", "db", "", "", 0, "")]
-    for node in needed:
-        box = store.current(node.role)
+    needed = {node.role: node.name for node in cfg.nodes()}  # box → a machine that runs it
+    if cfg.staging_topology:  # the devenv template names every box of its topology
+        for box in topology.boxes(staging_devconfig(cfg)):
+            needed.setdefault(box, "the staging topology")
+    for role, user in needed.items():
+        box = store.current(role)
         if box is None:
             raise ContrailError(
-                f"no {node.role} box is built (namespace {cfg.namespace}) for {node.name}",
-                f"run `contrail build-boxes {node.role}` first",
+                f"no {role} box is built (namespace {cfg.namespace}) for {user}",
+                f"run `contrail build-boxes {role}` first",
             )
-        images[node.role] = box.ref
+        images[role] = box.ref
     return images
 
 
@@ -322,7 +328,7 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
         "ci_ip": cfg.address("ci"),
         "repositories": list(cfg.repositories),
         "test_command": cfg.test_command,
-        "deploy_branch": cfg.deploy_branch if cfg.staging_app and cfg.postgresql else "",
+        "deploy_branch": cfg.deploy_branch if cfg.staging_topology else "",
         "wheelhouse": CI_WHEELHOUSE,
         "nodes": [
             {
@@ -362,7 +368,7 @@ def up(cfg: TeamConfig, timeout: float = 120) -> list[tuple[Node, bool]]:
         sync_scm(cfg, log)
     if cfg.ci:
         sync_wheels(cfg, log)
-    if cfg.ci and cfg.staging_app and cfg.postgresql:
+    if cfg.ci and cfg.staging_topology:
         prepare_ci_deploy(cfg, log)
     deadline = time.monotonic() + timeout
     report = []
@@ -517,12 +523,7 @@ def remotes(cfg: TeamConfig) -> list[str]:
 
 def remove_disabled(cfg: TeamConfig) -> list[str]:
     """Remove the machines of services contrail-team.toml no longer enables (their data goes with them)."""
-    wanted = {f"{cfg.name}-{node.name}" for node in cfg.nodes()}
-    removed = [name for name in docker.environment_containers(cfg.name) if name not in wanted]
-    for name in removed:
-        docker.remove_container(name)
-        shutil.rmtree(cfg.dir / ".vagrant" / "machines" / name.removeprefix(f"{cfg.name}-"), ignore_errors=True)
-    return removed
+    return machines.remove_others(cfg.name, cfg.dir, {node.name for node in cfg.nodes()})
 
 
 def destroy(cfg: TeamConfig) -> None:
