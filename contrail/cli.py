@@ -391,8 +391,8 @@ def team_up() -> None:
     cfg, written = team.init(cfg.dir.parent, None, force=False)
     for file in written:
         console.print(f"  wrote     {team.DIRNAME}/{file}")
-    for name in team.remove_disabled(cfg):
-        console.print(f"  removed   {name} (its service is no longer enabled in {team.FILENAME})")
+    for node in team.remove_disabled(cfg):
+        console.print(f"  removed   {cfg.name}-{node} (its service is no longer enabled in {team.FILENAME})")
     with console.status(f"vagrant up ({cfg.dir}) …"):
         report = team.up(cfg)
     table = Table(title=f"team {cfg.name}")
