@@ -5,8 +5,9 @@ venv for that key if it is new, and the code rsynced into releases/<id> (hard-li
 release, so only changed files travel) → the release is checked on one server (every module compiles,
 the WSGI app and, for Django, `check` import) → migrations and collectstatic once, only when their
 inputs changed → on every app server, `current` switched atomically (ln + mv -T) and Gunicorn sent HUP
-→ each server's health endpoint must report the new release. A release that fails its check is
-removed and `current` never moves: the previous release keeps serving.
+→ each server's health endpoint must report the new release → HAProxy's checks see every web node UP
+(the front door serves it). A release that fails its check is removed and `current` never moves: the
+previous release keeps serving.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from contrail import config, machines, release, topology, wheelhouse
+from contrail import config, haproxy_stats, machines, release, topology, wheelhouse
 from contrail.config import DevConfig
 from contrail.errors import ContrailError, ToolFailed
 from contrail.remote import Remote
@@ -35,6 +36,7 @@ KEEP_RELEASES = 5
 HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
 DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
 CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
+FRONT_DOOR_WAIT = 20  # seconds for HAProxy's checks to see every web node UP after the switch
 T = TypeVar("T")
 console = Console(highlight=False)
 
@@ -140,6 +142,8 @@ def push(env: Environment, rolling: bool = True) -> PushReport:
     else:
         _parallel(lambda r: _switch(r, rid), remotes)
     phases.done("switch")
+    _wait_front_door(env, rid, log)
+    phases.done("front door")
     installed = any(u.installed for u in uploads)
     report = PushReport(rid, time.monotonic() - phases.started, installed, migrated, static, phases.seconds)
     console.print(
@@ -311,6 +315,27 @@ def _rolling_switch(env: Environment, remotes: list[Remote], webs: list[Remote],
             ) from None
         if drain:
             _upstream(webs, "restore", ips[remote.name])
+
+
+def _wait_front_door(env: Environment, rid: str, log: Path) -> None:
+    """Until HAProxy's checks see every web node UP. A restarted lone app server (a new venv) can take
+    the web nodes out of rotation for a few seconds after its own health endpoint answers again, and
+    "live" means served by the front door, as the next request (or a CI job's check) expects."""
+    deadline = time.monotonic() + FRONT_DOOR_WAIT
+    for proxy in _connect(env, topology.by_role(env.cfg, "proxy"), log):
+        while True:
+            stat = proxy.run("echo 'show stat' | sudo nc -U /run/haproxy/admin.sock", what="HAProxy's stats")
+            waiting = [s for s in haproxy_stats.parse(stat.stdout) if s.proxy == "web" and not s.in_rotation]
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                states = ", ".join(f"{s.server} {s.status}" for s in waiting)
+                raise PushFailed(
+                    f"release {rid} is live on the app servers, but HAProxy on {proxy.name} still has {states} "
+                    f"after {FRONT_DOOR_WAIT} s",
+                    "`contrail status` shows each node; `fab logs --node web1` the web node's log",
+                )
+            time.sleep(0.2)
 
 
 def _upstream(webs: list[Remote], action: str, ip: str) -> None:

@@ -22,6 +22,11 @@ class ServerStat:
     def up(self) -> bool:
         return self.status.startswith("UP")
 
+    @property
+    def in_rotation(self) -> bool:
+        """Settled: UP with no failed check pending, or taken out on purpose (MAINT, DRAIN)."""
+        return self.status == "UP" or self.status.startswith(("MAINT", "DRAIN"))
+
 
 def parse(text: str) -> list[ServerStat]:
     """Server rows (not FRONTEND/BACKEND aggregates) of a stats CSV."""

@@ -17,3 +17,12 @@ def test_a_stopped_web_node_is_down():
     stats = {s.server: s for s in haproxy_stats.parse((FIXTURES / "stats-2.6-web2-down.csv").read_text())}
     assert stats["web1"].up
     assert not stats["web2"].up and stats["web2"].status == "DOWN"
+
+
+def test_only_settled_servers_count_as_in_rotation():
+    """A push waits for these: a node going down (UP 1/2) or coming back (DOWN 1/2) is not settled yet."""
+    text = (FIXTURES / "stats-2.6-web2-down.csv").read_text()
+    assert [s.in_rotation for s in haproxy_stats.parse(text)] == [True, False]
+    for status, settled in (("UP 1/2", False), ("DOWN 1/2", False), ("MAINT", True), ("DRAIN", True)):
+        stats = haproxy_stats.parse(text.replace(",DOWN,", f",{status},"))
+        assert stats[1].status == status and stats[1].in_rotation is settled
