@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from contrail import team as teams
 from contrail.tools import docker
 from tests import dumps
 from tests.conftest import REPO, Result, contrail
-from tests.e2e.test_devenv import leftovers
+from tests.e2e.test_devenv import FAB, leftovers
 from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 
@@ -209,10 +210,11 @@ def test_a_rule_for_a_missing_column_and_a_broken_dump_are_one_line(team, data, 
 
 @pytest.fixture
 def devenv(built_boxes: Path, team: Team, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
-    """A developer's small environment (1 web, 1 app) whose database node (engine: the test's parameter)
-    receives the staging data, and whose machines fetch packages through the team's apt cache."""
+    """A developer's small environment (1 web, 1 app; the Django example) whose database node (engine: the
+    test's parameter) receives the staging data, and whose machines fetch packages through the team's apt
+    cache."""
     project = tmp_path / "shop"
-    shutil.copytree(REPO / "examples" / "wsgi-app", project)
+    shutil.copytree(REPO / "examples" / "django-app", project, ignore=shutil.ignore_patterns("__pycache__"))
     name = f"puller-{uuid.uuid4().hex[:6]}"
     args = ["--name", name, "--web", "1", "--app", "1", "--db", request.param]
     args += ["--port", str(free_port()), "--stats-port", str(free_port())]
@@ -232,8 +234,9 @@ def devenv(built_boxes: Path, team: Team, tmp_path: Path, request: pytest.Fixtur
 
 
 @pytest.mark.parametrize("devenv", ["postgresql", "mysql"], indirect=True)
-def test_pull_copies_the_anonymised_staging_data_into_a_dev_env(team, data, devenv):
-    engine = config.load(devenv / "contrail.toml").db_engine
+def test_pull_copies_the_anonymised_staging_data_into_a_dev_env_that_serves_on_it(team, data, devenv):
+    cfg = config.load(devenv / "contrail.toml")
+    engine = cfg.db_engine
     query = team.psql if engine == "postgresql" else team.mariadb
     staged = query("SELECT count(*) FROM customers").strip()
     pulled = contrail("staging", "pull", "--team", str(team.root), cwd=devenv)
@@ -256,6 +259,12 @@ def test_pull_copies_the_anonymised_staging_data_into_a_dev_env(team, data, deve
     everything = dev(dump)
     assert "@example.com" in everything
     assert not [value for value in data.personal() if value in everything]
+    pushed = subprocess.run([FAB, "push"], cwd=devenv, capture_output=True, text=True, timeout=600)
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    with urllib.request.urlopen(f"http://127.0.0.1:{cfg.host_port}/", timeout=10) as response:
+        page = response.read().decode()
+    assert f"visits recorded in {'PostgreSQL' if engine == 'postgresql' else 'MariaDB'}" in page, page
+    assert dev(f"{sql} 'SELECT count(*) FROM customers'").strip() == staged  # migrate added, kept the rest
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql"])

@@ -29,6 +29,10 @@ TEMPLATES = [
 
 def database_from_url(url: str) -> dict:
     parts = urlsplit(url)
+    if parts.scheme == "mysql":  # MariaDB through PyMySQL: pure Python, no client library to build against
+        import pymysql
+
+        pymysql.install_as_MySQLdb()
     return {
         "ENGINE": f"django.db.backends.{parts.scheme}",  # postgresql or mysql
         "NAME": parts.path.lstrip("/"),

@@ -1,6 +1,7 @@
 import os
 import socket
 
+from django.db import connection
 from django.shortcuts import render
 
 from visits.models import Visit
@@ -13,5 +14,5 @@ def index(request):
     return render(
         request,
         "visits/index.html",
-        {"node": node, "release": release, "visits": Visit.objects.count()},
+        {"node": node, "release": release, "visits": Visit.objects.count(), "database": connection.display_name},
     )
