@@ -504,7 +504,7 @@ def staging_rollback(engine: str) -> None:
 )
 def staging_pull(team_dir: Path) -> None:
     """Copy the anonymised staging data into this environment's database node (never the raw dump)."""
-    from contrail import machines, staging, team, topology
+    from contrail import deploy, machines, staging, team, topology
     from contrail.remote import Remote
 
     cfg = _project_config(Path.cwd())
@@ -516,10 +516,12 @@ def staging_pull(team_dir: Path) -> None:
     target = staging.ENGINES[cfg.db_engine](target_remote, cfg.db_name, cfg.db_user)
     with console.status("pulling …"):
         tables = staging.pull(source, target)
+        deploy.forget_migrations(deploy.Environment.load(Path.cwd()))
     console.print(
         f"{cfg.name}'s {db_node} node now holds the team's anonymised staging data: "
         f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."
     )
+    console.print("The next `fab push` migrates it.")
 
 
 def _staging_engine(cfg: TeamConfig, engine: str, log: Path) -> Engine:

@@ -33,6 +33,7 @@ from contrail.workspace import Workspace
 
 APP = "/srv/app"
 KEEP_RELEASES = 5
+MIGRATED = f"{APP}/shared/migrations.digest"  # the migrations' digest the database was last migrated to
 HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
 DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
 CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
@@ -231,12 +232,17 @@ def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
 
 def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str) -> bool:
     digest = release.migrations_digest(cfg.app.path)
-    marker = f"{APP}/shared/migrations.digest"
-    if remote.run(f"cat {marker} 2>/dev/null", check=False).stdout.strip() == digest:
+    if remote.run(f"cat {MIGRATED} 2>/dev/null", check=False).stdout.strip() == digest:
         return False
     _manage(remote, rid, "migrate --noinput -v 0")
-    remote.run(f"echo {digest} > {marker}")
+    remote.run(f"echo {digest} > {MIGRATED}")
     return True
+
+
+def forget_migrations(env: Environment) -> None:
+    """The database was replaced (`staging pull`): whatever was migrated before, the next push migrates."""
+    remotes = _connect(env, env.app_nodes, env.ws.new_log("forget-migrations"))
+    _parallel(lambda r: r.run(f"rm -f {MIGRATED}", what="forgetting the migrations"), remotes)
 
 
 def _manage(remote: Remote, rid: str, command: str) -> None:
@@ -388,7 +394,7 @@ def migrate(env: Environment) -> None:
     if env.cfg.app.framework != "django":
         raise ContrailError('migrate is for Django apps (app.framework = "django")')
     _manage(remote, current, "migrate --noinput")
-    remote.run(f"echo {release.migrations_digest(env.cfg.app.path)} > {APP}/shared/migrations.digest")
+    remote.run(f"echo {release.migrations_digest(env.cfg.app.path)} > {MIGRATED}")
     console.print(f"[green]✓[/] migrations applied from release {current} on {remote.name}")
 
 
