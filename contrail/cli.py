@@ -521,7 +521,8 @@ def staging_pull(team_dir: Path) -> None:
         f"{cfg.name}'s {db_node} node now holds the team's anonymised staging data: "
         f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."
     )
-    console.print("The next `fab push` migrates it.")
+    if cfg.app.framework == "django":
+        console.print("The next `fab push` migrates it.")
 
 
 def _staging_engine(cfg: TeamConfig, engine: str, log: Path) -> Engine:
