@@ -516,7 +516,7 @@ def staging_pull(team_dir: Path) -> None:
     target = staging.ENGINES[cfg.db_engine](target_remote, cfg.db_name, cfg.db_user)
     with console.status("pulling …"):
         tables = staging.pull(source, target)
-        deploy.forget_migrations(deploy.Environment.load(Path.cwd()))
+        deploy.forget_migrations(deploy.Environment.load(Path.cwd()), log)
     console.print(
         f"{cfg.name}'s {db_node} node now holds the team's anonymised staging data: "
         f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."

@@ -143,7 +143,7 @@ def push(env: Environment, rolling: bool = True) -> PushReport:
     else:
         _parallel(lambda r: _switch(r, rid), remotes)
     phases.done("switch")
-    _wait_front_door(env, rid, log)
+    _wait_front_door(env, log, f"release {rid} is live on the app servers")
     phases.done("front door")
     installed = any(u.installed for u in uploads)
     report = PushReport(rid, time.monotonic() - phases.started, installed, migrated, static, phases.seconds)
@@ -239,9 +239,9 @@ def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str) -> bool:
     return True
 
 
-def forget_migrations(env: Environment) -> None:
+def forget_migrations(env: Environment, log: Path) -> None:
     """The database was replaced (`staging pull`): whatever was migrated before, the next push migrates."""
-    remotes = _connect(env, env.app_nodes, env.ws.new_log("forget-migrations"))
+    remotes = _connect(env, env.app_nodes, log)
     _parallel(lambda r: r.run(f"rm -f {MIGRATED}", what="forgetting the migrations"), remotes)
 
 
@@ -323,10 +323,11 @@ def _rolling_switch(env: Environment, remotes: list[Remote], webs: list[Remote],
             _upstream(webs, "restore", ips[remote.name])
 
 
-def _wait_front_door(env: Environment, rid: str, log: Path) -> None:
-    """Until HAProxy's checks see every web node UP. A restarted lone app server (a new venv) can take
-    the web nodes out of rotation for a few seconds after its own health endpoint answers again, and
-    "live" means served by the front door, as the next request (or a CI job's check) expects."""
+def _wait_front_door(env: Environment, log: Path, done: str) -> None:
+    """Until HAProxy's checks see every web node UP, after a push or a rollback (`done` says which). A
+    restarted lone app server (a new venv) can take the web nodes out of rotation for a few seconds
+    after its own health endpoint answers again, and "live" means served by the front door, as the
+    next request (or a CI job's check) expects."""
     deadline = time.monotonic() + FRONT_DOOR_WAIT
     for proxy in _connect(env, topology.by_role(env.cfg, "proxy"), log):
         while True:
@@ -337,8 +338,7 @@ def _wait_front_door(env: Environment, rid: str, log: Path) -> None:
             if time.monotonic() > deadline:
                 states = ", ".join(f"{s.server} {s.status}" for s in waiting)
                 raise PushFailed(
-                    f"release {rid} is live on the app servers, but HAProxy on {proxy.name} still has {states} "
-                    f"after {FRONT_DOOR_WAIT} s",
+                    f"{done}, but HAProxy on {proxy.name} still has {states} after {FRONT_DOOR_WAIT} s",
                     "`contrail status` shows each node; `fab logs --node web1` the web node's log",
                 )
             time.sleep(0.2)
@@ -385,6 +385,7 @@ def rollback(env: Environment) -> None:
 
     targets = [back(r) for r in remotes]  # one server at a time: a rollback may restart Gunicorn
     moves = ", ".join(f"{r.name} → {t}" for r, t in zip(remotes, targets, strict=True))
+    _wait_front_door(env, log, f"rolled back ({moves})")
     console.print(f"[green]✓[/] rolled back: {moves}")
 
 

@@ -128,6 +128,17 @@ def test_a_push_that_does_not_import_keeps_the_old_release(env: Env) -> None:
         assert headers["X-Contrail-Release"] == release_before
 
 
+def test_rollback_serves_the_previous_release_and_a_push_goes_forward_again(env: Env) -> None:
+    rolled = env.fab("rollback")
+    assert rolled.status == 0, rolled.stderr
+    for _ in range(6):  # through the front door as soon as the command returns
+        status, _, body = env.get()
+        assert status == 200 and "Hello from Contrail" in body
+    pushed = env.fab("push")
+    assert pushed.status == 0, pushed.stderr
+    assert "Hello from the new release" in env.get()[2]
+
+
 def under_load(
     env: Env, action: Callable[[], Result], requests: int, seconds: float
 ) -> tuple[Result, float, LoadReport]:
