@@ -50,9 +50,9 @@ def parse_rules(file: Path, text: str, raw: object) -> list[Rule]:
     rules = []
     for key, kind in raw.items():
         where = f"{file}:{_line(text, key)}"
-        table, dot, column = key.partition(".")
-        if not dot or not table or not column or "." in column:
-            raise ConfigError(f'{where}: anonymise key "{key}" must be "table.column"')
+        table, dot, column = key.rpartition(".")
+        if not dot or not table or not column:
+            raise ConfigError(f'{where}: anonymise key "{key}" must be "table.column" (or "schema.table.column")')
         if kind not in KINDS:
             raise ConfigError(f"{where}: anonymise.{key} = {kind!r} is not a rule (one of: {', '.join(KINDS)})")
         rules.append(Rule(table, column, kind, where))
@@ -112,6 +112,10 @@ class Fakes:
 
     def digest(self, kind: str, value: str) -> bytes:
         return hashlib.sha256(self.salt + b"\0" + kind.encode() + b"\0" + value.encode()).digest()
+
+    def made(self) -> set[str]:
+        """Every fake this instance has made."""
+        return set(self._cache.values())
 
     def fake(self, kind: str, value: str) -> str:
         key = (kind, value)

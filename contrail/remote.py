@@ -51,28 +51,74 @@ class Remote:
             "BatchMode=yes",
         ]
 
-    def run(self, command: str, *, check: bool = True, what: str | None = None, stdin: str | None = None) -> Output:
+    def run(
+        self,
+        command: str,
+        *,
+        check: bool = True,
+        what: str | None = None,
+        stdin: str | bytes | None = None,
+        private: bool = False,
+    ) -> Output:
+        """Run `command` on the host. With `private` (its output holds data: table rows, personal values) the
+        log gets the command and its exit status only, and a failure's message its first error line only."""
         done = subprocess.run(
             [*self.ssh_command(), self.name, command],
-            input=stdin,
+            input=stdin.encode() if isinstance(stdin, str) else stdin,
             stdin=subprocess.DEVNULL if stdin is None else None,
             capture_output=True,
-            text=True,
         )
+        stdout, stderr = (stream.decode("utf-8", errors="replace") for stream in (done.stdout, done.stderr))
         with self.log.open("a") as log:
-            shown = done.stdout if len(done.stdout) < 20_000 else done.stdout[:20_000] + "…(cut)\n"
-            log.write(f"[{self.name}] $ {command}\n{shown}{done.stderr}")
-        output = Output(done.returncode == 0, done.stdout, done.stderr)
+            if private:
+                log.write(f"[{self.name}] $ {command}\n(exit status {done.returncode}; output not logged)\n")
+            else:
+                shown = stdout if len(stdout) < 20_000 else stdout[:20_000] + "…(cut)\n"
+                log.write(f"[{self.name}] $ {command}\n{shown}{stderr}")
+        output = Output(done.returncode == 0, stdout, stderr)
+        if check and not output.ok and private:
+            summary = what or f"`{command.splitlines()[0][:80]}`"
+            raise ToolFailed(f"{self.name}: {summary} failed: {first_error(output)}", f"log: {self.log}")
         if check and not output.ok:
             summary = what or f"`{command.splitlines()[0][:80]}`"
             raise ToolFailed(f"{self.name}: {summary} failed: {last_line(output)}", f"log: {self.log}")
         return output
+
+    def transfer(self, command: str, data: bytes | None = None) -> tuple[int, bytes, str]:
+        """`command` fed `data` (bytes, streamed through ssh) and its stdout as bytes: for dumps, whose
+        contents never reach the log. Returns (exit status, stdout, stderr)."""
+        done = subprocess.run(
+            [*self.ssh_command(), self.name, command],
+            input=data,
+            stdin=subprocess.DEVNULL if data is None else None,
+            capture_output=True,
+        )
+        with self.log.open("a") as log:
+            log.write(f"[{self.name}] $ {command}\n(exit status {done.returncode}; data not logged)\n")
+        return done.returncode, done.stdout, done.stderr.decode("utf-8", errors="replace")
 
     def rsync(self, sources: Sequence[str], dest: str, *, options: Sequence[str] = (), pull: bool = False) -> None:
         """rsync sources to dest on this host (or, with pull, the host's sources to a local dest)."""
         remote_sources = [f"{self.name}:{s}" for s in sources] if pull else list(sources)
         target = dest if pull else f"{self.name}:{dest}"
         run(["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target], log=self.log)
+
+
+def first_error(output: Output) -> str:
+    """The first line that says ERROR (else the last line), with the values it quotes masked: a database
+    client's errors can quote a row (`Duplicate entry 'anna@…'`), and none may reach a log or a terminal."""
+    lines = [ln.strip() for ln in (output.stdout + output.stderr).splitlines() if ln.strip()]
+    line = next((ln for ln in lines if "ERROR" in ln or "error" in ln), lines[-1] if lines else "(no output)")
+    return redact(line)
+
+
+def redact(line: str) -> str:
+    """Quoted values and the DETAIL/row text after an error message, masked."""
+    line = re.split(r"\b(DETAIL|CONTEXT|Key \()", line)[0].rstrip()
+    return _QUOTED.sub(lambda m: m.group(1) + "…" + m.group(1), line)
+
+
+_QUOTED = re.compile(r"""(')(?:[^'\\]|\\.|'')*'""")
 
 
 def last_line(output: Output) -> str:

@@ -1,27 +1,33 @@
 """`contrail staging refresh | rollback | pull`: production-shaped, anonymised data for staging.
 
-A refresh never touches the data staging serves until the very end: the dump is loaded into a
-scratch database (`<db>__incoming`), checked (personal-looking columns without a rule stop it, every
-rule must name a real column), anonymised, its row counts compared with the dump's, and only then
-swapped in atomically — PostgreSQL: database renames in one transaction; MariaDB: one RENAME TABLE of
-every table — keeping the replaced data as `<db>__previous` for `staging rollback`. A refresh that
-fails or is killed leaves `<db>` as it was; the next refresh drops its leftovers first.
+A refresh never touches the data staging serves until the very end. The dump is read on this host
+(`contrail.dumpsql`: statements that reach beyond one database are refused or mapped onto the scratch
+database) and streamed through ssh into a scratch database (`<db>__incoming`) by a loader that has rights
+on that database alone — never into a file on the node. There it is checked (personal-looking columns
+without a rule stop it, every rule must name a real column), counted against the dump, anonymised as the
+loader, and searched for any original value of a masked column left anywhere (`contrail.leaks`); only
+then is it handed to the app's role and swapped in atomically — PostgreSQL: database renames in one
+transaction; MariaDB: one RENAME TABLE of every table — keeping the replaced data as `<db>__previous`
+for `staging rollback`. A refresh that fails or is killed leaves `<db>` as it was, and its scratch data
+readable by no role but the loader's; the next refresh drops its leftovers first.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
+import secrets
 import shlex
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from contrail import dumpsql, leaks
 from contrail.anonymise import Fakes, Rule, check_rules, unmasked
+from contrail.dumpsql import Filtered
 from contrail.errors import ConfigError, ToolFailed
-from contrail.remote import Remote
+from contrail.remote import Remote, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
 BATCH = 1000  # mapping rows per INSERT
@@ -53,16 +59,29 @@ def open_dump(path: Path) -> bytes:
     return raw
 
 
+_NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|\w+)'
+
+
 def expected_rows(sql: bytes) -> dict[str, int]:
     """Rows per table that a plain dump holds, from its COPY blocks (pg_dump) or INSERT statements
-    (mysqldump's extended inserts count their row tuples). Tables it cannot count are left out."""
+    (mysqldump's extended inserts count their row tuples), by the names `Engine.columns` gives (a table
+    outside `public` as schema.table). Tables it cannot count are left out."""
     counts: dict[str, int] = {}
     text = sql.decode("utf-8", errors="replace")
-    for match in re.finditer(r"^COPY (?:\w+\.)?\"?(\w+)\"? .*?FROM stdin;\n(.*?)^\\\.$", text, re.M | re.S):
-        counts[match.group(1)] = counts.get(match.group(1), 0) + match.group(2).count("\n")
-    for match in re.finditer(r"^INSERT INTO [`\"]?(\w+)[`\"]?(?: \([^)]*\))? VALUES (.*?);$", text, re.M | re.S):
-        counts[match.group(1)] = counts.get(match.group(1), 0) + _tuples(match.group(2))
+    copy = rf"^COPY ({_NAME}(?:\.{_NAME})?) .*?FROM stdin;\n(.*?)^\\\.$"
+    for match in re.finditer(copy, text, re.M | re.S):
+        name = _display(match.group(1))
+        counts[name] = counts.get(name, 0) + match.group(2).count("\n")
+    for match in re.finditer(rf"^INSERT INTO ({_NAME})(?: \([^)]*\))? VALUES\s+(.*?);$", text, re.M | re.S):
+        name = _display(match.group(1))
+        counts[name] = counts.get(name, 0) + _tuples(match.group(2))
     return counts
+
+
+def _display(qualified: str) -> str:
+    """`schema.name` (quoted or not) → the name for public, else schema.name, unquoted."""
+    parts = [dumpsql.unquote(part) for part in re.findall(_NAME, qualified)]
+    return parts[-1] if len(parts) == 1 or parts[0] == "public" else f"{parts[0]}.{parts[1]}"
 
 
 def _tuples(values: str) -> int:
@@ -87,8 +106,54 @@ def _tuples(values: str) -> int:
     return count
 
 
+LOADER = "contrail_loader"  # the system user and database role a dump is loaded (and masked) as
+
+
+def pg_ident(name: str) -> str:
+    """A PostgreSQL identifier, quoted by its rules."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_literal(text: str) -> str:
+    """A PostgreSQL string literal (standard_conforming_strings, as every supported server has it)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def my_ident(name: str) -> str:
+    """A MySQL/MariaDB identifier, quoted by its rules."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def my_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def my_grant_pattern(database: str) -> str:
+    """A database name in GRANT … ON `db`.*, where `_` and `%` are wildcards unless escaped."""
+    return my_ident(database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%"))
+
+
+def _unhex(value: str) -> str:
+    return bytes.fromhex(value).decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table (or materialized view) that holds rows: its schema, name and kind."""
+
+    schema: str
+    name: str
+    kind: str  # "table" | "materialized view"
+
+
 class Engine:
-    """One staging database server, reached over SSH; subclasses speak its SQL and tools."""
+    """One staging database server, reached over SSH; subclasses speak its SQL and tools.
+
+    Everything that reads or changes the scratch database runs as the loader: a system user with no
+    rights on the node, connected (by peer/unix-socket authentication, no password) as a database role
+    with rights on the scratch database only. The dump's own code (triggers, functions, index
+    expressions) therefore never runs with more than that, even while Contrail masks or counts. Only the
+    steps that create and remove the loader, and the swap itself, run as the server's administrator."""
 
     name = ""
     separator = "\t"  # between the columns of the client's unaligned output
@@ -96,37 +161,61 @@ class Engine:
 
     def __init__(self, remote: Remote, database: str, user: str) -> None:
         self.remote, self.database, self.user = remote, database, user
+        self.incoming = database + INCOMING
+        self.relations: dict[str, Relation] = {}  # display name → relation, from columns()
 
-    def sql(self, statements: str, database: str | None = None) -> str:
+    def admin(self, statements: str, database: str | None = None) -> str:
+        """As the server's administrator (no data goes in or out this way)."""
         raise NotImplementedError
 
-    def load(self, data: bytes, label: str) -> None:
-        """The dump's (uncompressed) bytes into the scratch database; errors name `label` and its line."""
+    def sql(self, statements: str) -> str:
+        """As the loader, in the scratch database; the output (it holds rows) is never logged."""
         raise NotImplementedError
 
-    def columns(self, database: str) -> dict[str, dict[str, str]]:
+    def confine(self) -> None:
+        """A fresh, empty scratch database and a loader with rights on it alone."""
         raise NotImplementedError
 
-    def count(self, database: str, tables: list[str]) -> dict[str, int]:
+    def load(self, data: bytes, label: str) -> Filtered:
+        """The dump's (uncompressed) bytes, read and made safe on this host, into the scratch database as the
+        loader; errors name `label` and its line."""
         raise NotImplementedError
 
-    def distinct_hex(self, database: str, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    def columns(self) -> dict[str, dict[str, str]]:
+        """display name → column → type of every relation that holds rows, in every schema."""
+        raise NotImplementedError
+
+    def display(self, relation: Relation) -> str:
+        return relation.name
+
+    def qualified(self, table: str) -> str:
+        raise NotImplementedError
+
+    def count(self, tables: list[str]) -> dict[str, int]:
+        if not tables:
+            return {}
+        query = " UNION ALL ".join(f"SELECT {i}, count(*) FROM {self.qualified(t)}" for i, t in enumerate(tables))
+        rows = (line.split(self.separator) for line in self.sql(query + ";").splitlines())
+        return {tables[int(i)]: int(n) for i, n in rows}
+
+    def distinct_hex(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """(table, column) → the UTF-8 hex of its distinct non-null values, every column in one query."""
         found: dict[tuple[str, str], list[str]] = {key: [] for key in columns}
         if columns:
             query = " UNION ALL ".join(self._distinct_hex(i, t, c) for i, (t, c) in enumerate(columns))
-            for line in self.sql(query + ";", database).splitlines():
+            for line in self.sql(query + ";").splitlines():
                 index, value = line.split(self.separator)
                 found[columns[int(index)]].append(value.lower())
         return found
 
-    def anonymise(self, database: str, changes: list[tuple[str, str, dict[str, str] | None]]) -> None:
+    def anonymise(self, changes: list[tuple[str, str, dict[str, str] | None]]) -> None:
         """In one script (one round trip): each (table, column)'s values replaced by its mapping (keys: the
-        original values' UTF-8 hex), or set to NULL where the mapping is None."""
+        original values' UTF-8 hex), or set to NULL where the mapping is None; then every materialized
+        view is refreshed from the masked tables."""
         script = ["BEGIN;"]
         for number, (table, column, mapping) in enumerate(changes):
             if mapping is None:
-                script.append(f"UPDATE {self.quote(table)} SET {self.quote(column)} = NULL;")
+                script.append(f"UPDATE {self.qualified(table)} SET {self.quote(column)} = NULL;")
                 continue
             mapped = f"contrail_map{number}"  # temporary: gone with the session
             script.append(self.map_table.format(mapped))
@@ -134,7 +223,32 @@ class Engine:
             for start in range(0, len(rows), BATCH):
                 script.append(f"INSERT INTO {mapped} VALUES {', '.join(rows[start : start + BATCH])};")
             script.append(self._update_from_map(table, column, mapped))
-        self.sql("\n".join([*script, "COMMIT;"]), database)
+        script += [*self._refresh_views(), "COMMIT;"]
+        self.sql("\n".join(script))
+
+    def text_of(self, columns: dict[str, dict[str, str]]) -> Iterator[tuple[str, list[str], str]]:
+        """(table, its text-like columns, their values as the client prints them: a row a line, tab between
+        columns) for every relation with such columns, in one round trip."""
+        chosen = [(t, [c for c, kind in cols.items() if self.texty(kind)]) for t, cols in columns.items()]
+        chosen = [(t, cols) for t, cols in chosen if cols]
+        if not chosen:
+            return
+        marker = f"contrail-{secrets.token_hex(8)}"
+        script = "\n".join(self._select_text(marker, i, t, cols) for i, (t, cols) in enumerate(chosen))
+        parts = self.sql(script).split(marker + " ")[1:]
+        for part in parts:
+            index, _, values = part.partition("\n")
+            table, cols = chosen[int(index)]
+            yield table, cols, values
+
+    def texty(self, kind: str) -> bool:
+        raise NotImplementedError
+
+    def _select_text(self, marker: str, index: int, table: str, columns: list[str]) -> str:
+        raise NotImplementedError
+
+    def _refresh_views(self) -> list[str]:
+        return []
 
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
         raise NotImplementedError
@@ -158,166 +272,248 @@ class Engine:
         """The whole database, in a form `load` takes (what `staging pull` copies)."""
         raise NotImplementedError
 
-    def fetch(self, write: Callable[[str], str]) -> bytes:
-        """The bytes of a file that the command `write(path)` writes on the database node (then removed)."""
-        path = f"/tmp/contrail-pull-{time.time_ns()}"
-        self.remote.run(write(path), what="dumping the staging database")
-        with tempfile.TemporaryDirectory(prefix="contrail-pull-") as tmp:
-            self.remote.rsync([path], f"{tmp}/dump", pull=True)
-            self.remote.run(f"sudo rm -f {path}")
-            return Path(tmp, "dump").read_bytes()
+    def _ensure_loader_user(self) -> str:
+        """The shell that creates the loader's system user when the node lacks it (no home, no shell)."""
+        return (
+            f"id -u {LOADER} >/dev/null 2>&1 || sudo useradd --system --no-create-home --home-dir /nonexistent "
+            f"--shell /usr/sbin/nologin {LOADER}"
+        )
 
-    def upload(self, data: bytes) -> str:
-        path = f"/tmp/contrail-dump-{time.time_ns()}"
-        with tempfile.NamedTemporaryFile(prefix="contrail-dump-") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            self.remote.rsync([tmp.name], path, options=["--chmod=F644"])
-        return path
+    def _stream(self, command: str, data: bytes, label: str) -> None:
+        """`data` into `command` on the node through ssh's stdin: no dump file is ever written there."""
+        status, _, errors = self.remote.transfer(command, data)
+        if status:
+            raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
+
+    def _dump(self, command: str) -> bytes:
+        status, out, errors = self.remote.transfer(command)
+        if status:
+            raise ToolFailed(f"{self.remote.name}: dumping the staging database failed: {redact(errors.strip())}")
+        return out
 
 
 class PostgreSQL(Engine):
     name = "postgresql"
     separator = "|"
     map_table = "CREATE TEMPORARY TABLE {} (old text PRIMARY KEY, new text);"
+    _psql = "psql -X -q -At -v ON_ERROR_STOP=1"
 
-    def sql(self, statements: str, database: str | None = None) -> str:
+    def admin(self, statements: str, database: str | None = None) -> str:
         db = shlex.quote(database or "postgres")
-        command = f"sudo -u postgres psql -X -q -At -v ON_ERROR_STOP=1 -d {db}"
-        return self.remote.run(command, stdin=statements, what=f"psql on {db}").stdout
+        return self.remote.run(f"cd / && sudo -u postgres {self._psql} -d {db}", stdin=statements).stdout
 
-    def load(self, data: bytes, label: str) -> None:
-        incoming = self.database + INCOMING
-        self.sql(f'DROP DATABASE IF EXISTS "{incoming}" WITH (FORCE);')
-        self.sql(f'CREATE DATABASE "{incoming}" OWNER "{self.user}";')
-        path = self.upload(data)
-        if data[:5] == b"PGDMP":
-            tool = f"sudo -u postgres pg_restore --no-owner --no-acl --exit-on-error -d {incoming} {path}"
-        else:
-            tool = f"sudo -u postgres psql -X -q -v ON_ERROR_STOP=1 -d {incoming} -f {path}"
-        done = self.remote.run(f"{tool}; status=$?; rm -f {path}; exit $status", check=False)
-        if not done.ok:
-            raise ConfigError(dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
-        grant = f'"{self.user}"'
-        self.sql(
-            f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {grant}; "
-            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {grant};",
-            incoming,
-        )
+    def sql(self, statements: str) -> str:
+        command = f"cd / && sudo -u {LOADER} {self._psql} -d {shlex.quote(self.incoming)}"
+        return self.remote.run(command, stdin=statements, private=True, what="psql as the loader").stdout
 
-    def columns(self, database: str) -> dict[str, dict[str, str]]:
+    def confine(self) -> None:
+        incoming = pg_ident(self.incoming)
+        self.remote.run(self._ensure_loader_user(), what="creating the loader's system user")
+        script = [
+            f"DROP DATABASE IF EXISTS {incoming} WITH (FORCE);",
+            f"DROP ROLE IF EXISTS {LOADER};",
+            f"CREATE ROLE {LOADER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;",
+            f"CREATE DATABASE {incoming} OWNER {LOADER};",
+            # No other database takes the loader's connections (nor anyone's but its owner's and the app's).
+            "DO $$DECLARE d text; BEGIN FOR d IN SELECT datname FROM pg_database WHERE datname <> 'template0' "
+            "LOOP EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', d); END LOOP; END$$;",
+        ]
+        if self._exists(self.database):
+            script.append(f"GRANT CONNECT ON DATABASE {pg_ident(self.database)} TO {pg_ident(self.user)};")
+        self.admin("\n".join(script))
+
+    def load(self, data: bytes, label: str) -> Filtered:
+        if data[:5] == b"PGDMP":  # -Fc: pg_restore prints it as the script it stands for, then it is read alike
+            restore = f"cd / && sudo -u {LOADER} pg_restore --no-owner --no-acl -f -"
+            status, printed, errors = self.remote.transfer(restore, data)
+            if status:
+                raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
+            data, label = printed, f"{label} (as `pg_restore -f -` prints it)"
+        filtered = dumpsql.filter_postgresql(data, label)
+        load = f"cd / && sudo -u {LOADER} psql -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(self.incoming)} -f -"
+        self._stream(load, filtered.data, label)
+        return filtered
+
+    def columns(self) -> dict[str, dict[str, str]]:
+        hexed = "encode(convert_to({}, 'UTF8'), 'hex')"
         out = self.sql(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position;",
-            database,
+            f"SELECT {hexed.format('n.nspname')}, {hexed.format('c.relname')}, c.relkind, "
+            f"{hexed.format('a.attname')}, {hexed.format('format_type(a.atttypid, NULL)')} "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid "
+            "WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' "
+            "ORDER BY n.nspname, c.relname, a.attnum;"
         )
-        return _columns(out)
+        columns: dict[str, dict[str, str]] = {}
+        for line in out.splitlines():
+            schema, table, kind, column, kind_name = line.split("|")
+            relation = Relation(_unhex(schema), _unhex(table), "materialized view" if kind == "m" else "table")
+            name = self.display(relation)
+            self.relations[name] = relation
+            columns.setdefault(name, {})[_unhex(column)] = _unhex(kind_name)
+        return columns
 
-    def count(self, database: str, tables: list[str]) -> dict[str, int]:
-        if not tables:
-            return {}
-        query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM \"{t}\"" for t in tables)
-        return {t: int(n) for t, n in (line.split("|") for line in self.sql(query + ";", database).split())}
+    def display(self, relation: Relation) -> str:
+        return relation.name if relation.schema == "public" else f"{relation.schema}.{relation.name}"
+
+    def qualified(self, table: str) -> str:
+        relation = self.relations.get(table) or Relation("public", table, "table")
+        return f"{pg_ident(relation.schema)}.{pg_ident(relation.name)}"
+
+    def texty(self, kind: str) -> bool:
+        numeric = ("smallint", "integer", "bigint", "numeric", "real", "double precision", "boolean", "bytea")
+        return kind not in numeric and not kind.startswith(("timestamp", "date", "time", "interval", "bit"))
+
+    def _select_text(self, marker: str, index: int, table: str, columns: list[str]) -> str:
+        values = ", ".join(f"{pg_ident(c)}::text" for c in columns)
+        return f"\\echo {marker} {index}\nCOPY (SELECT {values} FROM {self.qualified(table)}) TO STDOUT;"
+
+    def _refresh_views(self) -> list[str]:
+        return [
+            f"REFRESH MATERIALIZED VIEW {self.qualified(name)};"
+            for name, relation in self.relations.items()
+            if relation.kind == "materialized view"
+        ]
 
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
-        value = f"encode(convert_to(\"{column}\"::text, 'UTF8'), 'hex')"
-        return f'SELECT DISTINCT {index}, {value} FROM "{table}" WHERE "{column}" IS NOT NULL'
+        value = f"encode(convert_to({pg_ident(column)}::text, 'UTF8'), 'hex')"
+        return f"SELECT DISTINCT {index}, {value} FROM {self.qualified(table)} WHERE {pg_ident(column)} IS NOT NULL"
 
     def _map_row(self, old_hex: str, new_hex: str) -> str:
         return f"(convert_from(decode('{old_hex}', 'hex'), 'UTF8'), convert_from(decode('{new_hex}', 'hex'), 'UTF8'))"
 
     def _update_from_map(self, table: str, column: str, mapped: str) -> str:
-        return f'UPDATE "{table}" AS t SET "{column}" = m.new FROM {mapped} m WHERE t."{column}"::text = m.old;'
+        col = pg_ident(column)
+        return f"UPDATE {self.qualified(table)} AS t SET {col} = m.new FROM {mapped} m WHERE t.{col}::text = m.old;"
 
     def quote(self, name: str) -> str:
-        return f'"{name}"'
+        return pg_ident(name)
 
     def _terminate(self, *databases: str) -> str:
-        names = ", ".join(f"'{d}'" for d in databases)
+        names = ", ".join(pg_literal(d) for d in databases)
         return (
             f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN ({names}) "
             "AND pid <> pg_backend_pid();"
         )
 
     def _exists(self, database: str) -> bool:
-        return self.sql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';").strip() == "1"
+        return self.admin(f"SELECT 1 FROM pg_database WHERE datname = {pg_literal(database)};").strip() == "1"
 
     def swap_in(self) -> None:
-        db, incoming, previous = self.database, self.database + INCOMING, self.database + PREVIOUS
-        self.sql(f'DROP DATABASE IF EXISTS "{previous}" WITH (FORCE);')
-        renames = f'ALTER DATABASE "{incoming}" RENAME TO "{db}";'
-        if self._exists(db):
-            renames = f'ALTER DATABASE "{db}" RENAME TO "{previous}"; ' + renames
+        """The scratch database and everything in it handed to the app's role, the loader removed, then the
+        renames in one transaction."""
+        db, incoming, previous = (pg_ident(d) for d in (self.database, self.incoming, self.database + PREVIOUS))
+        user = pg_ident(self.user)
+        self.admin(f"REASSIGN OWNED BY {LOADER} TO {user};\nDROP OWNED BY {LOADER};", self.incoming)
+        self.admin(
+            f"{self._terminate(self.incoming)}\nALTER DATABASE {incoming} OWNER TO {user};\n"
+            f"DROP ROLE {LOADER};\nDROP DATABASE IF EXISTS {previous} WITH (FORCE);"
+        )
+        renames = f"ALTER DATABASE {incoming} RENAME TO {db};"
+        if self._exists(self.database):
+            renames = f"ALTER DATABASE {db} RENAME TO {previous}; " + renames
         # Sessions on either database would make the renames fail: end them, then swap in one transaction.
-        self.sql(f"{self._terminate(db, incoming)}\nBEGIN; {renames} COMMIT;")
+        self.admin(f"{self._terminate(self.database, self.incoming)}\nBEGIN; {renames} COMMIT;")
 
     def rollback(self) -> None:
-        db, previous, swap = self.database, self.database + PREVIOUS, self.database + SWAP
-        if not self._exists(previous):
-            raise ConfigError(f"no previous staging data to go back to ({previous} does not exist)")
-        self.sql(
-            f"{self._terminate(db, previous)}\nBEGIN; "
-            f'ALTER DATABASE "{db}" RENAME TO "{swap}"; ALTER DATABASE "{previous}" RENAME TO "{db}"; '
-            f'ALTER DATABASE "{swap}" RENAME TO "{previous}"; COMMIT;'
+        db, previous, swap = (pg_ident(self.database + s) for s in ("", PREVIOUS, SWAP))
+        if not self._exists(self.database + PREVIOUS):
+            raise ConfigError(f"no previous staging data to go back to ({self.database + PREVIOUS} does not exist)")
+        self.admin(
+            f"{self._terminate(self.database, self.database + PREVIOUS)}\nBEGIN; "
+            f"ALTER DATABASE {db} RENAME TO {swap}; ALTER DATABASE {previous} RENAME TO {db}; "
+            f"ALTER DATABASE {swap} RENAME TO {previous}; COMMIT;"
         )
 
     def dump(self) -> bytes:
-        """The staging database as pg_dump's custom format (what `staging pull` copies)."""
-        return self.fetch(lambda path: f"sudo -u postgres pg_dump -Fc --no-owner --no-acl -f {path} {self.database}")
+        """The staging database as pg_dump's custom format (what `staging pull` copies), through ssh's stdout."""
+        command = f"cd / && sudo -u postgres pg_dump -Fc --no-owner --no-acl -d {shlex.quote(self.database)}"
+        return self._dump(command)
 
 
 class MariaDB(Engine):
     name = "mysql"
     map_table = "CREATE TEMPORARY TABLE {} (old VARBINARY(3072) PRIMARY KEY, new TEXT);"
+    _client = "mariadb --binary-mode --local-infile=0 -N -B"
 
-    def sql(self, statements: str, database: str | None = None) -> str:
+    def admin(self, statements: str, database: str | None = None) -> str:
         db = shlex.quote(database) if database else ""
         return self.remote.run(f"sudo mariadb -N -B {db}", stdin=statements, what="mariadb").stdout
 
-    def load(self, data: bytes, label: str) -> None:
-        incoming = self.database + INCOMING
-        self.sql(f"DROP DATABASE IF EXISTS `{incoming}`; CREATE DATABASE `{incoming}`;")
-        path = self.upload(data)
-        done = self.remote.run(f"sudo mariadb {incoming} < {path}; status=$?; rm -f {path}; exit $status", check=False)
-        if not done.ok:
-            raise ConfigError(dump_error(label, path, done.stdout + done.stderr), "fix or re-create the dump")
+    def sql(self, statements: str) -> str:
+        command = f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}"
+        return self.remote.run(command, stdin=statements, private=True, what="mariadb as the loader").stdout
 
-    def columns(self, database: str) -> dict[str, dict[str, str]]:
-        out = self.sql(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            f"WHERE table_schema = '{database}' ORDER BY table_name, ordinal_position;"
+    def confine(self) -> None:
+        account = f"{my_literal(LOADER)}@'localhost'"
+        self.remote.run(self._ensure_loader_user(), what="creating the loader's system user")
+        self.admin(
+            f"DROP DATABASE IF EXISTS {my_ident(self.incoming)};\n"
+            f"DROP USER IF EXISTS {account};\n"
+            f"CREATE USER {account} IDENTIFIED VIA unix_socket;\n"
+            f"CREATE DATABASE {my_ident(self.incoming)};\n"
+            f"GRANT ALL ON {my_grant_pattern(self.incoming)}.* TO {account};\n"
         )
-        return _columns(out, sep="\t")
 
-    def count(self, database: str, tables: list[str]) -> dict[str, int]:
-        if not tables:
-            return {}
-        query = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM `{t}`" for t in tables)
-        return {t: int(n) for t, n in (line.split("\t") for line in self.sql(query + ";", database).splitlines())}
+    def load(self, data: bytes, label: str) -> Filtered:
+        filtered = dumpsql.filter_mysql(data, label)
+        self._stream(f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}", filtered.data, label)
+        return filtered
+
+    def columns(self) -> dict[str, dict[str, str]]:
+        out = self.sql(
+            "SELECT HEX(c.table_name), HEX(c.column_name), HEX(c.data_type) FROM information_schema.columns c "
+            "JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+            "WHERE c.table_schema = DATABASE() AND t.table_type = 'BASE TABLE' "
+            "ORDER BY c.table_name, c.ordinal_position;"
+        )
+        columns: dict[str, dict[str, str]] = {}
+        for line in out.splitlines():
+            table, column, kind = (_unhex(v) for v in line.split("\t"))
+            self.relations[table] = Relation(self.incoming, table, "table")
+            columns.setdefault(table, {})[column] = kind
+        return columns
+
+    def qualified(self, table: str) -> str:
+        return my_ident(table)
+
+    def texty(self, kind: str) -> bool:
+        return kind.lower() in ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json", "enum", "set")
+
+    def _select_text(self, marker: str, index: int, table: str, columns: list[str]) -> str:
+        values = ", ".join(my_ident(c) for c in columns)
+        return f"SELECT '{marker} {index}';\nSELECT {values} FROM {my_ident(table)};"
 
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
-        return f"SELECT DISTINCT {index}, HEX(`{column}`) FROM `{table}` WHERE `{column}` IS NOT NULL"
+        col = my_ident(column)
+        return f"SELECT DISTINCT {index}, HEX({col}) FROM {my_ident(table)} WHERE {col} IS NOT NULL"
 
     def _map_row(self, old_hex: str, new_hex: str) -> str:
         return f"(UNHEX('{old_hex}'), CONVERT(UNHEX('{new_hex}') USING utf8mb4))"
 
     def _update_from_map(self, table: str, column: str, mapped: str) -> str:
-        return f"UPDATE `{table}` t JOIN {mapped} m ON BINARY t.`{column}` = m.old SET t.`{column}` = m.new;"
+        col = my_ident(column)
+        return f"UPDATE {my_ident(table)} t JOIN {mapped} m ON BINARY t.{col} = m.old SET t.{col} = m.new;"
 
     def quote(self, name: str) -> str:
-        return f"`{name}`"
+        return my_ident(name)
 
     def dump(self) -> bytes:
-        database = shlex.quote(self.database)
-        return self.fetch(lambda path: f"sudo sh -c 'mariadb-dump --single-transaction {database} > {path}'")
+        command = f"sudo mariadb-dump --single-transaction {shlex.quote(self.database)}"
+        return self._dump(command)
 
     def _tables(self, database: str) -> list[str]:
-        out = self.sql(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{database}';")
-        return out.split()
+        out = self.admin(
+            f"SELECT HEX(table_name) FROM information_schema.tables WHERE table_schema = {my_literal(database)};"
+        )
+        return [_unhex(v) for v in out.split()]
 
     def swap_in(self) -> None:
-        self._rename_all(self.database, self.database + PREVIOUS, self.database + INCOMING)
-        self.sql(f"DROP DATABASE `{self.database + INCOMING}`;")
+        account = f"{my_literal(LOADER)}@'localhost'"
+        self.admin(f"DROP USER IF EXISTS {account};")  # its sessions are over: the load and masking have ended
+        self._rename_all(self.database, self.database + PREVIOUS, self.incoming)
+        self.admin(f"DROP DATABASE {my_ident(self.incoming)};")
 
     def rollback(self) -> None:
         previous = self.database + PREVIOUS
@@ -329,17 +525,18 @@ class MariaDB(Engine):
         """In ONE RENAME TABLE statement (all or nothing): db's tables → previous (or a swap schema),
         incoming's tables → db (and with swap, the swap schema's → previous)."""
         parking = db + SWAP if swap else previous
-        self.sql(
-            f"DROP DATABASE IF EXISTS `{parking}`; CREATE DATABASE `{parking}`; CREATE DATABASE IF NOT EXISTS `{db}`;"
+        self.admin(
+            f"DROP DATABASE IF EXISTS {my_ident(parking)}; CREATE DATABASE {my_ident(parking)}; "
+            f"CREATE DATABASE IF NOT EXISTS {my_ident(db)};"
         )
         current, fresh = self._tables(db), self._tables(incoming)
-        moves = [f"`{db}`.`{t}` TO `{parking}`.`{t}`" for t in current]
-        moves += [f"`{incoming}`.`{t}` TO `{db}`.`{t}`" for t in fresh]
+        moves = [f"{my_ident(db)}.{my_ident(t)} TO {my_ident(parking)}.{my_ident(t)}" for t in current]
+        moves += [f"{my_ident(incoming)}.{my_ident(t)} TO {my_ident(db)}.{my_ident(t)}" for t in fresh]
         if swap:
-            moves += [f"`{parking}`.`{t}` TO `{previous}`.`{t}`" for t in current]
-        self.sql(f"RENAME TABLE {', '.join(moves)};")
+            moves += [f"{my_ident(parking)}.{my_ident(t)} TO {my_ident(previous)}.{my_ident(t)}" for t in current]
+        self.admin(f"RENAME TABLE {', '.join(moves)};")
         if swap:
-            self.sql(f"DROP DATABASE `{parking}`;")
+            self.admin(f"DROP DATABASE {my_ident(parking)};")
 
 
 ENGINES: dict[str, type[Engine]] = {kind.name: kind for kind in (PostgreSQL, MariaDB)}  # by --engine name
@@ -353,17 +550,17 @@ def _columns(out: str, sep: str = "|") -> dict[str, dict[str, str]]:
     return columns
 
 
-def dump_error(label: str, uploaded: str, output: str) -> str:
-    """The loader's first error, pointing at the dump's own name and line."""
+def dump_error(label: str, output: str) -> str:
+    """The loader's first error, pointing at the dump's own name and line, with the values it quotes masked."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     first = next((ln for ln in lines if "ERROR" in ln or "error" in ln), lines[-1] if lines else "(no output)")
     psql = re.search(r"^psql:[^:]+:(\d+): (?:ERROR:\s*)?(.*)$", first)
     if psql:
-        return f"{label}:{psql.group(1)}: {psql.group(2)}"
+        return f"{label}:{psql.group(1)}: {redact(psql.group(2))}"
     maria = re.search(r"ERROR \d+ \(\w+\) at line (\d+): (.*)$", first)
     if maria:
-        return f"{label}:{maria.group(1)}: {maria.group(2)}"
-    return f"{label}: {first.replace(uploaded, label)}"
+        return f"{label}:{maria.group(1)}: {redact(maria.group(2))}"
+    return f"{label}: {redact(first)}"
 
 
 def refresh(
@@ -376,30 +573,29 @@ def refresh(
     on_step: Callable[[str], None] = lambda text: None,
 ) -> Refreshed:
     started = time.monotonic()
-    incoming = engine.database + INCOMING
-    on_step(f"loading {dump.name} into {incoming}")
-    data = open_dump(dump)  # read and uncompressed once: loaded, then counted
-    engine.load(data, str(dump))
-    columns = engine.columns(incoming)
+    on_step(f"loading {dump.name} into {engine.incoming} as {LOADER} (rights on that database alone)")
+    data = open_dump(dump)  # read and uncompressed once: filtered, loaded, counted
+    engine.confine()
+    filtered = engine.load(data, str(dump))
+    columns = engine.columns()
     check_rules(rules, columns)
-    personal = unmasked(rules, columns)
+    personal = unmasked(rules, {t: c for t, c in columns.items() if engine.relations[t].kind == "table"})
     if personal and not allow_unmasked:
         raise ConfigError(
             f"columns that look personal have no anonymise rule: {', '.join(personal)}",
             'add rules to [anonymise] in contrail-team.toml (e.g. "users.email" = "email", or "keep"), '
             "or pass --allow-unmasked",
         )
-    tables = sorted(columns)
-    loaded = engine.count(incoming, tables)
-    expected = {} if data.startswith(b"PGDMP") else expected_rows(data)
+    tables = sorted(t for t in columns if engine.relations[t].kind == "table")
+    loaded = engine.count(tables)
+    expected = {} if data.startswith(b"PGDMP") else expected_rows(filtered.data)
     wrong = {t: (loaded.get(t), n) for t, n in expected.items() if loaded.get(t) != n}
     if wrong:
         detail = ", ".join(f"{t}: {got} loaded, {n} in the dump" for t, (got, n) in wrong.items())
         raise ToolFailed(f"row counts differ from the dump ({detail})", "staging still serves its current data")
     changing = [rule for rule in rules if rule.kind != "keep"]
     on_step(f"anonymising {len(changing)} columns")
-    faked = [(rule.table, rule.column) for rule in changing if rule.kind != "null"]
-    values = engine.distinct_hex(incoming, faked)
+    values = engine.distinct_hex([(rule.table, rule.column) for rule in changing])
     fakes = Fakes(salt)
     changes = [
         (
@@ -411,21 +607,30 @@ def refresh(
         )
         for rule in changing
     ]
-    engine.anonymise(incoming, changes)
-    done = [f"{rule.key} ({rule.kind})" for rule in changing]
-    after = engine.count(incoming, tables)
+    engine.anonymise(changes)
+    after = engine.count(tables)
     if after != loaded:
         raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
-    on_step(f"swapping {incoming} in for {engine.database}")
+    on_step("checking that no original value of a masked column is left anywhere")
+    originals = {(rule.table, rule.column): values[rule.table, rule.column] for rule in changing}
+    found = leaks.survivors(engine, columns, originals, fakes.made())
+    if found:
+        raise ToolFailed(
+            f"original values of masked columns are still in the loaded data: {', '.join(found)}",
+            "add anonymise rules for those columns (e.g. null or hash); staging still serves its current data",
+        )
+    on_step(f"swapping {engine.incoming} in for {engine.database}")
     engine.swap_in()
+    done = [f"{rule.key} ({rule.kind})" for rule in changing]
     return Refreshed(engine.name, engine.database, after, done, time.monotonic() - started)
 
 
 def pull(source: Engine, target: Engine) -> dict[str, int]:
     """The staging database (already anonymised) into a developer's database node: dumped, loaded into a
-    scratch database there, swapped in like a refresh. Rows per table."""
+    scratch database there by the same confined loader, swapped in like a refresh. Rows per table."""
+    target.confine()
     target.load(source.dump(), f"staging {source.database}")
-    incoming = target.database + INCOMING
-    tables = target.count(incoming, sorted(target.columns(incoming)))
+    columns = target.columns()
+    tables = target.count(sorted(t for t in columns if target.relations[t].kind == "table"))
     target.swap_in()
     return tables

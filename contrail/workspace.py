@@ -43,10 +43,16 @@ class Workspace:
         return self.root / "boxes" / "base.toml"
 
     def new_log(self, stage: str) -> Path:
+        """A new log file, readable by its owner alone (0600 in a 0700 directory): tools' output can hold
+        host names, paths and, for a failed database step, what the server said."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         logs = self.state / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        return logs / f"{stage}-{stamp}.log"
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logs.chmod(0o700)
+        log = logs / f"{stage}-{stamp}.log"
+        log.touch(mode=0o600)
+        log.chmod(0o600)
+        return log
 
 
 def find_root() -> Path:

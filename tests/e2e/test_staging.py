@@ -4,6 +4,8 @@ misnamed columns and broken dumps, roll back."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import shutil
 import signal
@@ -289,6 +291,143 @@ def test_rollback_brings_the_previous_data_back(team, tmp_path, engine):
     back = team.contrail("staging", "rollback", "--engine", engine)
     assert back.status == 0, back.stderr
     assert query("SELECT count(*) FROM customers") == first
+
+
+# --- Dumps as the engines' own tools write them, and dumps that try to reach beyond their database -----
+
+SOURCE_SQL = {
+    # What production has beyond the generated tables: another schema, a name that needs quoting, a JSON
+    # document holding an email, a materialized view of emails.
+    "postgresql": (
+        'CREATE SCHEMA crm; CREATE TABLE crm."Leads ""x""" (id int PRIMARY KEY, contact jsonb);\n'
+        'INSERT INTO crm."Leads ""x""" SELECT id, jsonb_build_object(\'mail\', email) FROM customers;\n'
+        "CREATE MATERIALIZED VIEW recent AS SELECT id, email FROM customers WHERE id <= 50;\n"
+    ),
+    "mysql": "",
+}
+EXTRA_RULES = {"postgresql": {'crm.Leads "x".contact': "null"}, "mysql": {}}
+FORMS = {
+    "postgresql": ["", "-C", "--clean --if-exists", "-C --clean --if-exists", "-Fc", "-Fc -C --clean"],
+    "mysql": ["", "--databases", "--single-transaction", "--databases --single-transaction --routines --triggers"],
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A production database server: a container of the engine's box, outside the team, seeded with the
+    generated personal data, whose own dump tool writes the dumps."""
+
+    engine: str
+    container: str
+
+    def run(self, command: str, stdin: bytes | None = None) -> bytes:
+        done = subprocess.run(
+            ["docker", "exec", "-i", self.container, "sh", "-c", command], input=stdin, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout
+
+    def dump(self, flags: str) -> bytes:
+        if self.engine == "postgresql":
+            return self.run(f"cd / && su postgres -c 'pg_dump {flags} shop'")
+        target = "--databases shop" if "--databases" in flags else "shop"
+        return self.run(f"mariadb-dump {flags.replace('--databases', '')} {target}")
+
+
+@pytest.fixture(scope="module", params=["postgresql", "mysql"])
+def source(request: pytest.FixtureRequest, mariadb_box: Path, data: dumps.Data, tmp_path_factory) -> Iterator[Source]:
+    engine = request.param
+    box = "contrail/db:latest" if engine == "postgresql" else "contrail/db-mariadb:latest"
+    name = f"contrail-prod-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["docker", "run", "-d", "--name", name, box], check=True, capture_output=True)
+    src = Source(engine, name)
+    try:
+        tmp = tmp_path_factory.mktemp("source")
+        if engine == "postgresql":
+            ready = "until pg_isready -q; do sleep 0.2; done; cd / && su postgres -c 'createdb shop'"
+            src.run(ready)
+            seed = gzip.decompress(dumps.postgresql_dump(data, tmp / "seed.sql.gz").read_bytes())
+            src.run("cd / && su postgres -c 'psql -q -v ON_ERROR_STOP=1 -d shop'", seed + SOURCE_SQL[engine].encode())
+        else:
+            src.run("until mariadb -e 'select 1' >/dev/null 2>&1; do sleep 0.2; done")
+            src.run("mariadb -e 'CREATE DATABASE shop'")
+            src.run("mariadb shop", dumps.mysql_dump(data, tmp / "seed.sql").read_bytes())
+        yield src
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def everything_on(team: Team, engine: str) -> str:
+    """Every database on the team's staging node of `engine`, dumped whole."""
+    if engine == "postgresql":
+        return team.ssh("staging-postgresql", "cd / && sudo -u postgres pg_dumpall")
+    return team.ssh("staging-mysql", "sudo mariadb-dump --all-databases")
+
+
+def _with_rules(team: Team, rules: dict[str, str]) -> str:
+    toml = team.dir / "contrail-team.toml"
+    original = toml.read_text()
+    toml.write_text(original + "".join(f"{json.dumps(k)} = {json.dumps(v)}\n" for k, v in rules.items()))
+    return original
+
+
+def test_every_common_dump_form_loads_and_no_known_value_is_left_anywhere(team, data, source, tmp_path):
+    original = _with_rules(team, EXTRA_RULES[source.engine])
+    try:
+        for flags in FORMS[source.engine]:
+            dump = tmp_path / f"prod{flags.replace(' ', '')}.dump"
+            dump.write_bytes(source.dump(flags))
+            done = team.contrail("staging", "refresh", "--from", str(dump), "--engine", source.engine)
+            assert done.status == 0, f"{source.engine} dump {flags or '(plain)'}: {done.stdout}{done.stderr}"
+            everything = everything_on(team, source.engine)
+            left = [value for value in data.personal() if value in everything]
+            assert left == [], f"{source.engine} dump {flags or '(plain)'}: {len(left)} left, e.g. {left[:2]}"
+            query = team.psql if source.engine == "postgresql" else team.mariadb
+            assert int(query("SELECT count(*) FROM customers")) == len(data.customers)
+        if source.engine == "postgresql":  # the materialized view was refreshed from the masked table
+            assert team.psql("SELECT min(email) FROM recent").strip().endswith("@example.com")
+    finally:
+        (team.dir / "contrail-team.toml").write_text(original)
+
+
+HOSTILE = {
+    "postgresql": [
+        ("\\! touch {marker}\n", r"psql command \\! refused"),
+        ("CREATE TABLE x (a text);\nCOPY x FROM PROGRAM 'touch {marker}';\n", "COPY … PROGRAM"),
+        ("SET ROLE postgres;\n", "switches roles"),
+        ("\\connect postgres\nCREATE TABLE x (a int);\n", None),  # mapped onto the scratch database
+        ("CREATE DATABASE other;\n\\connect other\n\\connect postgres\n", "holds 2 databases"),
+    ],
+    "mysql": [
+        ("system touch {marker}\n", "client command system refused"),
+        ("\\! touch {marker}\n", r"client command \\! refused"),
+        ("SELECT 'x' INTO OUTFILE '{marker}';\n", "writes files"),
+        ("CREATE DATABASE IF NOT EXISTS app;\nUSE app;\nCREATE TABLE x (a int);\n", None),
+    ],
+}
+
+
+def test_a_dump_that_reaches_beyond_its_database_is_refused_and_runs_nothing(team, data, source, tmp_path):
+    """Prepended to a real dump (with its personal data): the hostile statement is refused with file:line
+    (or mapped onto the scratch database), nothing runs on the node, served data is unchanged, and no
+    known value is anywhere on the node."""
+    node = f"staging-{source.engine}"
+    query = team.psql if source.engine == "postgresql" else team.mariadb
+    before = query("SELECT count(*), min(email) FROM customers")
+    real = source.dump("")
+    for number, (head, refusal) in enumerate(HOSTILE[source.engine]):
+        marker = f"/tmp/contrail-marker-{uuid.uuid4().hex[:8]}"
+        dump = tmp_path / f"hostile{number}.sql"
+        dump.write_bytes(head.format(marker=marker).encode() + real)
+        done = team.contrail("staging", "refresh", "--from", str(dump), "--engine", source.engine)
+        if refusal is None:
+            assert done.status == 0, done.stdout + done.stderr
+        else:
+            one_line_error(done, rf"hostile{number}\.sql:\d+: .*{refusal}")
+            assert query("SELECT count(*), min(email) FROM customers") == before
+        assert team.ssh(node, f"test -e {marker} && echo made || echo none").strip() == "none"
+        assert not [value for value in data.personal() if value in everything_on(team, source.engine)]
+        before = query("SELECT count(*), min(email) FROM customers")
 
 
 def test_a_service_disabled_in_the_config_loses_its_machine(team):

@@ -13,7 +13,7 @@ class Recorder:
     def __init__(self, answers: list[str]) -> None:
         self.answers, self.scripts = answers, []
 
-    def run(self, command: str, *, check: bool = True, what: str | None = None, stdin: str | None = None) -> Output:
+    def run(self, command: str, *, stdin: str | None = None, **_: object) -> Output:
         self.scripts.append(stdin or "")
         return Output(True, self.answers.pop(0), "")
 
@@ -24,7 +24,7 @@ class Recorder:
 )
 def test_every_columns_values_come_back_from_one_query(engine, answer):
     remote = Recorder([answer])
-    found = engine(remote, "app", "app").distinct_hex("app__incoming", [("users", "email"), ("users", "name")])  # type: ignore[arg-type]
+    found = engine(remote, "app", "app").distinct_hex([("users", "email"), ("users", "name")])  # type: ignore[arg-type]
     assert found == {("users", "email"): ["616c696365"], ("users", "name"): ["62"]}
     assert len(remote.scripts) == 1 and remote.scripts[0].count("SELECT DISTINCT") == 2
 
@@ -34,7 +34,7 @@ def test_every_change_goes_in_one_transaction(engine):
     remote = Recorder([""])
     mapping = {"616c696365": "Zoë", "626f62": "Yann"}
     engine(remote, "app", "app").anonymise(  # type: ignore[arg-type]
-        "app__incoming", [("users", "email", mapping), ("users", "born", None), ("orders", "email", mapping)]
+        [("users", "email", mapping), ("users", "born", None), ("orders", "email", mapping)]
     )
     [script] = remote.scripts
     lines = script.splitlines()
@@ -46,5 +46,20 @@ def test_every_change_goes_in_one_transaction(engine):
 
 def test_an_empty_rule_list_sends_no_query():
     remote = Recorder([])
-    assert staging.PostgreSQL(remote, "app", "app").distinct_hex("app__incoming", []) == {}  # type: ignore[arg-type]
+    assert staging.PostgreSQL(remote, "app", "app").distinct_hex([]) == {}  # type: ignore[arg-type]
     assert remote.scripts == []
+
+
+def test_names_from_a_dump_are_quoted_by_each_engines_rules():
+    assert staging.pg_ident('Leads "x"') == '"Leads ""x"""' and staging.pg_literal("O'Brien") == "'O''Brien'"
+    assert staging.my_ident("we`ird") == "`we``ird`" and staging.my_literal("a\\'b") == "'a\\\\''b'"
+    assert staging.my_grant_pattern("app__incoming") == "`app\\_\\_incoming`"  # `_` is a wildcard in GRANT
+
+
+def test_row_counts_of_a_dump_are_by_the_names_the_engine_lists():
+    dump = (
+        b'COPY crm."Leads ""x""" (id) FROM stdin;\n1\n2\n\\.\n'
+        b"COPY public.customers (id) FROM stdin;\n1\n\\.\n"
+        b"INSERT INTO `orders` VALUES\n(1,'a;b'),(2,'(c)');\n"
+    )
+    assert staging.expected_rows(dump) == {'crm.Leads "x"': 2, "customers": 1, "orders": 2}
