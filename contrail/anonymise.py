@@ -9,16 +9,14 @@ be recovered by hashing guesses without the salt.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from faker import Faker
-from faker.providers.address.en_US import Provider as AddressProvider
-from faker.providers.person.en_US import Provider as PersonProvider
-
 from contrail.errors import ConfigError
 
+FAKE_DATA = Path(__file__).with_name("data") / "fakes-v1.json"
 KINDS = ("name", "email", "phone", "address", "hash", "null", "keep")
 TEXT_TYPES = ("text", "character varying", "character", "varchar", "char", "tinytext", "mediumtext", "longtext")
 # Column names that look personal: a refresh stops on them unless a rule says what to do.
@@ -95,19 +93,17 @@ def unmasked(rules: list[Rule], columns: dict[str, dict[str, str]]) -> list[str]
 
 
 class Fakes:
-    """Deterministic fakes from (salt, value). Names, emails and addresses are drawn from Faker's own
-    name and address lists by the value's digest (a few µs each; re-seeding Faker and calling address()
-    costs ~260 µs, the largest part of a refresh's time before); phone numbers come from a Faker
-    re-seeded per value (~30 µs). Each value is computed once per run."""
+    """Deterministic fakes from (salt, value): names, emails and addresses drawn by the value's digest from
+    lists frozen in the project (contrail/data/fakes-v1.json, taken from Faker's en_US data), phone numbers
+    in the fictional 555-01xx range. Nothing depends on the installed Faker, so an upgrade never changes a
+    fake, and joins across refreshes and pulls stay stable. Each value is computed once per run."""
 
     def __init__(self, salt: str) -> None:
         self.salt = salt.encode()
-        self.faker = Faker()
-        self.first = list(PersonProvider.first_names)
-        self.last = list(PersonProvider.last_names)
-        self.street_suffixes = list(AddressProvider.street_suffixes)
-        self.city_suffixes = list(AddressProvider.city_suffixes)
-        self.states = list(AddressProvider.states_abbr)
+        data = json.loads(FAKE_DATA.read_text())
+        self.first, self.last = data["first_names"], data["last_names"]
+        self.street_suffixes, self.city_suffixes = data["street_suffixes"], data["city_suffixes"]
+        self.states = data["states_abbr"]
         self._cache: dict[tuple[str, str], str] = {}
 
     def digest(self, kind: str, value: str) -> bytes:
@@ -140,6 +136,6 @@ class Fakes:
             postcode = 10000 + number // 9900 % 90000
             return f"{100 + number % 9900} {last} {suffix}, {town}, {self.states[state % len(self.states)]} {postcode}"
         if kind == "phone":
-            self.faker.seed_instance(int.from_bytes(digest[:8], "big"))
-            return self.faker.phone_number()
+            area, line = int.from_bytes(digest[:4], "big"), int.from_bytes(digest[4:8], "big")
+            return f"+1-{200 + area % 800}-555-{100 + line % 100:04d}"
         raise ValueError(f"no fake for rule {kind!r}")
