@@ -9,22 +9,15 @@ be recovered by hashing guesses without the salt.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from contrail import namelists
 from contrail.errors import ConfigError
+from contrail.pii import name_looks_personal
 
-FAKE_DATA = Path(__file__).with_name("data") / "fakes-v1.json"
 KINDS = ("name", "email", "phone", "address", "hash", "null", "keep")
 TEXT_TYPES = ("text", "character varying", "character", "varchar", "char", "tinytext", "mediumtext", "longtext")
-# Column names that look personal: a refresh stops on them unless a rule says what to do.
-PERSONAL = re.compile(
-    r"(^|_)(e_?mail|name|first_?name|last_?name|full_?name|surname|username|phone|mobile|tel|telephone|"
-    r"address|street|city|zip|zipcode|postcode|postal_code|birth_?date|birthday|dob|ssn|iban|ip|ip_address)($|_)",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -88,7 +81,7 @@ def unmasked(rules: list[Rule], columns: dict[str, dict[str, str]]) -> list[str]
         f"{table}.{column}"
         for table, cols in sorted(columns.items())
         for column in cols
-        if PERSONAL.search(column) and f"{table}.{column}" not in ruled
+        if name_looks_personal(column) and f"{table}.{column}" not in ruled
     ]
 
 
@@ -100,7 +93,7 @@ class Fakes:
 
     def __init__(self, salt: str) -> None:
         self.salt = salt.encode()
-        data = json.loads(FAKE_DATA.read_text())
+        data = namelists.lists()
         self.first, self.last = data["first_names"], data["last_names"]
         self.street_suffixes, self.city_suffixes = data["street_suffixes"], data["city_suffixes"]
         self.states = data["states_abbr"]

@@ -329,7 +329,7 @@ _MY_CLIENT = re.compile(
     re.I,
 )
 _SANDBOX = "/*M!999999\\- enable the sandbox mode */"  # what MariaDB's dump tools write first since 10.5.25
-_DEFINER = re.compile(
+DEFINER = re.compile(
     r"\bDEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|[\w.$]+)"
     r"(?:\s*@\s*(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|[\w.%$-]+))?)",
     re.I,
@@ -455,7 +455,7 @@ def filter_mysql(data: bytes, label: str) -> Filtered:
             out.append(_blank(chunk))
             removed += 1
             continue
-        stripped, count = _DEFINER.subn(lambda m: " " * len(m.group()), chunk)
+        stripped, count = DEFINER.subn(lambda m: " " * len(m.group()), chunk)
         removed += count
         out.append(stripped)
     names = _unique(databases)

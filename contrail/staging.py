@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import dumpsql, leaks
+from contrail import dumpsql, leaks, pii
 from contrail.anonymise import Fakes, Rule, check_rules, unmasked
 from contrail.dumpsql import Filtered
 from contrail.errors import ConfigError, ToolFailed
@@ -146,6 +146,43 @@ class Relation:
     kind: str  # "table" | "materialized view"
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """A MariaDB trigger, view or routine: what SHOW CREATE gives, to create it elsewhere."""
+
+    kind: str  # TRIGGER | VIEW | PROCEDURE | FUNCTION
+    name: str
+    create: str
+    sql_mode: str
+    charset: str
+
+
+def _unescape(field: str) -> str:
+    """A field of `mariadb -B` output, its escapes (\\n, \\t, \\0, \\\\) undone."""
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0"}.get(m.group(1), m.group(1)), field)
+
+
+def _creation_order(objects: list[StoredObject]) -> list[StoredObject]:
+    """Views after the views their definition names; then routines and triggers (checked when they run)."""
+    views = {o.name: o for o in objects if o.kind == "VIEW"}
+    ordered: list[StoredObject] = []
+
+    def add(view: StoredObject, seen: frozenset[str]) -> None:
+        for other in views.values():
+            if (
+                other.name not in seen
+                and other not in ordered
+                and my_ident(other.name) in view.create.split(" AS ", 1)[-1]
+            ):
+                add(other, seen | {view.name})
+        if view not in ordered:
+            ordered.append(view)
+
+    for view in views.values():
+        add(view, frozenset({view.name}))
+    return ordered + [o for o in objects if o.kind != "VIEW"]
+
+
 class Engine:
     """One staging database server, reached over SSH; subclasses speak its SQL and tools.
 
@@ -163,6 +200,7 @@ class Engine:
         self.remote, self.database, self.user = remote, database, user
         self.incoming = database + INCOMING
         self.relations: dict[str, Relation] = {}  # display name → relation, from columns()
+        self._aside: list[StoredObject] = []  # see set_aside
 
     def admin(self, statements: str, database: str | None = None) -> str:
         """As the server's administrator (no data goes in or out this way)."""
@@ -184,6 +222,9 @@ class Engine:
     def columns(self) -> dict[str, dict[str, str]]:
         """display name → column → type of every relation that holds rows, in every schema."""
         raise NotImplementedError
+
+    def set_aside(self) -> None:
+        """What must not run while Contrail masks (the dump's triggers) put aside until the swap."""
 
     def display(self, relation: Relation) -> str:
         return relation.name
@@ -208,11 +249,25 @@ class Engine:
                 found[columns[int(index)]].append(value.lower())
         return found
 
+    def samples(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """(table, column) → up to pii.SAMPLE of its non-null values as text, every column in one query."""
+        found: dict[tuple[str, str], list[str]] = {key: [] for key in columns}
+        if columns:
+            query = " UNION ALL ".join(self._sample(i, t, c) for i, (t, c) in enumerate(columns))
+            for line in self.sql(query + ";").splitlines():
+                index, value = line.split(self.separator)
+                found[columns[int(index)]].append(_unhex(value))
+        return found
+
+    def datey(self, kind: str) -> bool:
+        return kind.lower().startswith(("date", "timestamp"))
+
     def anonymise(self, changes: list[tuple[str, str, dict[str, str] | None]]) -> None:
         """In one script (one round trip): each (table, column)'s values replaced by its mapping (keys: the
         original values' UTF-8 hex), or set to NULL where the mapping is None; then every materialized
         view is refreshed from the masked tables."""
-        script = ["BEGIN;"]
+        tables = sorted({table for table, _, _ in changes})
+        script = ["BEGIN;", *self._triggers(tables, "DISABLE")]
         for number, (table, column, mapping) in enumerate(changes):
             if mapping is None:
                 script.append(f"UPDATE {self.qualified(table)} SET {self.quote(column)} = NULL;")
@@ -223,7 +278,7 @@ class Engine:
             for start in range(0, len(rows), BATCH):
                 script.append(f"INSERT INTO {mapped} VALUES {', '.join(rows[start : start + BATCH])};")
             script.append(self._update_from_map(table, column, mapped))
-        script += [*self._refresh_views(), "COMMIT;"]
+        script += [*self._triggers(tables, "ENABLE"), *self._refresh_views(), "COMMIT;"]
         self.sql("\n".join(script))
 
     def text_of(self, columns: dict[str, dict[str, str]]) -> Iterator[tuple[str, list[str], str]]:
@@ -250,7 +305,14 @@ class Engine:
     def _refresh_views(self) -> list[str]:
         return []
 
+    def _triggers(self, tables: list[str], switch: str) -> list[str]:
+        """Statements that DISABLE or ENABLE the dump's triggers on `tables` around masking."""
+        return []
+
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
+        raise NotImplementedError
+
+    def _sample(self, index: int, table: str, column: str) -> str:
         raise NotImplementedError
 
     def _map_row(self, old_hex: str, new_hex: str) -> str:
@@ -369,6 +431,9 @@ class PostgreSQL(Engine):
         values = ", ".join(f"{pg_ident(c)}::text" for c in columns)
         return f"\\echo {marker} {index}\nCOPY (SELECT {values} FROM {self.qualified(table)}) TO STDOUT;"
 
+    def _triggers(self, tables: list[str], switch: str) -> list[str]:
+        return [f"ALTER TABLE {self.qualified(t)} {switch} TRIGGER USER;" for t in tables]
+
     def _refresh_views(self) -> list[str]:
         return [
             f"REFRESH MATERIALIZED VIEW {self.qualified(name)};"
@@ -379,6 +444,14 @@ class PostgreSQL(Engine):
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
         value = f"encode(convert_to({pg_ident(column)}::text, 'UTF8'), 'hex')"
         return f"SELECT DISTINCT {index}, {value} FROM {self.qualified(table)} WHERE {pg_ident(column)} IS NOT NULL"
+
+    def _sample(self, index: int, table: str, column: str) -> str:
+        value = "encode(convert_to(c::text, 'UTF8'), 'hex')"
+        col = pg_ident(column)
+        return (
+            f"(SELECT {index}, {value} FROM (SELECT {col} AS c FROM {self.qualified(table)} "
+            f"WHERE {col} IS NOT NULL LIMIT {pii.SAMPLE}) s)"
+        )
 
     def _map_row(self, old_hex: str, new_hex: str) -> str:
         return f"(convert_from(decode('{old_hex}', 'hex'), 'UTF8'), convert_from(decode('{new_hex}', 'hex'), 'UTF8'))"
@@ -456,6 +529,14 @@ class MariaDB(Engine):
             f"GRANT ALL ON {my_grant_pattern(self.incoming)}.* TO {account};\n"
         )
 
+    def set_aside(self) -> None:
+        """The dump's triggers, views and routines, taken out of the scratch database before masking (its
+        triggers would fire on the masking UPDATEs) and created again in the served database at the swap,
+        with the app's account as their definer: RENAME TABLE cannot move a table that has triggers, nor a
+        view, to another database, and routines do not move at all."""
+        self._aside = self._objects(self.incoming)
+        self._drop(self.incoming, self._aside)
+
     def load(self, data: bytes, label: str) -> Filtered:
         filtered = dumpsql.filter_mysql(data, label)
         self._stream(f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}", filtered.data, label)
@@ -489,6 +570,13 @@ class MariaDB(Engine):
         col = my_ident(column)
         return f"SELECT DISTINCT {index}, HEX({col}) FROM {my_ident(table)} WHERE {col} IS NOT NULL"
 
+    def _sample(self, index: int, table: str, column: str) -> str:
+        col = my_ident(column)
+        return (
+            f"(SELECT {index}, HEX(c) FROM (SELECT {col} AS c FROM {my_ident(table)} "
+            f"WHERE {col} IS NOT NULL LIMIT {pii.SAMPLE}) s{index})"
+        )
+
     def _map_row(self, old_hex: str, new_hex: str) -> str:
         return f"(UNHEX('{old_hex}'), CONVERT(UNHEX('{new_hex}') USING utf8mb4))"
 
@@ -500,7 +588,7 @@ class MariaDB(Engine):
         return my_ident(name)
 
     def dump(self) -> bytes:
-        command = f"sudo mariadb-dump --single-transaction {shlex.quote(self.database)}"
+        command = f"sudo mariadb-dump --single-transaction --routines {shlex.quote(self.database)}"
         return self._dump(command)
 
     def _tables(self, database: str) -> list[str]:
@@ -512,14 +600,67 @@ class MariaDB(Engine):
     def swap_in(self) -> None:
         account = f"{my_literal(LOADER)}@'localhost'"
         self.admin(f"DROP USER IF EXISTS {account};")  # its sessions are over: the load and masking have ended
-        self._rename_all(self.database, self.database + PREVIOUS, self.incoming)
+        previous = self.database + PREVIOUS
+        self.admin(f"DROP DATABASE IF EXISTS {my_ident(previous)};")
+        served = self._objects(self.database)
+        self._drop(self.database, served)
+        self._rename_all(self.database, previous, self.incoming)
+        self._create(self.database, self._aside, definer=f"{my_ident(self.user)}@'%'")
+        self._create(previous, served)
         self.admin(f"DROP DATABASE {my_ident(self.incoming)};")
 
     def rollback(self) -> None:
         previous = self.database + PREVIOUS
         if not self._tables(previous):
             raise ConfigError(f"no previous staging data to go back to ({previous} has no tables)")
+        served, kept = self._objects(self.database), self._objects(previous)
+        self._drop(self.database, served)
+        self._drop(previous, kept)
         self._rename_all(self.database, previous, previous, swap=True)
+        self._create(self.database, kept)
+        self._create(previous, served)
+
+    def _objects(self, database: str) -> list[StoredObject]:
+        """The triggers, views and routines of `database` as SHOW CREATE gives them (names unqualified),
+        in an order they can be created in."""
+        lit = my_literal(database)
+        listed = self.admin(
+            f"SELECT 'TRIGGER', HEX(trigger_name) FROM information_schema.triggers WHERE trigger_schema = {lit} "
+            "ORDER BY event_object_table, action_timing, event_manipulation, action_order;\n"
+            f"SELECT 'VIEW', HEX(table_name) FROM information_schema.views WHERE table_schema = {lit};\n"
+            f"SELECT routine_type, HEX(routine_name) FROM information_schema.routines WHERE routine_schema = {lit};"
+        )
+        names = [(kind, _unhex(name)) for kind, name in (line.split("\t") for line in listed.splitlines())]
+        if not names:
+            return []
+        shows = "".join(f"SHOW CREATE {kind} {my_ident(name)};\n" for kind, name in names)
+        rows = self.admin(f"USE {my_ident(database)};\n{shows}").splitlines()
+        found = []
+        for (kind, name), row in zip(names, rows, strict=True):
+            fields = [_unescape(field) for field in row.split("\t")]
+            mode, create, charset = ("", fields[1], fields[2]) if kind == "VIEW" else (fields[1], fields[2], fields[3])
+            found.append(StoredObject(kind, name, create, mode, charset))
+        return _creation_order(found)
+
+    def _drop(self, database: str, objects: list[StoredObject]) -> None:
+        if objects:
+            self.admin("".join(f"DROP {o.kind} IF EXISTS {my_ident(database)}.{my_ident(o.name)};\n" for o in objects))
+
+    def _create(self, database: str, objects: list[StoredObject], definer: str | None = None) -> None:
+        """`objects` created in `database` (with `definer`, else their own). The script goes through the
+        client in binary mode (no client commands but DELIMITER), one object per delimiter."""
+        if not objects:
+            return
+        end = f";;contrail-{secrets.token_hex(6)};;"
+        script = [f"USE {my_ident(database)};", f"DELIMITER {end}"]
+        for o in objects:
+            create = dumpsql.DEFINER.sub(f"DEFINER={definer}", o.create, count=1) if definer else o.create
+            script += [
+                f"SET sql_mode = {my_literal(o.sql_mode)}, character_set_client = {my_literal(o.charset)}{end}",
+                f"{create}{end}",
+            ]
+        command = "sudo mariadb --binary-mode -N -B"
+        self.remote.run(command, stdin="\n".join([*script, "DELIMITER ;", ""]), what="moving triggers, views, routines")
 
     def _rename_all(self, db: str, previous: str, incoming: str, swap: bool = False) -> None:
         """In ONE RENAME TABLE statement (all or nothing): db's tables → previous (or a swap schema),
@@ -577,9 +718,11 @@ def refresh(
     data = open_dump(dump)  # read and uncompressed once: filtered, loaded, counted
     engine.confine()
     filtered = engine.load(data, str(dump))
+    engine.set_aside()
     columns = engine.columns()
     check_rules(rules, columns)
-    personal = unmasked(rules, {t: c for t, c in columns.items() if engine.relations[t].kind == "table"})
+    on_step("looking for personal data in columns without a rule")
+    personal = personal_columns(engine, rules, columns)
     if personal and not allow_unmasked:
         raise ConfigError(
             f"columns that look personal have no anonymise rule: {', '.join(personal)}",
@@ -625,11 +768,32 @@ def refresh(
     return Refreshed(engine.name, engine.database, after, done, time.monotonic() - started)
 
 
+def personal_columns(engine: Engine, rules: list[Rule], columns: dict[str, dict[str, str]]) -> list[str]:
+    """table.column of every column without a rule that looks personal: by its name, or by a sample of its
+    values (a note holding emails, a JSON document with phone numbers, dates in a birth range)."""
+    tables = {t: cols for t, cols in columns.items() if engine.relations[t].kind == "table"}
+    named = unmasked(rules, tables)
+    known = {rule.key for rule in rules} | set(named)
+    candidates = [
+        (table, column)
+        for table, cols in tables.items()
+        for column, kind in cols.items()
+        if f"{table}.{column}" not in known and (engine.texty(kind) or engine.datey(kind))
+    ]
+    found = []
+    for (table, column), values in engine.samples(candidates).items():
+        kind = pii.values_look_personal(values)
+        if kind:
+            found.append(f"{table}.{column} (its values look like: {kind})")
+    return named + found
+
+
 def pull(source: Engine, target: Engine) -> dict[str, int]:
     """The staging database (already anonymised) into a developer's database node: dumped, loaded into a
     scratch database there by the same confined loader, swapped in like a refresh. Rows per table."""
     target.confine()
     target.load(source.dump(), f"staging {source.database}")
+    target.set_aside()
     columns = target.columns()
     tables = target.count(sorted(t for t in columns if target.relations[t].kind == "table"))
     target.swap_in()
