@@ -478,8 +478,14 @@ def staging_refresh(dump: Path, engine: str, allow_unmasked: bool) -> None:
     console.print(
         f"{engine} staging database {done.database}: {done.rows} rows in {len(done.tables)} tables ({tables}); "
         f"anonymised {', '.join(done.anonymised) or 'nothing'}; {done.seconds:.1f} s "
-        f"({done.rows / max(done.seconds, 0.001):.0f} rows/s). The previous data is kept: `contrail staging rollback`."
+        f"({done.rows / max(done.seconds, 0.001):.0f} rows/s: "
+        f"{', '.join(f'{phase} {seconds:.1f} s' for phase, seconds in done.phases.items())}). "
+        "The previous data is kept: `contrail staging rollback`."
     )
+    if done.unmasked:
+        console.print(
+            f"[yellow]Let through unmasked (--allow-unmasked), recorded with the data: {', '.join(done.unmasked)}"
+        )
 
 
 @staging_group.command("rollback")
@@ -515,12 +521,14 @@ def staging_pull(team_dir: Path) -> None:
     target_remote = Remote(db_node, machines.ssh_config(cfg), machines.control_dir(cfg), log)
     target = staging.ENGINES[cfg.db_engine](target_remote, cfg.db_name, cfg.db_user)
     with console.status("pulling …"):
-        tables = staging.pull(source, target)
+        tables, unmasked = staging.pull(source, target)
         deploy.forget_migrations(deploy.Environment.load(Path.cwd()), log)
     console.print(
         f"{cfg.name}'s {db_node} node now holds the team's anonymised staging data: "
         f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."
     )
+    if unmasked:
+        console.print(f"[yellow]Unmasked in it (let through by --allow-unmasked at refresh): {', '.join(unmasked)}")
     if cfg.app.framework == "django":
         console.print("The next `fab push` migrates it.")
 

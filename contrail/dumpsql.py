@@ -94,10 +94,6 @@ def _tiled(pieces: Iterator[Piece], end: int) -> Iterator[Piece]:
         yield Piece("gap", at, end)
 
 
-def _unique(names: list[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(names))
-
-
 def unquote(raw: str) -> str:
     """An identifier as written in SQL ("quoted", `quoted` or bare) → the name."""
     raw = raw.strip()
@@ -123,9 +119,12 @@ def _opening(code: str) -> str:
     return " ".join(words[:3]) + (" …" if len(words) > 3 else "")
 
 
-def _several(label: str, names: tuple[str, ...], example: str) -> ConfigError:
-    return ConfigError(
-        f"{label}: the dump holds {len(names)} databases ({', '.join(names)}); a refresh loads one",
+def _several(refuse: _Refusal, databases: dict[str, int], example: str) -> ConfigError:
+    """Refused at the line that names the second database."""
+    names = list(databases)
+    return refuse(
+        databases[names[1]],
+        f"the dump holds {len(names)} databases ({', '.join(names)}); a refresh loads one",
         f"dump just the one staging serves ({example})",
     )
 
@@ -254,7 +253,7 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
     text = data.decode("latin-1")
     refuse = _Refusal(label, text)
     out: list[str] = []
-    databases: list[str] = []
+    databases: dict[str, int] = {}  # name → where the dump first names it
     removed = 0
     for piece in _tiled(pg_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
@@ -268,7 +267,7 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
                 word = command.split()[0] if command.split() else command
                 raise refuse(piece.start, f"psql command {word} refused (client commands reach files and the shell)")
             if allowed.group(1) in ("connect", "c"):
-                databases.append(_connect_target(command))
+                databases.setdefault(_connect_target(command), piece.start)
             out.append(_blank(chunk))
             removed += 1
             continue
@@ -279,9 +278,9 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
             removed += 1
         else:
             out.append(chunk)
-    names = _unique(databases)
+    names = tuple(databases)
     if len(names) > 1:
-        raise _several(label, names, f"pg_dump -d {names[0]} -f {names[0]}.sql")
+        raise _several(refuse, databases, f"pg_dump -d {names[0]} -f {names[0]}.sql")
     return Filtered("".join(out).encode("latin-1"), names, removed)
 
 
@@ -289,13 +288,13 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
 _PLAIN_HEAD = re.compile(r"\s*(INSERT INTO|SET (statement_timeout|lock_timeout|client_encoding|default_\w+) )", re.I)
 
 
-def _pg_classify(code: str, refuse: _Refusal, offset: int, databases: list[str]) -> bool:
+def _pg_classify(code: str, refuse: _Refusal, offset: int, databases: dict[str, int]) -> bool:
     """True when the statement is to be dropped; raises when it is refused."""
     for pattern, names_database in _PG_DROP:
         match = pattern.match(code)
         if match:
             if names_database:
-                databases.append(unquote(match.group("db")))
+                databases.setdefault(unquote(match.group("db")), offset)
             return True
     for pattern, why in _PG_REFUSED:
         if pattern.match(code):
@@ -434,7 +433,7 @@ def filter_mysql(data: bytes, label: str) -> Filtered:
         text = " " * len(_SANDBOX) + text[len(_SANDBOX) :]
     refuse = _Refusal(label, text)
     out: list[str] = []
-    databases: list[str] = []
+    databases: dict[str, int] = {}  # name → where the dump first names it
     removed = 0
     for piece in _tiled(my_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
@@ -458,18 +457,18 @@ def filter_mysql(data: bytes, label: str) -> Filtered:
         stripped, count = DEFINER.subn(lambda m: " " * len(m.group()), chunk)
         removed += count
         out.append(stripped)
-    names = _unique(databases)
+    names = tuple(databases)
     if len(names) > 1:
-        raise _several(label, names, f"mysqldump --single-transaction {names[0]} > {names[0]}.sql")
+        raise _several(refuse, databases, f"mysqldump --single-transaction {names[0]} > {names[0]}.sql")
     return Filtered("".join(out).encode("latin-1"), names, removed)
 
 
-def _my_classify(code: str, refuse: _Refusal, offset: int, databases: list[str]) -> bool:
+def _my_classify(code: str, refuse: _Refusal, offset: int, databases: dict[str, int]) -> bool:
     """True when the statement is to be dropped; raises when it is refused."""
     for pattern in _MY_DROP:
         match = pattern.match(code)
         if match:
-            databases.append(unquote(match.group("db")))
+            databases.setdefault(unquote(match.group("db")), offset)
             return True
     if _MY_REPLICATION.match(code):
         return True

@@ -14,7 +14,9 @@ readable by no role but the loader's; the next refresh drops its leftovers first
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import json
 import re
 import secrets
 import shlex
@@ -40,6 +42,8 @@ class Refreshed:
     tables: dict[str, int]  # table → rows
     anonymised: list[str]  # table.column (rule)
     seconds: float
+    unmasked: list[str]  # table.column let through by --allow-unmasked (recorded with the data)
+    phases: dict[str, float]  # seconds per phase: load, check, mask, verify, swap
 
     @property
     def rows(self) -> int:
@@ -160,6 +164,18 @@ class StoredObject:
 def _unescape(field: str) -> str:
     """A field of `mariadb -B` output, its escapes (\\n, \\t, \\0, \\\\) undone."""
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "0": "\0"}.get(m.group(1), m.group(1)), field)
+
+
+NOTE = "contrail: unmasked by --allow-unmasked: "
+
+
+def _note(columns: list[str]) -> str:
+    return NOTE + json.dumps(columns) if columns else ""
+
+
+def _read_note(text: str) -> list[str]:
+    text = text.strip()
+    return list(json.loads(text[len(NOTE) :])) if text.startswith(NOTE) else []
 
 
 def _creation_order(objects: list[StoredObject]) -> list[StoredObject]:
@@ -330,6 +346,15 @@ class Engine:
     def rollback(self) -> None:
         raise NotImplementedError
 
+    def record_unmasked(self, columns: list[str]) -> None:
+        """Note on the scratch database which columns `--allow-unmasked` let through; the note travels with
+        the data through the swap and a rollback, so `staging pull` can say what it copies."""
+        raise NotImplementedError
+
+    def unmasked(self) -> list[str]:
+        """The columns the data staging serves holds unmasked (by `--allow-unmasked`)."""
+        raise NotImplementedError
+
     def dump(self) -> bytes:
         """The whole database, in a form `load` takes (what `staging pull` copies)."""
         raise NotImplementedError
@@ -462,6 +487,15 @@ class PostgreSQL(Engine):
 
     def quote(self, name: str) -> str:
         return pg_ident(name)
+
+    def record_unmasked(self, columns: list[str]) -> None:
+        self.admin(f"COMMENT ON DATABASE {pg_ident(self.incoming)} IS {pg_literal(_note(columns))};")
+
+    def unmasked(self) -> list[str]:
+        named = pg_literal(self.database)
+        return _read_note(
+            self.admin(f"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = {named};")
+        )
 
     def _terminate(self, *databases: str) -> str:
         names = ", ".join(pg_literal(d) for d in databases)
@@ -602,11 +636,13 @@ class MariaDB(Engine):
         self.admin(f"DROP USER IF EXISTS {account};")  # its sessions are over: the load and masking have ended
         previous = self.database + PREVIOUS
         self.admin(f"DROP DATABASE IF EXISTS {my_ident(previous)};")
-        served = self._objects(self.database)
+        served, notes = self._objects(self.database), (self._note_of(self.incoming), self._note_of(self.database))
         self._drop(self.database, served)
         self._rename_all(self.database, previous, self.incoming)
         self._create(self.database, self._aside, definer=f"{my_ident(self.user)}@'%'")
         self._create(previous, served)
+        self._set_note(self.database, notes[0])
+        self._set_note(previous, notes[1])
         self.admin(f"DROP DATABASE {my_ident(self.incoming)};")
 
     def rollback(self) -> None:
@@ -614,11 +650,28 @@ class MariaDB(Engine):
         if not self._tables(previous):
             raise ConfigError(f"no previous staging data to go back to ({previous} has no tables)")
         served, kept = self._objects(self.database), self._objects(previous)
+        notes = (self._note_of(self.database), self._note_of(previous))
         self._drop(self.database, served)
         self._drop(previous, kept)
         self._rename_all(self.database, previous, previous, swap=True)
         self._create(self.database, kept)
         self._create(previous, served)
+        self._set_note(self.database, notes[1])
+        self._set_note(previous, notes[0])
+
+    def record_unmasked(self, columns: list[str]) -> None:
+        self._set_note(self.incoming, _note(columns))
+
+    def unmasked(self) -> list[str]:
+        return _read_note(self._note_of(self.database))
+
+    def _note_of(self, database: str) -> str:
+        """A database's comment (MariaDB keeps it with the database, so the swap moves it by hand)."""
+        query = f"SELECT schema_comment FROM information_schema.schemata WHERE schema_name = {my_literal(database)};"
+        return self.admin(query).strip()
+
+    def _set_note(self, database: str, note: str) -> None:
+        self.admin(f"ALTER DATABASE {my_ident(database)} COMMENT = {my_literal(note)};")
 
     def _objects(self, database: str) -> list[StoredObject]:
         """The triggers, views and routines of `database` as SHOW CREATE gives them (names unqualified),
@@ -704,6 +757,20 @@ def dump_error(label: str, output: str) -> str:
     return f"{label}: {redact(first)}"
 
 
+class Stopwatch:
+    """Phases of a refresh, each announced through `on_step` and timed: where the time goes."""
+
+    def __init__(self, on_step: Callable[[str], None]) -> None:
+        self.on_step, self.phases = on_step, {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str, text: str) -> Iterator[None]:
+        self.on_step(text)
+        started = time.monotonic()
+        yield
+        self.phases[name] = self.phases.get(name, 0.0) + time.monotonic() - started
+
+
 def refresh(
     engine: Engine,
     dump: Path,
@@ -713,31 +780,56 @@ def refresh(
     allow_unmasked: bool,
     on_step: Callable[[str], None] = lambda text: None,
 ) -> Refreshed:
-    started = time.monotonic()
-    on_step(f"loading {dump.name} into {engine.incoming} as {LOADER} (rights on that database alone)")
-    data = open_dump(dump)  # read and uncompressed once: filtered, loaded, counted
-    engine.confine()
-    filtered = engine.load(data, str(dump))
-    engine.set_aside()
-    columns = engine.columns()
-    check_rules(rules, columns)
-    on_step("looking for personal data in columns without a rule")
-    personal = personal_columns(engine, rules, columns)
-    if personal and not allow_unmasked:
-        raise ConfigError(
-            f"columns that look personal have no anonymise rule: {', '.join(personal)}",
-            'add rules to [anonymise] in contrail-team.toml (e.g. "users.email" = "email", or "keep"), '
-            "or pass --allow-unmasked",
-        )
-    tables = sorted(t for t in columns if engine.relations[t].kind == "table")
-    loaded = engine.count(tables)
-    expected = {} if data.startswith(b"PGDMP") else expected_rows(filtered.data)
+    started, watch = time.monotonic(), Stopwatch(on_step)
+    with watch.phase("load", f"loading {dump.name} into {engine.incoming} as {LOADER} (rights on it alone)"):
+        data = open_dump(dump)  # read and uncompressed once: filtered, loaded, counted
+        engine.confine()
+        filtered = engine.load(data, str(dump))
+        engine.set_aside()
+    with watch.phase("check", "looking for personal data in columns without a rule, counting rows"):
+        columns = engine.columns()
+        check_rules(rules, columns)
+        personal = personal_columns(engine, rules, columns)
+        if personal and not allow_unmasked:
+            raise ConfigError(
+                f"columns that look personal have no anonymise rule: {', '.join(personal.values())}",
+                'add rules to [anonymise] in contrail-team.toml (e.g. "users.email" = "email", or "keep"), '
+                "or pass --allow-unmasked",
+            )
+        tables = sorted(t for t in columns if engine.relations[t].kind == "table")
+        loaded = engine.count(tables)
+        _same_counts(loaded, {} if data.startswith(b"PGDMP") else expected_rows(filtered.data))
+    changing = [rule for rule in rules if rule.kind != "keep"]
+    with watch.phase("mask", f"anonymising {len(changing)} columns"):
+        originals, fakes = _mask(engine, changing, salt)
+        after = engine.count(tables)
+        if after != loaded:
+            raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
+    with watch.phase("verify", "checking that no original value of a masked column is left anywhere"):
+        found = leaks.survivors(engine, columns, originals, fakes.made())
+        if found:
+            raise ToolFailed(
+                f"original values of masked columns are still in the loaded data: {', '.join(found)}",
+                "add anonymise rules for those columns (e.g. null or hash); staging still serves its current data",
+            )
+    with watch.phase("swap", f"swapping {engine.incoming} in for {engine.database}"):
+        engine.record_unmasked(list(personal))
+        engine.swap_in()
+    done = [f"{rule.key} ({rule.kind})" for rule in changing]
+    seconds = time.monotonic() - started
+    return Refreshed(engine.name, engine.database, after, done, seconds, list(personal), watch.phases)
+
+
+def _same_counts(loaded: dict[str, int], expected: dict[str, int]) -> None:
     wrong = {t: (loaded.get(t), n) for t, n in expected.items() if loaded.get(t) != n}
     if wrong:
         detail = ", ".join(f"{t}: {got} loaded, {n} in the dump" for t, (got, n) in wrong.items())
         raise ToolFailed(f"row counts differ from the dump ({detail})", "staging still serves its current data")
-    changing = [rule for rule in rules if rule.kind != "keep"]
-    on_step(f"anonymising {len(changing)} columns")
+
+
+def _mask(engine: Engine, changing: list[Rule], salt: str) -> tuple[dict[tuple[str, str], list[str]], Fakes]:
+    """Every rule applied (as the loader, one script); returns each masked column's original values (UTF-8
+    hex, for the verification pass) and the fakes made."""
     values = engine.distinct_hex([(rule.table, rule.column) for rule in changing])
     fakes = Fakes(salt)
     changes = [
@@ -751,50 +843,38 @@ def refresh(
         for rule in changing
     ]
     engine.anonymise(changes)
-    after = engine.count(tables)
-    if after != loaded:
-        raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
-    on_step("checking that no original value of a masked column is left anywhere")
-    originals = {(rule.table, rule.column): values[rule.table, rule.column] for rule in changing}
-    found = leaks.survivors(engine, columns, originals, fakes.made())
-    if found:
-        raise ToolFailed(
-            f"original values of masked columns are still in the loaded data: {', '.join(found)}",
-            "add anonymise rules for those columns (e.g. null or hash); staging still serves its current data",
-        )
-    on_step(f"swapping {engine.incoming} in for {engine.database}")
-    engine.swap_in()
-    done = [f"{rule.key} ({rule.kind})" for rule in changing]
-    return Refreshed(engine.name, engine.database, after, done, time.monotonic() - started)
+    return {(rule.table, rule.column): values[rule.table, rule.column] for rule in changing}, fakes
 
 
-def personal_columns(engine: Engine, rules: list[Rule], columns: dict[str, dict[str, str]]) -> list[str]:
-    """table.column of every column without a rule that looks personal: by its name, or by a sample of its
-    values (a note holding emails, a JSON document with phone numbers, dates in a birth range)."""
+def personal_columns(engine: Engine, rules: list[Rule], columns: dict[str, dict[str, str]]) -> dict[str, str]:
+    """table.column → why, for every column without a rule that looks personal: by its name, or by a sample
+    of its values (a note holding emails, a JSON document with phone numbers, dates in a birth range)."""
     tables = {t: cols for t, cols in columns.items() if engine.relations[t].kind == "table"}
-    named = unmasked(rules, tables)
-    known = {rule.key for rule in rules} | set(named)
+    found = {key: key for key in unmasked(rules, tables)}
+    known = {rule.key for rule in rules} | set(found)
     candidates = [
         (table, column)
         for table, cols in tables.items()
         for column, kind in cols.items()
         if f"{table}.{column}" not in known and (engine.texty(kind) or engine.datey(kind))
     ]
-    found = []
     for (table, column), values in engine.samples(candidates).items():
         kind = pii.values_look_personal(values)
         if kind:
-            found.append(f"{table}.{column} (its values look like: {kind})")
-    return named + found
+            found[f"{table}.{column}"] = f"{table}.{column} (its values look like: {kind})"
+    return found
 
 
-def pull(source: Engine, target: Engine) -> dict[str, int]:
+def pull(source: Engine, target: Engine) -> tuple[dict[str, int], list[str]]:
     """The staging database (already anonymised) into a developer's database node: dumped, loaded into a
-    scratch database there by the same confined loader, swapped in like a refresh. Rows per table."""
+    scratch database there by the same confined loader, swapped in like a refresh. Rows per table, and the
+    columns staging holds unmasked (let through by `--allow-unmasked`)."""
+    unmasked = source.unmasked()
     target.confine()
     target.load(source.dump(), f"staging {source.database}")
     target.set_aside()
     columns = target.columns()
     tables = target.count(sorted(t for t in columns if target.relations[t].kind == "table"))
+    target.record_unmasked(unmasked)
     target.swap_in()
-    return tables
+    return tables, unmasked

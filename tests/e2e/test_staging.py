@@ -159,9 +159,24 @@ def test_a_custom_format_dump_refreshes_too(team, tmp_path):
     )
 
 
-def test_a_killed_refresh_leaves_staging_serving_its_data(team, tmp_path):
-    before = team.psql("SELECT email FROM customers ORDER BY id LIMIT 3")
+# What the loader's session is doing at each point a refresh is killed (pg_stat_activity.query).
+KILL_POINTS = {
+    "loading": "COPY % FROM stdin%",
+    "masking": "%contrail_map%",
+    "verifying, just before the swap": "COPY (SELECT %) TO STDOUT%",
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_a_refresh_killed_at_any_point_leaves_served_data_and_no_readable_scratch_data(team, tmp_path, point):
+    before = team.psql("SELECT count(*), min(email), max(email) FROM customers")
     dump = dumps.postgresql_dump(dumps.generate(seed=2), tmp_path / "next.sql.gz")
+    busy = (
+        f"SELECT count(*) FROM pg_stat_activity WHERE usename = 'contrail_loader' AND query LIKE '{KILL_POINTS[point]}'"
+    )
+    # Watched on the node itself (a psql every few ms), so even the shortest phase is caught.
+    watch = f'until [ "$(cd / && sudo -u postgres psql -X -At -d postgres -c {_quote(busy)})" != 0 ]; do :; done'
+    watcher = subprocess.Popen(["ssh", "-F", str(team.dir / ".contrail" / "ssh_config"), "staging-postgresql", watch])
     refresh = subprocess.Popen(
         [sys.executable, "-m", "contrail", "staging", "refresh", "--from", str(dump)],
         cwd=team.root,
@@ -169,15 +184,20 @@ def test_a_killed_refresh_leaves_staging_serving_its_data(team, tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    incoming = "SELECT count(*) FROM pg_database WHERE datname = 'app__incoming'"
-    while team.psql(incoming, "postgres").strip() != "1":
-        assert refresh.poll() is None and time.monotonic() < deadline, "the refresh never started loading"
-        time.sleep(0.1)
+    try:
+        watcher.wait(timeout=120)
+    finally:
+        watcher.kill()
+    assert refresh.poll() is None, f"the refresh ended before it was killed {point}"
     os.killpg(refresh.pid, signal.SIGKILL)
     refresh.wait()
-    assert team.psql("SELECT email FROM customers ORDER BY id LIMIT 3") == before
-    assert int(team.psql("SELECT count(*) FROM customers")) == 4000
+    assert team.psql("SELECT count(*), min(email), max(email) FROM customers") == before
+    # The scratch data is there, readable by the loader's role alone: not the app's, not by PUBLIC.
+    assert team.psql("SELECT has_database_privilege('app', 'app__incoming', 'CONNECT')", "postgres").strip() == "f"
+    owner = "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+    assert team.psql(owner, "app__incoming").split() == ["contrail_loader"]
+    leftover = "find / -xdev \\( -name 'contrail-dump*' -o -name 'contrail-pull*' \\) -print 2>/dev/null; true"
+    assert team.ssh("staging-postgresql", leftover).strip() == ""  # no dump is ever written on the node
 
 
 def test_unmasked_personal_columns_stop_the_refresh(team, data, tmp_path):
@@ -188,6 +208,10 @@ def test_unmasked_personal_columns_stop_the_refresh(team, data, tmp_path):
         r"columns that look personal have no anonymise rule: customers\.mobile — add rules",
     )
     assert team.psql("SELECT email FROM customers ORDER BY id LIMIT 1") == before
+    # Let through on purpose: recorded with the data (`staging pull` says so, below).
+    allowed = team.contrail("staging", "refresh", "--from", str(dump), "--allow-unmasked")
+    assert allowed.status == 0, allowed.stderr
+    assert "Let through unmasked (--allow-unmasked), recorded with the data: customers.mobile" in allowed.stdout
 
 
 def test_a_rule_for_a_missing_column_and_a_broken_dump_are_one_line(team, data, tmp_path):
@@ -253,6 +277,8 @@ def test_pull_copies_the_anonymised_staging_data_into_a_dev_env_that_serves_on_i
     pulled = contrail("staging", "pull", "--team", str(team.root), cwd=devenv)
     assert pulled.status == 0, pulled.stdout + pulled.stderr
     assert "The next `fab push` migrates it." in pulled.stdout
+    unmasked = "Unmasked in it (let through by --allow-unmasked at refresh): customers.mobile"
+    assert (unmasked in pulled.stdout) == (engine == "postgresql")
 
     def dev(command: str) -> str:
         done = subprocess.run(
@@ -432,6 +458,7 @@ HOSTILE = {
         ("\\! touch {marker}\n", r"client command \\! refused"),
         ("SELECT 'x' INTO OUTFILE '{marker}';\n", "writes files"),
         ("CREATE DATABASE IF NOT EXISTS app;\nUSE app;\nCREATE TABLE x (a int);\n", None),
+        ("CREATE DATABASE shop;\nUSE shop;\nUSE mysql;\n", "holds 2 databases"),
     ],
 }
 

@@ -43,7 +43,11 @@ def test_mariadb_dump_of_one_database_with_routines_and_triggers_maps_onto_the_s
 @pytest.mark.parametrize(
     ("name", "reader", "message"),
     [
-        ("mariadb-dump-two-databases.sql", filter_mysql, r"holds 2 databases \(shop, crm\).*mysqldump"),
+        (
+            "mariadb-dump-two-databases.sql",
+            filter_mysql,
+            r"two-databases\.sql:111: the dump holds 2 databases \(shop, crm\).*mysqldump",
+        ),
         ("pg_dumpall.sql", filter_postgresql, r"pg_dumpall\.sql:16: `CREATE ROLE postgres` refused"),
     ],
 )
