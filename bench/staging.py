@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -36,88 +38,104 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--link-mbit", type=int, default=100, help="the shaped link's rate (a common office line)")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the refreshed dump")
+    parser.add_argument("--only-refresh", action="store_true", help="measure team up and refreshes only")
     args = parser.parse_args()
-    runs, mbit = args.runs, args.link_mbit
     contrail("build-boxes", "-j", "2")
     contrail("build-boxes", "db-mariadb", "scm", "ci")
+    rows: dict[str, list[float]] = {}
+    ratios: dict[str, tuple[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="contrail-bench-team-") as tmp:
         root = Path(tmp)
         contrail("team", "init", "--name", f"bench-{uuid.uuid4().hex[:6]}", cwd=root)
         toml = root / "team" / "contrail-team.toml"
         toml.write_text(toml.read_text() + "".join(f'"{k}" = "{v}"\n' for k, v in dumps.RULES.items()))
-        data = dumps.generate()
-        pg = dumps.postgresql_dump(data, root / "prod.sql.gz")
-        my = dumps.mysql_dump(data, root / "prod.sql")
+        third, quarter = args.rows // 3, args.rows // 4
+        data = dumps.generate(customers=third, addresses=quarter, orders=args.rows - third - quarter)
+        dumps_of = {
+            "postgresql": dumps.postgresql_dump(data, root / "prod.sql.gz"),
+            "mysql": dumps.mysql_dump(data, root / "prod.sql"),
+        }
         try:
-            up = [contrail("team", "up", cwd=root)]
-            dumps_of = {"postgresql": pg, "mysql": my}
-            refresh = {engine: [] for engine in dumps_of}
+            rows["team up (8 machines) until every service answers"] = [contrail("team", "up", cwd=root)]
             for engine, dump in dumps_of.items():
-                args = ("staging", "refresh", "--from", str(dump), "--engine", engine)
-                refresh[engine] += [contrail(*args, cwd=root) for _ in range(runs)]
-            naive = {engine: [raw_load(root, engine, dump) for _ in range(runs)] for engine, dump in dumps_of.items()}
-            cache = ["--apt-cache", "http://127.0.0.1:3143"]  # the team's, as `team up` printed it
-            # db: the role with the most to download (PostgreSQL 15 and its dependencies, ~73 MB)
-            cold = [contrail("build-boxes", "db", "--force") for _ in range(runs)]
-            contrail("build-boxes", "db", "--force", *cache)  # fills the team's cache
-            warm = [contrail("build-boxes", "db", "--force", *cache) for _ in range(runs)]
-            through_cache = aptcache.resolve("http://127.0.0.1:3143").build_url
-            fetch_packages(through_cache)  # warms the cache with these packages
-            fetched = {proxy: [fetch_packages(proxy) for _ in range(runs)] for proxy in ("", through_cache)}
-            with shaped_link(mbit):
-                shaped_cold = [contrail("build-boxes", "db", "--force") for _ in range(runs)]
-                shaped_warm = [contrail("build-boxes", "db", "--force", *cache) for _ in range(runs)]
-                shaped_fetch = {proxy: [fetch_packages(proxy) for _ in range(runs)] for proxy in ("", through_cache)}
+                measure_refresh(root, engine, dump, data.rows, args.runs, rows, ratios)
+            if not args.only_refresh:
+                measure_builds(args.runs, args.link_mbit, rows, ratios)
         finally:
             contrail("team", "destroy", cwd=root, check=False)
-    rows = data.rows
-    summary = report(
-        "staging",
-        {
-            "team up (8 machines) until every service answers": up,
-            "refresh postgresql (12,000 rows)": refresh["postgresql"],
-            "refresh mysql (12,000 rows)": refresh["mysql"],
-            "naive: psql < dump (no anonymisation)": naive["postgresql"],
-            "naive: mariadb < dump (no anonymisation)": naive["mysql"],
-            "db box build, Debian mirror": cold,
-            "db box build, through the team's warm apt cache": warm,
-            "fetch the db role's packages, Debian mirror": fetched[""],
-            "fetch the db role's packages, warm team apt cache": fetched[through_cache],
-            f"db box build, Debian mirror, {mbit} Mbit/s link": shaped_cold,
-            f"db box build, warm team apt cache, {mbit} Mbit/s link": shaped_warm,
-            f"fetch the db role's packages, Debian mirror, {mbit} Mbit/s link": shaped_fetch[""],
-            f"fetch the db role's packages, warm team apt cache, {mbit} Mbit/s link": shaped_fetch[through_cache],
-        },
-        {
-            "ratio cold / warm team apt cache": (
-                "db box build, Debian mirror",
-                "db box build, through the team's warm apt cache",
-            ),
-            "ratio fetching packages, mirror / warm team apt cache": (
-                "fetch the db role's packages, Debian mirror",
-                "fetch the db role's packages, warm team apt cache",
-            ),
-            f"ratio cold / warm team apt cache, {mbit} Mbit/s link": (
-                f"db box build, Debian mirror, {mbit} Mbit/s link",
-                f"db box build, warm team apt cache, {mbit} Mbit/s link",
-            ),
-            f"ratio fetching packages, mirror / warm team apt cache, {mbit} Mbit/s link": (
-                f"fetch the db role's packages, Debian mirror, {mbit} Mbit/s link",
-                f"fetch the db role's packages, warm team apt cache, {mbit} Mbit/s link",
-            ),
-            "ratio refresh / naive load, postgresql": (
-                "refresh postgresql (12,000 rows)",
-                "naive: psql < dump (no anonymisation)",
-            ),
-            "ratio refresh / naive load, mysql": (
-                "refresh mysql (12,000 rows)",
-                "naive: mariadb < dump (no anonymisation)",
-            ),
-        },
+    summary = report("staging", rows, ratios)
+    for engine in dumps_of:
+        seconds = summary[f"refresh {engine} ({data.rows:,} rows)"]["median_s"]  # type: ignore[index]
+        print(f"refresh throughput, {engine}: {data.rows / seconds:,.0f} rows/s")
+
+
+def measure_refresh(
+    root: Path,
+    engine: str,
+    dump: Path,
+    count: int,
+    runs: int,
+    rows: dict[str, list[float]],
+    ratios: dict[str, tuple[str, str]],
+) -> None:
+    """`staging refresh` of `dump` `runs` times, each phase as the refresh reports it, and the naive load."""
+    label = f"refresh {engine} ({count:,} rows)"
+    rows[label] = []
+    for _ in range(runs):
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "contrail", "staging", "refresh", "--from", str(dump), "--engine", engine],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows[label].append(time.monotonic() - started)
+        said = " ".join(done.stdout.split())
+        for phase, seconds in re.findall(r"\b(load|check|mask|verify|swap) ([\d.]+) s\b", said):
+            rows.setdefault(f"  {engine} phase: {phase}", []).append(float(seconds))
+    naive = f"naive: {engine} client < dump (no filtering, anonymisation, checks)"
+    rows[naive] = [raw_load(root, engine, dump) for _ in range(runs)]
+    ratios[f"ratio refresh / naive load, {engine}"] = (label, naive)
+
+
+def measure_builds(runs: int, mbit: int, rows: dict[str, list[float]], ratios: dict[str, tuple[str, str]]) -> None:
+    """A db box build and its package fetch, from the mirror and through the team's warm apt cache, on the
+    link as it is and shaped to `mbit`."""
+    cache = ["--apt-cache", "http://127.0.0.1:3143"]  # the team's, as `team up` printed it
+    # db: the role with the most to download (PostgreSQL 15 and its dependencies, ~73 MB)
+    rows["db box build, Debian mirror"] = [contrail("build-boxes", "db", "--force") for _ in range(runs)]
+    contrail("build-boxes", "db", "--force", *cache)  # fills the team's cache
+    warm = "db box build, through the team's warm apt cache"
+    rows[warm] = [contrail("build-boxes", "db", "--force", *cache) for _ in range(runs)]
+    through_cache = aptcache.resolve("http://127.0.0.1:3143").build_url
+    fetch_packages(through_cache)  # warms the cache with these packages
+    rows["fetch the db role's packages, Debian mirror"] = [fetch_packages("") for _ in range(runs)]
+    rows["fetch the db role's packages, warm team apt cache"] = [fetch_packages(through_cache) for _ in range(runs)]
+    shaped = f"{mbit} Mbit/s link"
+    with shaped_link(mbit):
+        rows[f"db box build, Debian mirror, {shaped}"] = [contrail("build-boxes", "db", "--force") for _ in range(runs)]
+        rows[f"db box build, warm team apt cache, {shaped}"] = [
+            contrail("build-boxes", "db", "--force", *cache) for _ in range(runs)
+        ]
+        rows[f"fetch the db role's packages, Debian mirror, {shaped}"] = [fetch_packages("") for _ in range(runs)]
+        rows[f"fetch the db role's packages, warm team apt cache, {shaped}"] = [
+            fetch_packages(through_cache) for _ in range(runs)
+        ]
+    ratios["ratio cold / warm team apt cache"] = ("db box build, Debian mirror", warm)
+    ratios["ratio fetching packages, mirror / warm team apt cache"] = (
+        "fetch the db role's packages, Debian mirror",
+        "fetch the db role's packages, warm team apt cache",
     )
-    for engine in ("postgresql", "mysql"):
-        seconds = summary[f"refresh {engine} (12,000 rows)"]["median_s"]  # type: ignore[index]
-        print(f"refresh throughput, {engine}: {rows / seconds:,.0f} rows/s")
+    ratios[f"ratio cold / warm team apt cache, {shaped}"] = (
+        f"db box build, Debian mirror, {shaped}",
+        f"db box build, warm team apt cache, {shaped}",
+    )
+    ratios[f"ratio fetching packages, mirror / warm team apt cache, {shaped}"] = (
+        f"fetch the db role's packages, Debian mirror, {shaped}",
+        f"fetch the db role's packages, warm team apt cache, {shaped}",
+    )
 
 
 def fetch_packages(proxy: str) -> float:

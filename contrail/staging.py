@@ -32,7 +32,8 @@ from contrail.errors import ConfigError, ToolFailed
 from contrail.remote import Remote, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
-BATCH = 1000  # mapping rows per INSERT
+BATCH = 5000  # mapping rows per INSERT (MariaDB)
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})  # COPY's text format
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class Engine:
     name = ""
     separator = "\t"  # between the columns of the client's unaligned output
     map_table = ""  # CREATE TEMPORARY TABLE {} (old …, new …): original → fake
+    session: tuple[str, ...] = ()  # settings for the masking session
 
     def __init__(self, remote: Remote, database: str, user: str) -> None:
         self.remote, self.database, self.user = remote, database, user
@@ -281,26 +283,32 @@ class Engine:
     def anonymise(self, changes: list[tuple[str, str, dict[str, str] | None]]) -> None:
         """In one script (one round trip): each (table, column)'s values replaced by its mapping (keys: the
         original values' UTF-8 hex), or set to NULL where the mapping is None; then every materialized
-        view is refreshed from the masked tables."""
+        view is refreshed from the masked tables. Values travel as data (COPY rows, or hex and string
+        literals quoted by the engine's rules), never pasted into SQL."""
         tables = sorted({table for table, _, _ in changes})
-        script = ["BEGIN;", *self._triggers(tables, "DISABLE")]
-        for number, (table, column, mapping) in enumerate(changes):
-            if mapping is None:
-                script.append(f"UPDATE {self.qualified(table)} SET {self.quote(column)} = NULL;")
-                continue
-            mapped = f"contrail_map{number}"  # temporary: gone with the session
-            script.append(self.map_table.format(mapped))
-            rows = [self._map_row(old, new.encode().hex()) for old, new in mapping.items()]
-            for start in range(0, len(rows), BATCH):
-                script.append(f"INSERT INTO {mapped} VALUES {', '.join(rows[start : start + BATCH])};")
-            script.append(self._update_from_map(table, column, mapped))
+        script = [*self.session, "BEGIN;", *self._triggers(tables, "DISABLE")]
+        for table in tables:  # one UPDATE per table: each row is written once, however many columns change
+            columns: list[tuple[str, str | None]] = []
+            for number, (of, column, mapping) in enumerate(changes):
+                if of != table:
+                    continue
+                mapped = f"contrail_map{number}" if mapping is not None else None  # temporary: gone with the session
+                if mapped and mapping is not None:
+                    script += [self.map_table.format(mapped), *self._fill(mapped, mapping)]
+                columns.append((column, mapped))
+            script.append(self._update_table(table, columns))
         script += [*self._triggers(tables, "ENABLE"), *self._refresh_views(), "COMMIT;"]
         self.sql("\n".join(script))
 
-    def text_of(self, columns: dict[str, dict[str, str]]) -> Iterator[tuple[str, list[str], str]]:
+    def text_of(
+        self, columns: dict[str, dict[str, str]], each_column: bool = False
+    ) -> Iterator[tuple[str, list[str], str]]:
         """(table, its text-like columns, their values as the client prints them: a row a line, tab between
-        columns) for every relation with such columns, in one round trip."""
+        columns) for every relation with such columns (or, with `each_column`, for every such column alone),
+        in one round trip."""
         chosen = [(t, [c for c, kind in cols.items() if self.texty(kind)]) for t, cols in columns.items()]
+        if each_column:
+            chosen = [(t, [c]) for t, cols in chosen for c in cols]
         chosen = [(t, cols) for t, cols in chosen if cols]
         if not chosen:
             return
@@ -331,10 +339,13 @@ class Engine:
     def _sample(self, index: int, table: str, column: str) -> str:
         raise NotImplementedError
 
-    def _map_row(self, old_hex: str, new_hex: str) -> str:
+    def _fill(self, mapped: str, mapping: dict[str, str]) -> list[str]:
+        """Script lines that fill the temporary table `mapped` with (original, fake) pairs."""
         raise NotImplementedError
 
-    def _update_from_map(self, table: str, column: str, mapped: str) -> str:
+    def _update_table(self, table: str, columns: list[tuple[str, str | None]]) -> str:
+        """One UPDATE of `table`: each (column, its mapping table) set to the fake of its value, or to NULL
+        where there is no mapping table. A value the mapping lacks stays (and the verification stops it)."""
         raise NotImplementedError
 
     def quote(self, name: str) -> str:
@@ -382,7 +393,9 @@ class Engine:
 class PostgreSQL(Engine):
     name = "postgresql"
     separator = "|"
-    map_table = "CREATE TEMPORARY TABLE {} (old text PRIMARY KEY, new text);"
+    map_table = "CREATE TEMPORARY TABLE {} (old text, new text);"
+    # Mapping tables are joined by hash: memory for the hashes and the temporary tables, no fsync wait.
+    session = ("SET work_mem = '256MB';", "SET temp_buffers = '512MB';", "SET synchronous_commit = off;")
     _psql = "psql -X -q -At -v ON_ERROR_STOP=1"
 
     def admin(self, statements: str, database: str | None = None) -> str:
@@ -478,12 +491,27 @@ class PostgreSQL(Engine):
             f"WHERE {col} IS NOT NULL LIMIT {pii.SAMPLE}) s)"
         )
 
-    def _map_row(self, old_hex: str, new_hex: str) -> str:
-        return f"(convert_from(decode('{old_hex}', 'hex'), 'UTF8'), convert_from(decode('{new_hex}', 'hex'), 'UTF8'))"
+    def _fill(self, mapped: str, mapping: dict[str, str]) -> list[str]:
+        rows = "".join(
+            f"{bytes.fromhex(old).decode().translate(COPY_ESCAPES)}\t{new.translate(COPY_ESCAPES)}\n"
+            for old, new in mapping.items()
+        )
+        return [f"COPY {mapped} (old, new) FROM STDIN;", rows + "\\.", f"ANALYZE {mapped};"]
 
-    def _update_from_map(self, table: str, column: str, mapped: str) -> str:
-        col = pg_ident(column)
-        return f"UPDATE {self.qualified(table)} AS t SET {col} = m.new FROM {mapped} m WHERE t.{col}::text = m.old;"
+    def _update_table(self, table: str, columns: list[tuple[str, str | None]]) -> str:
+        target = self.qualified(table)
+        sets = ", ".join(
+            f"{pg_ident(c)} = s.n{i}" if m else f"{pg_ident(c)} = NULL" for i, (c, m) in enumerate(columns)
+        )
+        mapped = [(i, c, m) for i, (c, m) in enumerate(columns) if m]
+        if not mapped:
+            return f"UPDATE {target} SET {sets};"
+        fakes = ", ".join(f"coalesce({m}.new, x.{pg_ident(c)}::text) AS n{i}" for i, c, m in mapped)
+        joins = " ".join(f"LEFT JOIN {m} ON x.{pg_ident(c)}::text = {m}.old" for _, c, m in mapped)
+        return (
+            f"UPDATE {target} AS t SET {sets} FROM (SELECT x.ctid AS row_id, {fakes} FROM {target} AS x {joins}) s "
+            "WHERE t.ctid = s.row_id;"
+        )
 
     def quote(self, name: str) -> str:
         return pg_ident(name)
@@ -611,12 +639,17 @@ class MariaDB(Engine):
             f"WHERE {col} IS NOT NULL LIMIT {pii.SAMPLE}) s{index})"
         )
 
-    def _map_row(self, old_hex: str, new_hex: str) -> str:
-        return f"(UNHEX('{old_hex}'), CONVERT(UNHEX('{new_hex}') USING utf8mb4))"
+    def _fill(self, mapped: str, mapping: dict[str, str]) -> list[str]:
+        rows = [f"(UNHEX('{old}'),{my_literal(new)})" for old, new in mapping.items()]
+        return [f"INSERT INTO {mapped} VALUES {','.join(rows[i : i + BATCH])};" for i in range(0, len(rows), BATCH)]
 
-    def _update_from_map(self, table: str, column: str, mapped: str) -> str:
-        col = my_ident(column)
-        return f"UPDATE {my_ident(table)} t JOIN {mapped} m ON BINARY t.{col} = m.old SET t.{col} = m.new;"
+    def _update_table(self, table: str, columns: list[tuple[str, str | None]]) -> str:
+        joins = " ".join(f"LEFT JOIN {m} ON BINARY t.{my_ident(c)} = {m}.old" for c, m in columns if m)
+        sets = ", ".join(
+            f"t.{my_ident(c)} = coalesce({m}.new, t.{my_ident(c)})" if m else f"t.{my_ident(c)} = NULL"
+            for c, m in columns
+        )
+        return f"UPDATE {my_ident(table)} t {joins} SET {sets};"
 
     def quote(self, name: str) -> str:
         return my_ident(name)
@@ -704,7 +737,7 @@ class MariaDB(Engine):
         client in binary mode (no client commands but DELIMITER), one object per delimiter."""
         if not objects:
             return
-        end = f";;contrail-{secrets.token_hex(6)};;"
+        end = ";;"  # as mysqldump writes routines and triggers: the client keeps it whole inside strings
         script = [f"USE {my_ident(database)};", f"DELIMITER {end}"]
         for o in objects:
             create = dumpsql.DEFINER.sub(f"DEFINER={definer}", o.create, count=1) if definer else o.create
