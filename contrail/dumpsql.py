@@ -327,7 +327,7 @@ _MY_CLIENT = re.compile(
     r"nowarning|print|go|ego|clear|help|delimiter)(?=[\s;]|\Z)",
     re.I,
 )
-_SANDBOX = "/*M!999999\\- enable the sandbox mode */"  # what MariaDB's dump tools write first since 10.5.25
+_SANDBOX_LINE = re.compile(r"^/\*M!999999\\- enable the sandbox mode \*/", re.M)  # MariaDB ≥ 10.5.25 dumps' first line
 DEFINER = re.compile(
     r"\bDEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|[\w.$]+)"
     r"(?:\s*@\s*(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|[\w.%$-]+))?)",
@@ -428,9 +428,9 @@ def my_code(statement: str) -> str:
 def filter_mysql(data: bytes, label: str) -> Filtered:
     """A mysqldump / mariadb-dump script (with or without --databases, --single-transaction, --routines,
     --triggers), made safe to load into the scratch database."""
-    text = data.decode("latin-1")
-    if text.startswith(_SANDBOX):
-        text = " " * len(_SANDBOX) + text[len(_SANDBOX) :]
+    # The sandbox line only restricts the client (no shell, no files): dropped wherever a line begins with it
+    # (a dump that was concatenated has one per part).
+    text = _SANDBOX_LINE.sub(lambda m: " " * len(m.group()), data.decode("latin-1"))
     refuse = _Refusal(label, text)
     out: list[str] = []
     databases: dict[str, int] = {}  # name → where the dump first names it
