@@ -62,6 +62,14 @@ def _line_end(text: str, i: int) -> int:
     return len(text) if end < 0 else end + 1
 
 
+def _backslash_command(text: str, start: int, i: int, pending: bool) -> Iterator[Piece]:
+    """A client's backslash command at i, to the end of its line; the statement text before it (`pending`)
+    as the client would send it."""
+    if pending:
+        yield Piece("sql", start, i)
+    yield Piece("command", i, _line_end(text, i))
+
+
 def _closing(text: str, i: int, quote: str, backslash: bool = False) -> int:
     """The offset after the string or quoted identifier opening at i (a doubled quote stays inside; with
     `backslash`, so does an escaped one). An unterminated one runs to the end: the server rejects it."""
@@ -180,11 +188,8 @@ def pg_pieces(text: str) -> Iterator[Piece]:
         elif text.startswith("/*", i):
             i = _pg_block_comment(text, i)
         elif char == "\\":
-            if text[start:i].strip():
-                yield Piece("sql", start, i)
-            start, i = i, _line_end(text, i)
-            yield Piece("command", start, i)
-            start = i
+            yield from _backslash_command(text, start, i, pending=bool(text[start:i].strip()))
+            start = i = _line_end(text, i)
         else:
             i += 1
     if text[start:].strip():
@@ -400,11 +405,8 @@ def my_pieces(text: str) -> Iterator[Piece]:
         elif char == "#" or (text.startswith("--", i) and (i + 2 >= n or text[i + 2] in " \t\r\n")):
             i = _line_end(text, i)
         elif char == "\\":
-            if not _MY_BLANK.fullmatch(text, start, i):
-                yield Piece("sql", start, i)
-            start, i = i, _line_end(text, i)
-            yield Piece("command", start, i)
-            start = i
+            yield from _backslash_command(text, start, i, pending=not _MY_BLANK.fullmatch(text, start, i))
+            start = i = _line_end(text, i)
         else:
             i += 1
     if not _MY_BLANK.fullmatch(text, start, n):

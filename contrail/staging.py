@@ -89,26 +89,13 @@ def _display(qualified: str) -> str:
     return parts[-1] if len(parts) == 1 or parts[0] == "public" else f"{parts[0]}.{parts[1]}"
 
 
+_MY_STRING = re.compile(r"""'(?:[^'\\]++|\\.|'')*+'""")
+
+
 def _tuples(values: str) -> int:
-    """Row tuples in a VALUES list, outside quoted strings."""
-    count, depth, quoted, escaped = 0, 0, False, False
-    for char in values:
-        if quoted:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == "'":
-                quoted = False
-        elif char == "'":
-            quoted = True
-        elif char == "(":
-            depth += 1
-            if depth == 1:
-                count += 1
-        elif char == ")":
-            depth -= 1
-    return count
+    """Row tuples in a mysqldump VALUES list: its opening parentheses outside quoted strings (a dumped
+    value is a literal, never a call)."""
+    return _MY_STRING.sub("", values).count("(")
 
 
 LOADER = "contrail_loader"  # the system user and database role a dump is loaded (and masked) as
@@ -259,22 +246,25 @@ class Engine:
 
     def distinct_hex(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """(table, column) → the UTF-8 hex of its distinct non-null values, every column in one query."""
-        found: dict[tuple[str, str], list[str]] = {key: [] for key in columns}
-        if columns:
-            query = " UNION ALL ".join(self._distinct_hex(i, t, c) for i, (t, c) in enumerate(columns))
-            for line in self.sql(query + ";").splitlines():
-                index, value = line.split(self.separator)
-                found[columns[int(index)]].append(value.lower())
-        return found
+        return self._per_column(columns, self._distinct_hex, str.lower)
 
     def samples(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """(table, column) → up to pii.SAMPLE of its non-null values as text, every column in one query."""
+        return self._per_column(columns, self._sample, _unhex)
+
+    def _per_column(
+        self,
+        columns: list[tuple[str, str]],
+        select: Callable[[int, str, str], str],
+        decode: Callable[[str], str],
+    ) -> dict[tuple[str, str], list[str]]:
+        """One query of `select(index, table, column)`s joined by UNION ALL; each row's hex value decoded."""
         found: dict[tuple[str, str], list[str]] = {key: [] for key in columns}
         if columns:
-            query = " UNION ALL ".join(self._sample(i, t, c) for i, (t, c) in enumerate(columns))
+            query = " UNION ALL ".join(select(i, t, c) for i, (t, c) in enumerate(columns))
             for line in self.sql(query + ";").splitlines():
                 index, value = line.split(self.separator)
-                found[columns[int(index)]].append(_unhex(value))
+                found[columns[int(index)]].append(decode(value))
         return found
 
     def datey(self, kind: str) -> bool:
@@ -290,12 +280,12 @@ class Engine:
         for table in tables:  # one UPDATE per table: each row is written once, however many columns change
             columns: list[tuple[str, str | None]] = []
             for number, (of, column, mapping) in enumerate(changes):
-                if of != table:
-                    continue
-                mapped = f"contrail_map{number}" if mapping is not None else None  # temporary: gone with the session
-                if mapped and mapping is not None:
+                if of == table and mapping is None:
+                    columns.append((column, None))
+                elif of == table:
+                    mapped = f"contrail_map{number}"  # temporary: gone with the session
                     script += [self.map_table.format(mapped), *self._fill(mapped, mapping)]
-                columns.append((column, mapped))
+                    columns.append((column, mapped))
             script.append(self._update_table(table, columns))
         script += [*self._triggers(tables, "ENABLE"), *self._refresh_views(), "COMMIT;"]
         self.sql("\n".join(script))
@@ -672,7 +662,7 @@ class MariaDB(Engine):
         served, notes = self._objects(self.database), (self._note_of(self.incoming), self._note_of(self.database))
         self._drop(self.database, served)
         self._rename_all(self.database, previous, self.incoming)
-        self._create(self.database, self._aside, definer=f"{my_ident(self.user)}@'%'")
+        self._create(self.database, self._aside, definer=self._app_account)
         self._create(previous, served)
         self._set_note(self.database, notes[0])
         self._set_note(previous, notes[1])
@@ -732,11 +722,18 @@ class MariaDB(Engine):
         if objects:
             self.admin("".join(f"DROP {o.kind} IF EXISTS {my_ident(database)}.{my_ident(o.name)};\n" for o in objects))
 
+    @property
+    def _app_account(self) -> str:
+        return f"{my_ident(self.user)}@'%'"
+
     def _create(self, database: str, objects: list[StoredObject], definer: str | None = None) -> None:
-        """`objects` created in `database` (with `definer`, else their own). The script goes through the
-        client in binary mode (no client commands but DELIMITER), one object per delimiter."""
+        """`objects` created in `database` (with `definer`, else their own: the app's account, which has
+        rights on the served and the previous data, both anonymised, so that a view there can be created
+        and rolled back). The script goes through the client in binary mode (no client commands but
+        DELIMITER), one object per delimiter."""
         if not objects:
             return
+        self.admin(f"GRANT ALL ON {my_grant_pattern(database)}.* TO {self._app_account};")
         end = ";;"  # as mysqldump writes routines and triggers: the client keeps it whole inside strings
         script = [f"USE {my_ident(database)};", f"DELIMITER {end}"]
         for o in objects:
