@@ -824,11 +824,13 @@ def main() -> None:
     try:
         cli.main(prog_name="contrail", standalone_mode=False)
     except ContrailError as err:
-        err_console.print(f"contrail: error: {err}", markup=False)
+        err_console.print(f"contrail: error: {err}", markup=False, soft_wrap=True)
         sys.exit(err.exit_status)
     except click.UsageError as err:
         command = err.ctx.command_path if err.ctx else "contrail"
-        err_console.print(f"contrail: error: {err.format_message()} (see `{command} --help`)", markup=False)
+        err_console.print(
+            f"contrail: error: {err.format_message()} (see `{command} --help`)", markup=False, soft_wrap=True
+        )
         sys.exit(2)
     except click.exceptions.Abort:
         err_console.print("contrail: interrupted", markup=False)
