@@ -89,7 +89,7 @@ def _closing(text: str, i: int, quote: str, backslash: bool = False) -> int:
         return k + 1
 
 
-def _tiled(pieces: Iterator[Piece], end: int) -> Iterator[Piece]:
+def tiled(pieces: Iterator[Piece], end: int) -> Iterator[Piece]:
     """The pieces with the text between them (blank lines, comments) as pieces of kind "gap": together
     they cover the whole text, so nothing is lost on the way out."""
     at = 0
@@ -260,7 +260,7 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
     out: list[str] = []
     databases: dict[str, int] = {}  # name → where the dump first names it
     removed = 0
-    for piece in _tiled(pg_pieces(text), len(text)):
+    for piece in tiled(pg_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
         if piece.kind in ("data", "gap"):
             out.append(chunk)
@@ -437,7 +437,7 @@ def filter_mysql(data: bytes, label: str) -> Filtered:
     out: list[str] = []
     databases: dict[str, int] = {}  # name → where the dump first names it
     removed = 0
-    for piece in _tiled(my_pieces(text), len(text)):
+    for piece in tiled(my_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
         if piece.kind == "gap":
             out.append(chunk)

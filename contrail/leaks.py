@@ -71,16 +71,15 @@ class Originals:
 def survivors(
     engine: Engine,
     columns: dict[str, dict[str, str]],
-    originals: dict[tuple[str, str], list[str]],
+    originals: dict[tuple[str, str], set[str]],
     fakes: set[str],
 ) -> list[str]:
     """table.column (holding the original of table.column) for every place an original value is found.
-    `originals`: (table, column) of each masked column → its original values' UTF-8 hex."""
+    `originals`: (table, column) of each masked column → its original values."""
     made = {fake.lower() for fake in fakes}
     wanted = Originals()
     for (table, column), values in originals.items():
-        for value_hex in values:
-            value = bytes.fromhex(value_hex).decode("utf-8", errors="replace")
+        for value in values:
             if value.strip() and value.lower() not in made:
                 wanted.add(value, f"{table}.{column}")
     if not wanted.whole:

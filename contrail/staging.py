@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import dumpsql, leaks, pii
+from contrail import dumpsql, leaks, pii, transit
 from contrail.anonymise import Fakes, Rule, check_rules, unmasked
 from contrail.dumpsql import Filtered
 from contrail.errors import ConfigError, ToolFailed
@@ -219,9 +219,9 @@ class Engine:
         """A fresh, empty scratch database and a loader with rights on it alone."""
         raise NotImplementedError
 
-    def load(self, data: bytes, label: str) -> Filtered:
-        """The dump's (uncompressed) bytes, read and made safe on this host, into the scratch database as the
-        loader; errors name `label` and its line."""
+    def load(self, data: bytes, label: str, mask: Callable[[bytes], bytes] | None = None) -> Filtered:
+        """The dump's (uncompressed) bytes, read and made safe on this host (and, with `mask`, its rows masked
+        on the way), into the scratch database as the loader; errors name `label` and its line."""
         raise NotImplementedError
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -412,7 +412,7 @@ class PostgreSQL(Engine):
             script.append(f"GRANT CONNECT ON DATABASE {pg_ident(self.database)} TO {pg_ident(self.user)};")
         self.admin("\n".join(script))
 
-    def load(self, data: bytes, label: str) -> Filtered:
+    def load(self, data: bytes, label: str, mask: Callable[[bytes], bytes] | None = None) -> Filtered:
         if data[:5] == b"PGDMP":  # -Fc: pg_restore prints it as the script it stands for, then it is read alike
             restore = f"cd / && sudo -u {LOADER} pg_restore --no-owner --no-acl -f -"
             status, printed, errors = self.remote.transfer(restore, data)
@@ -421,7 +421,7 @@ class PostgreSQL(Engine):
             data, label = printed, f"{label} (as `pg_restore -f -` prints it)"
         filtered = dumpsql.filter_postgresql(data, label)
         load = f"cd / && sudo -u {LOADER} psql -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(self.incoming)} -f -"
-        self._stream(load, filtered.data, label)
+        self._stream(load, mask(filtered.data) if mask else filtered.data, label)
         return filtered
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -589,9 +589,10 @@ class MariaDB(Engine):
         self._aside = self._objects(self.incoming)
         self._drop(self.incoming, self._aside)
 
-    def load(self, data: bytes, label: str) -> Filtered:
+    def load(self, data: bytes, label: str, mask: Callable[[bytes], bytes] | None = None) -> Filtered:
         filtered = dumpsql.filter_mysql(data, label)
-        self._stream(f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}", filtered.data, label)
+        command = f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}"
+        self._stream(command, mask(filtered.data) if mask else filtered.data, label)
         return filtered
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -810,11 +811,17 @@ def refresh(
     allow_unmasked: bool,
     on_step: Callable[[str], None] = lambda text: None,
 ) -> Refreshed:
-    started, watch = time.monotonic(), Stopwatch(on_step)
-    with watch.phase("load", f"loading {dump.name} into {engine.incoming} as {LOADER} (rights on it alone)"):
-        data = open_dump(dump)  # read and uncompressed once: filtered, loaded, counted
+    started, watch, fakes = time.monotonic(), Stopwatch(on_step), Fakes(salt)
+    in_transit: list[transit.Masked] = []
+
+    def mask(filtered: bytes) -> bytes:
+        in_transit.append(transit.MASKERS[engine.name](filtered, rules, fakes))
+        return in_transit[0].data
+
+    with watch.phase("load", f"loading {dump.name}, masked on the way, into {engine.incoming} as {LOADER}"):
+        data = open_dump(dump)  # read and uncompressed once: filtered, masked, loaded, counted
         engine.confine()
-        filtered = engine.load(data, str(dump))
+        filtered = engine.load(data, str(dump), mask)
         engine.set_aside()
     with watch.phase("check", "looking for personal data in columns without a rule, counting rows"):
         columns = engine.columns()
@@ -830,8 +837,12 @@ def refresh(
         loaded = engine.count(tables)
         _same_counts(loaded, {} if data.startswith(b"PGDMP") else expected_rows(filtered.data))
     changing = [rule for rule in rules if rule.kind != "keep"]
-    with watch.phase("mask", f"anonymising {len(changing)} columns"):
-        originals, fakes = _mask(engine, changing, salt)
+    masked = in_transit[0] if in_transit else transit.Masked(b"")
+    rest = [rule for rule in changing if (rule.table, rule.column) not in masked.applied]
+    with watch.phase(
+        "mask", f"anonymising {len(rest)} columns in the database ({len(changing) - len(rest)} in transit)"
+    ):
+        originals = {**_mask(engine, rest, fakes), **masked.originals}
         after = engine.count(tables)
         if after != loaded:
             raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
@@ -857,23 +868,26 @@ def _same_counts(loaded: dict[str, int], expected: dict[str, int]) -> None:
         raise ToolFailed(f"row counts differ from the dump ({detail})", "staging still serves its current data")
 
 
-def _mask(engine: Engine, changing: list[Rule], salt: str) -> tuple[dict[tuple[str, str], list[str]], Fakes]:
-    """Every rule applied (as the loader, one script); returns each masked column's original values (UTF-8
-    hex, for the verification pass) and the fakes made."""
-    values = engine.distinct_hex([(rule.table, rule.column) for rule in changing])
-    fakes = Fakes(salt)
+def _mask(engine: Engine, rules: list[Rule], fakes: Fakes) -> dict[tuple[str, str], set[str]]:
+    """The rules masking in transit could not apply, applied in the scratch database (as the loader, one
+    script that also refreshes materialized views); each such column's original values."""
+    values = engine.distinct_hex([(rule.table, rule.column) for rule in rules])
+    originals = {
+        (rule.table, rule.column): {bytes.fromhex(v).decode() for v in values[rule.table, rule.column]}
+        for rule in rules
+    }
     changes = [
         (
             rule.table,
             rule.column,
             None
             if rule.kind == "null"
-            else {old: fakes.fake(rule.kind, bytes.fromhex(old).decode()) for old in values[rule.table, rule.column]},
+            else {v.encode().hex(): fakes.fake(rule.kind, v) for v in originals[rule.table, rule.column]},
         )
-        for rule in changing
+        for rule in rules
     ]
     engine.anonymise(changes)
-    return {(rule.table, rule.column): values[rule.table, rule.column] for rule in changing}, fakes
+    return originals
 
 
 def personal_columns(engine: Engine, rules: list[Rule], columns: dict[str, dict[str, str]]) -> dict[str, str]:
