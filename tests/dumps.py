@@ -76,13 +76,19 @@ SCHEMA = {
 FOREIGN_KEYS = [("addresses", "customer_id"), ("orders", "customer_id")]
 
 
-def postgresql_dump(data: Data, path: Path, extra_column: str = "") -> Path:
-    """A plain pg_dump-style dump (CREATE TABLE, COPY … FROM stdin, then constraints), gzipped."""
+def postgresql_dump(data: Data, path: Path, extra_column: str = "", inserts: bool = False) -> Path:
+    """A plain pg_dump-style dump (CREATE TABLE, COPY … FROM stdin — or, with `inserts`, INSERTs of 1,000
+    rows as `pg_dump --inserts --rows-per-insert=1000` writes them — then constraints), gzipped."""
     out = ["-- PostgreSQL database dump (generated for Contrail's tests)", "SET client_encoding = 'UTF8';", ""]
     for table, columns in SCHEMA.items():
         extra = f", {extra_column} text" if extra_column and table == "customers" else ""
         out.append(f"CREATE TABLE public.{table} ({columns}{extra});")
-    for table in SCHEMA:
+    for table in SCHEMA if inserts else ():
+        rows = getattr(data, table)
+        for start in range(0, len(rows), 1000):
+            tuples = ",\n\t".join("(" + ", ".join(_sql(v) for v in row) + ")" for row in rows[start : start + 1000])
+            out.append(f"INSERT INTO public.{table} VALUES\n\t{tuples};")
+    for table in () if inserts else SCHEMA:
         rows = getattr(data, table)
         names = _names(table) + ([extra_column] if extra_column and table == "customers" else [])
         out.append(f"COPY public.{table} ({', '.join(names)}) FROM stdin;")
@@ -122,6 +128,11 @@ def mysql_dump(data: Data, path: Path) -> Path:
 
 def _names(table: str) -> list[str]:
     return [part.split()[0] for part in SCHEMA[table].split(", ") if not part.startswith(("PRIMARY", "UNIQUE"))]
+
+
+def _sql(value: object) -> str:
+    """A value as pg_dump --inserts writes it."""
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
 
 def _mysql(value: object) -> str:
