@@ -9,6 +9,7 @@ be recovered by hashing guesses without the salt.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,9 +99,16 @@ class Fakes:
         self.street_suffixes, self.city_suffixes = data["street_suffixes"], data["city_suffixes"]
         self.states = data["states_abbr"]
         self._cache: dict[tuple[str, str], str] = {}
+        self._prefixes: dict[str, hashlib._Hash] = {}
 
     def digest(self, kind: str, value: str) -> bytes:
-        return hashlib.sha256(self.salt + b"\0" + kind.encode() + b"\0" + value.encode()).digest()
+        """sha256(salt NUL kind NUL value); the prefix hashed once per kind, copied for each value."""
+        prefix = self._prefixes.get(kind)
+        if prefix is None:
+            prefix = self._prefixes[kind] = hashlib.sha256(self.salt + b"\0" + kind.encode() + b"\0")
+        hasher = prefix.copy()
+        hasher.update(value.encode())
+        return hasher.digest()
 
     def made(self) -> set[str]:
         """Every fake this instance has made."""
@@ -116,19 +124,18 @@ class Fakes:
         digest = self.digest("hash" if kind == "hash" else "fake", value)
         if kind == "hash":
             return digest.hex()
-        first = self.first[int.from_bytes(digest[8:12], "big") % len(self.first)]
-        last = self.last[int.from_bytes(digest[12:16], "big") % len(self.last)]
+        words = struct.unpack(">8I", digest)  # the digest as eight 32-bit numbers
+        first, last = self.first[words[2] % len(self.first)], self.last[words[3] % len(self.last)]
         if kind == "name":
             return f"{first} {last}"
         if kind == "email":  # the digest keeps it unique per original, so unique constraints hold
             return f"{first.lower()}.{last.lower()}.{digest[:4].hex()}@example.com"
         if kind == "address":
-            number, street, city, state = (int.from_bytes(digest[i : i + 4], "big") for i in range(16, 32, 4))
+            number, street, city, state = words[4:]
             suffix = self.street_suffixes[street % len(self.street_suffixes)]
             town = f"{first}{self.city_suffixes[city % len(self.city_suffixes)]}"
             postcode = 10000 + number // 9900 % 90000
             return f"{100 + number % 9900} {last} {suffix}, {town}, {self.states[state % len(self.states)]} {postcode}"
         if kind == "phone":
-            area, line = int.from_bytes(digest[:4], "big"), int.from_bytes(digest[4:8], "big")
-            return f"+1-{200 + area % 800}-555-{100 + line % 100:04d}"
+            return f"+1-{200 + words[0] % 800}-555-{100 + words[1] % 100:04d}"
         raise ValueError(f"no fake for rule {kind!r}")

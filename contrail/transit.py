@@ -28,6 +28,9 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF NOT EXISTS\s+)?(`(?:[^`]|``)*`|\w+)\s*\((.*)\)", re.I | re.S)
 _LEADING = re.compile(r"^(?:\s+|--[^\n]*\n|#[^\n]*\n|/\*(?!M?!).*?\*/)*", re.S)  # blank lines, comments
 _MY_INSERT = re.compile(r"\s*INSERT\s+INTO\s+(`(?:[^`]|``)*`|\w+)\s*(?:\(([^)]*)\)\s*)?VALUES\s*", re.I)
+_MY_STRING = r"'(?:[^'\\]++|\\.|'')*+'"
+_MY_TUPLE = re.compile(rf"\(((?:{_MY_STRING}|[^'()]++)*+)\)", re.S)
+_MY_FIELD = re.compile(rf"(?:{_MY_STRING}|[^,']++)++", re.S)
 _MY_TOKEN = re.compile(r"""'(?:[^'\\]++|\\.|'')*+'|[(),]|[^'(),]+""", re.S)
 _MY_UNESCAPES = {"0": "\0", "b": "\b", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a"}
 
@@ -112,10 +115,19 @@ def _copy_row(line: str, table: str, plan: dict[int, tuple[str, str]], masker: _
     fields = body.split("\t")
     for index, (column, kind) in plan.items():
         if index < len(fields) and fields[index] != "\\N":
-            original = _utf8(_COPY_ESCAPE.sub(_copy_unescape, fields[index]))
-            fake = masker.replace(table, column, kind, original)
-            fields[index] = "\\N" if fake is None else _latin(fake.translate(_COPY_ESCAPES))
+            field = fields[index]
+            if "\\" in field:
+                field = _COPY_ESCAPE.sub(_copy_unescape, field)
+            fake = masker.replace(table, column, kind, field if field.isascii() else _utf8(field))
+            fields[index] = "\\N" if fake is None else _copy_text(fake)
     return "\t".join(fields) + newline
+
+
+def _copy_text(value: str) -> str:
+    """A value as a COPY row field, in the Latin-1 view (the common case, plain ASCII, as it is)."""
+    if value.isascii() and value.isprintable() and "\\" not in value:
+        return value
+    return _latin(value.translate(_COPY_ESCAPES))
 
 
 def _copy_unescape(match: re.Match[str]) -> str:
@@ -157,7 +169,7 @@ def _my_statement(chunk: str, columns_of: dict[str, list[str]], masker: _Masker)
     if not plan:
         return chunk
     rewrite = lambda i, v: _my_field(table, plan, masker, i, v)  # noqa: E731
-    return chunk[: insert.end()] + _my_tuples(chunk[insert.end() :], rewrite)
+    return chunk[: insert.end()] + _my_tuples(chunk[insert.end() :], set(plan), rewrite)
 
 
 _FIRST_NAME = re.compile(r"`(?:[^`]|``)*`|\S+")
@@ -180,31 +192,32 @@ def _my_columns(body: str) -> list[str]:
     return [dumpsql.unquote(name.group()) for name in names if name]
 
 
-def _my_tuples(values: str, rewrite: Callable[[int, str], str]) -> str:
-    """`(…),(…);` with each field passed through `rewrite(index, field)`."""
-    out: list[str] = []
-    index = -1
-    for token in _MY_TOKEN.findall(values):
-        if token == "(":
-            index = 0
-        elif token == ")":
-            index = -1
-        elif token == ",":
-            index = index + 1 if index >= 0 else -1
-        elif index >= 0:
-            token = rewrite(index, token)
-        out.append(token)
-    return "".join(out)
+def _my_tuples(values: str, indexes: set[int], rewrite: Callable[[int, str], str]) -> str:
+    """`(…),(…);` with the fields at `indexes` of each tuple passed through `rewrite(index, field)`."""
+
+    def one(match: re.Match[str]) -> str:
+        fields = _MY_FIELD.findall(match.group(1))
+        for index in indexes:
+            if index < len(fields):
+                fields[index] = rewrite(index, fields[index].strip())
+        return "(" + ",".join(fields) + ")"
+
+    return _MY_TUPLE.sub(one, values)
 
 
 def _my_field(table: str, plan: dict[int, tuple[str, str]], masker: _Masker, index: int, token: str) -> str:
     if index not in plan or not token.startswith("'"):
         return token  # unmasked, NULL, a number
     column, kind = plan[index]
-    original = _utf8(re.sub(r"\\(.)|''", _my_unescape, token[1:-1], flags=re.S))
+    body = token[1:-1]
+    if "\\" in body or "''" in body:
+        body = re.sub(r"\\(.)|''", _my_unescape, body, flags=re.S)
+    original = body if body.isascii() else _utf8(body)
     fake = masker.replace(table, column, kind, original)
     if fake is None:
         return "NULL"
+    if fake.isascii() and "\\" not in fake and "'" not in fake:
+        return f"'{fake}'"
     return "'" + _latin(fake).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
