@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 SHORT = 4
 _ESCAPED = re.compile(r"[\\\t\n\r]")  # characters the clients print escaped
+_NOT_WORD = " \t\n\r\f\v,;:\"'(){}[]<>|="
 _WORD = re.compile(r"[^\s,;:\"'(){}\[\]<>|=]+")  # an email, a name, a number group: one word
 
 
@@ -39,6 +40,7 @@ class Originals:
     """Every original value of the masked columns, ready to be looked for."""
 
     whole: dict[str, str] = field(default_factory=dict)  # value as the client prints it → its table.column
+    cores: dict[str, str] = field(default_factory=dict)  # from the first word on → table.column (index_beginnings)
     starts: dict[str, set[int]] = field(default_factory=dict)  # beginning → lengths (index_beginnings)
     short: bool = False  # some are shorter than SHORT
 
@@ -49,10 +51,13 @@ class Originals:
             self.short = self.short or len(text) < SHORT
 
     def index_beginnings(self) -> None:
-        """For `inside`: the first SHORT characters of each original → the lengths of the originals so begun."""
-        for text in self.whole:
-            if len(text) >= SHORT:
-                self.starts.setdefault(text[:SHORT], set()).add(len(text))
+        """For `inside`: each original from its first word on (a phone "(020) 7946 0958" from "020"), and
+        its first SHORT characters → the lengths of the originals so begun."""
+        for text, source in self.whole.items():
+            core = text.lstrip(_NOT_WORD)
+            if len(core) >= SHORT:
+                self.cores.setdefault(core, source)
+                self.starts.setdefault(core[:SHORT], set()).add(len(core))
 
     def inside(self, text: str) -> list[tuple[int, str]]:
         """(offset, source) of each original found in `text` as whole words: at every word whose first
@@ -62,7 +67,7 @@ class Originals:
         for word in _WORD.finditer(text):
             start = word.start()
             for length in self.starts.get(text[start : start + SHORT], ()):
-                source = self.whole.get(text[start : start + length])
+                source = self.cores.get(text[start : start + length])
                 if source and (start + length >= len(text) or not text[start + length].isalnum()):
                     found.append((start, source))
         return found

@@ -60,3 +60,11 @@ def test_an_original_the_masking_missed_is_found_in_its_own_column():
     assert leaks.survivors(engine, engine.columns, originals, set()) == [  # type: ignore[arg-type]
         "customers.email (an original of customers.email)"
     ]
+
+
+def test_an_original_that_begins_with_punctuation_is_found_from_its_first_word():
+    engine = Rows({"tickets": (["notes"], [["call (020) 7946 0958 after six"]])})
+    originals = {("customers", "phone"): _values("(020) 7946 0958")}
+    assert leaks.survivors(engine, {"tickets": {"notes": "text"}}, originals, set()) == [  # type: ignore[arg-type]
+        "tickets.notes (an original of customers.phone)"
+    ]
