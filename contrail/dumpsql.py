@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from contrail.errors import ConfigError
 
+# How COPY's text format (and `mariadb -B`) write a backslash, tab, newline and carriage return in a field.
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 HINT = "a staging refresh loads one database's tables and data; re-create the dump with the engine's dump tool"
 
 

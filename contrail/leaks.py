@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from contrail import dumpsql
+
 if TYPE_CHECKING:
     from contrail.staging import Engine
 
@@ -32,7 +34,7 @@ _WORD = re.compile(r"[^\s,;:\"'(){}\[\]<>|=]+")  # an email, a name, a number gr
 
 def client_text(value: str) -> str:
     """A value as the clients print it in a row (COPY's and `mariadb -B`'s text escapes), lower-cased."""
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r").lower()
+    return value.translate(dumpsql.COPY_ESCAPES).lower()
 
 
 @dataclass

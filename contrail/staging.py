@@ -33,7 +33,6 @@ from contrail.remote import Remote, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
 BATCH = 5000  # mapping rows per INSERT (MariaDB)
-COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})  # COPY's text format
 
 
 @dataclass(frozen=True)
@@ -483,7 +482,7 @@ class PostgreSQL(Engine):
 
     def _fill(self, mapped: str, mapping: dict[str, str]) -> list[str]:
         rows = "".join(
-            f"{bytes.fromhex(old).decode().translate(COPY_ESCAPES)}\t{new.translate(COPY_ESCAPES)}\n"
+            f"{bytes.fromhex(old).decode().translate(dumpsql.COPY_ESCAPES)}\t{new.translate(dumpsql.COPY_ESCAPES)}\n"
             for old, new in mapping.items()
         )
         return [f"COPY {mapped} (old, new) FROM STDIN;", rows + "\\.", f"ANALYZE {mapped};"]

@@ -24,7 +24,6 @@ COPY_HEADER = re.compile(
 )
 _COPY_UNESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 _COPY_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF NOT EXISTS\s+)?(`(?:[^`]|``)*`|\w+)\s*\((.*)\)", re.I | re.S)
 _LEADING = re.compile(r"^(?:\s+|--[^\n]*\n|#[^\n]*\n|/\*(?!M?!).*?\*/)*", re.S)  # blank lines, comments
 _MY_INSERT = re.compile(r"\s*INSERT\s+INTO\s+(`(?:[^`]|``)*`|\w+)\s*(?:\(([^)]*)\)\s*)?VALUES\s*", re.I)
@@ -127,7 +126,7 @@ def _copy_text(value: str) -> str:
     """A value as a COPY row field, in the Latin-1 view (the common case, plain ASCII, as it is)."""
     if value.isascii() and value.isprintable() and "\\" not in value:
         return value
-    return _latin(value.translate(_COPY_ESCAPES))
+    return _latin(value.translate(dumpsql.COPY_ESCAPES))
 
 
 def _copy_unescape(match: re.Match[str]) -> str:
