@@ -76,12 +76,10 @@ class Remote:
                 shown = stdout if len(stdout) < 20_000 else stdout[:20_000] + "…(cut)\n"
                 log.write(f"[{self.name}] $ {command}\n{shown}{stderr}")
         output = Output(done.returncode == 0, stdout, stderr)
-        if check and not output.ok and private:
-            summary = what or f"`{command.splitlines()[0][:80]}`"
-            raise ToolFailed(f"{self.name}: {summary} failed: {first_error(output)}", f"log: {self.log}")
         if check and not output.ok:
             summary = what or f"`{command.splitlines()[0][:80]}`"
-            raise ToolFailed(f"{self.name}: {summary} failed: {last_line(output)}", f"log: {self.log}")
+            detail = redact(error_line(stdout + stderr)) if private else last_line(output)
+            raise ToolFailed(f"{self.name}: {summary} failed: {detail}", f"log: {self.log}")
         return output
 
     def transfer(self, command: str, data: bytes | None = None) -> tuple[int, bytes, str]:
@@ -104,16 +102,15 @@ class Remote:
         run(["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target], log=self.log)
 
 
-def first_error(output: Output) -> str:
-    """The first line that says ERROR (else the last line), with the values it quotes masked: a database
-    client's errors can quote a row (`Duplicate entry 'anna@…'`), and none may reach a log or a terminal."""
-    lines = [ln.strip() for ln in (output.stdout + output.stderr).splitlines() if ln.strip()]
-    line = next((ln for ln in lines if "ERROR" in ln or "error" in ln), lines[-1] if lines else "(no output)")
-    return redact(line)
+def error_line(output: str) -> str:
+    """The first line that says ERROR (else the last line) of a database client's output."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    return next((ln for ln in lines if "ERROR" in ln or "error" in ln), lines[-1] if lines else "(no output)")
 
 
 def redact(line: str) -> str:
-    """Quoted values and the DETAIL/row text after an error message, masked."""
+    """Quoted values and the DETAIL/row text after an error message, masked: a database client's errors can
+    quote a row (`Duplicate entry 'anna@…'`), and none may reach a log or a terminal."""
     line = re.split(r"\b(DETAIL|CONTEXT|Key \()", line)[0].rstrip()
     return _QUOTED.sub(lambda m: m.group(1) + "…" + m.group(1), line)
 

@@ -29,7 +29,7 @@ from contrail import dumpsql, leaks, pii, transit
 from contrail.anonymise import Fakes, Rule, check_rules, unmasked
 from contrail.dumpsql import Filtered
 from contrail.errors import ConfigError, ToolFailed
-from contrail.remote import Remote, redact
+from contrail.remote import Remote, error_line, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
 BATCH = 5000  # mapping rows per INSERT (MariaDB)
@@ -658,7 +658,6 @@ class MariaDB(Engine):
         account = f"{my_literal(LOADER)}@'localhost'"
         self.admin(f"DROP USER IF EXISTS {account};")  # its sessions are over: the load and masking have ended
         previous = self.database + PREVIOUS
-        self.admin(f"DROP DATABASE IF EXISTS {my_ident(previous)};")
         served, notes = self._objects(self.database), (self._note_of(self.incoming), self._note_of(self.database))
         self._drop(self.database, served)
         self._rename_all(self.database, previous, self.incoming)
@@ -776,8 +775,7 @@ def _columns(out: str, sep: str = "|") -> dict[str, dict[str, str]]:
 
 def dump_error(label: str, output: str) -> str:
     """The loader's first error, pointing at the dump's own name and line, with the values it quotes masked."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    first = next((ln for ln in lines if "ERROR" in ln or "error" in ln), lines[-1] if lines else "(no output)")
+    first = error_line(output)
     psql = re.search(r"^psql:[^:]+:(\d+): (?:ERROR:\s*)?(.*)$", first)
     if psql:
         return f"{label}:{psql.group(1)}: {redact(psql.group(2))}"
