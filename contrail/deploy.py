@@ -1,19 +1,28 @@
 """`fab push` and friends: put the app's code live on every app server, gracefully.
 
-A push: wheels built on the host (cached by the requirements' key) → on every app server at once, the
-venv for that key if it is new, and the code rsynced into releases/<id> (hard-linked against the live
-release, so only changed files travel) → the release is checked on one server (every module compiles,
-the WSGI app and, for Django, `check` import) → migrations and collectstatic once, only when their
-inputs changed → on every app server, `current` switched atomically (ln + mv -T) and Gunicorn sent HUP
-→ each server's health endpoint must report the new release → HAProxy's checks see every web node UP
-(the front door serves it). A release that fails its check is removed and `current` never moves: the
-previous release keeps serving.
+A push: the push lock on the first app server (one push at a time per environment) → wheels built on
+the host (cached by the requirements' key) → on every app server at once, the venv for that key if it
+is new, and the code rsynced into releases/<id> (hard-linked against the live release where a file's
+*content* is unchanged, so only changed files travel) → the release is checked on one server (every
+module compiles, the WSGI app and, for Django, `check` import) → migrations and collectstatic once,
+only when their inputs changed → on every app server, `current` switched atomically (ln + mv -T) and
+Gunicorn sent HUP → each server's health endpoint must report the new release → HAProxy's checks see
+every web node UP (the front door serves it). A release that fails its check is removed and `current`
+never moves; a switch that fails on any server puts every server it touched back on its previous
+release.
+
+What lives only as long as the push (the lock, an app server drained from Nginx) is held by a remote
+command that undoes it when the push's end of the connection closes (remote.Session): a push killed or
+cut off at any moment leaves neither behind for more than a few seconds.
 """
 
 from __future__ import annotations
 
+import datetime
+import getpass
 import os
 import shlex
+import socket
 import sys
 import tempfile
 import time
@@ -28,7 +37,7 @@ from rich.console import Console
 from contrail import config, haproxy_stats, machines, release, topology, wheelhouse
 from contrail.config import DevConfig
 from contrail.errors import ContrailError, ToolFailed
-from contrail.remote import Remote
+from contrail.remote import Remote, Session
 from contrail.workspace import Workspace
 
 APP = "/srv/app"
@@ -38,7 +47,14 @@ HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
 DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
 CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
 FRONT_DOOR_WAIT = 20  # seconds for HAProxy's checks to see every web node UP after the switch
+CONFIRMATIONS = 3  # health answers in a row that must report the new release (one worker may lag)
+LOCK = f"{APP}/.push.lock"  # flock(1)ed by the push in progress, on the first app server
+HOLDER = f"{APP}/.push.holder"  # who holds it, since when (for the push that waits, and `status`)
+LOCK_WAIT = 120  # seconds a push waits for the one in progress to end
+LOCK_LIMIT = 1800  # a lock whose holder's connection hangs (not drops) ends by itself after this long
+DRAIN_LIMIT = 60  # likewise for a drained app server: back in rotation after this long at most
 T = TypeVar("T")
+X = TypeVar("X")
 console = Console(highlight=False)
 
 
@@ -102,13 +118,22 @@ def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
 
 def push(env: Environment, rolling: bool = True) -> PushReport:
     """Rolling by default: one app server at a time, drained from Nginx, the first one a canary."""
+    log = env.ws.new_log("push")
+    remotes = _connect(env, env.app_nodes, log)
+    lock = _lock(remotes[0], "rolling" if rolling else "all-at-once")
+    try:
+        return _push(env, log, remotes, rolling)
+    finally:
+        lock.close()
+
+
+def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool) -> PushReport:
     phases = Phases()
-    cfg, log = env.cfg, env.ws.new_log("push")
+    cfg = env.cfg
     django = cfg.app.framework == "django"
     rid = release.new_release_id()
     key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log)
     phases.done("wheelhouse")
-    remotes = _connect(env, env.app_nodes, log)
     webs = _connect(env, env.web_nodes, log)
     first = remotes[0]
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
@@ -135,13 +160,13 @@ def push(env: Environment, rolling: bool = True) -> PushReport:
     phases.done("migrate")
     static = django and _publish_static(env, first, webs, links, rid, key)
     phases.done("static")
-    if rolling:
-        _rolling_switch(env, remotes, webs, rid, [u.live_release for u in uploads])
-    elif any(u.new_venv for u in uploads):
-        for remote in remotes:  # the Gunicorn masters restart: one server at a time keeps the app up
-            _switch(remote, rid)
+    previous = [u.live_release for u in uploads]
+    if rolling or any(u.new_venv for u in uploads):
+        # A new venv restarts the Gunicorn masters, which closes their listening sockets: one server
+        # at a time, drained first, even for --all-at-once.
+        _rolling_switch(env, remotes, webs, rid, previous, canary=rolling)
     else:
-        _parallel(lambda r: _switch(r, rid), remotes)
+        _switch_all(remotes, rid, previous)
     phases.done("switch")
     _wait_front_door(env, log, f"release {rid} is live on the app servers")
     phases.done("front door")
@@ -162,9 +187,9 @@ def _connect(env: Environment, nodes: list[topology.Node], log: Path) -> list[Re
     return [Remote(n.name, env.ssh_config, machines.control_dir(env.cfg), log) for n in nodes]
 
 
-def _parallel(work: Callable[[Remote], T], remotes: list[Remote]) -> list[T]:
-    with ThreadPoolExecutor(max_workers=max(1, len(remotes))) as pool:
-        return list(pool.map(work, remotes))
+def _parallel(work: Callable[[X], T], items: list[X]) -> list[T]:
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 def _overlay(directory: Path, rid: str, key: str, code: str) -> Path:
@@ -202,7 +227,11 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
             f"-r {APP}/wheels/{key}/requirements.txt; fi; touch {venv}/.complete"
         )
     options = [f"--exclude={e}" for e in release.EXCLUDES]
-    options += ["--filter=:- .gitignore", f"--link-dest={APP}/current/"]
+    # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
+    # file from the live release when the edit kept its length within the second (a word changed, or
+    # the overlay's release id of a push less than a second after the last one), so the new release
+    # would carry old code or the old id.
+    options += ["--filter=:- .gitignore", "--checksum", f"--link-dest={APP}/current/"]
     remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
     lines = [*state.stdout.splitlines(), "", "", ""]
     live_release, live_venv = lines[0], lines[1]
@@ -279,48 +308,86 @@ def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: 
 
 def _switch(remote: Remote, rid: str) -> None:
     """Atomic `current` switch (ln + mv -T); Gunicorn HUP (or a restart when the venv changed); wait
-    until the health endpoint reports the new release; keep the newest releases only."""
+    until the health endpoint reports the new release; keep the newest releases only. One switch at a
+    time per server (flock): a switch left running by a push that was killed finishes first. A server
+    already serving `rid` from `current` is left alone, so switching back after a failure is safe to
+    repeat."""
+    health = "curl -fsS http://127.0.0.1:8000/_contrail/health 2>/dev/null"
+    serves = f'{health} | grep -q \'"release": "{rid}"\''
     remote.run(
-        f"set -e; cd {APP}; old=$(readlink current/venv); "
+        f"set -e; cd {APP}; exec 8>>.switch.lock; flock -w {HEALTH_WAIT * 2} 8; "
+        f'if [ "$(readlink current)" = "releases/{rid}" ] && {serves}; then exit 0; fi; '
+        "old=$(readlink current/venv); "
         f"ln -sfn releases/{rid} .current-{rid}; mv -T .current-{rid} current; "
-        'if [ "$old" = "$(readlink current/venv)" ]; then sudo kill -HUP "$(cat run/gunicorn.pid)"; '
+        'if [ "$old" = "$(readlink current/venv)" ]; then '
+        # Gunicorn rewrites its pidfile while it handles a HUP: read it again for a moment if it is gone.
+        "for i in $(seq 100); do pid=$(cat run/gunicorn.pid 2>/dev/null) && break; sleep 0.02; done; "
+        'sudo kill -HUP "$pid"; '
         "else sudo supervisorctl restart app >/dev/null; fi; "
-        f"for i in $(seq {HEALTH_WAIT * 20}); do "
-        f'curl -fsS http://127.0.0.1:8000/_contrail/health 2>/dev/null | grep -q \'"release": "{rid}"\' && break; '
+        f"ok=0; for i in $(seq {HEALTH_WAIT * 20}); do "
+        f"if {serves}; then ok=$((ok + 1)); [ $ok -lt {CONFIRMATIONS} ] || break; continue; fi; ok=0; "
         f"[ $i -lt {HEALTH_WAIT * 20} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
         "sleep 0.05; done; "
         f"ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf"
     )
 
 
-def _rolling_switch(env: Environment, remotes: list[Remote], webs: list[Remote], rid: str, previous: list[str]) -> None:
+def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
+    """Every server at once (a HUP is graceful on its own); if any fails, every server goes back."""
+
+    def attempt(remote: Remote) -> ToolFailed | None:
+        try:
+            _switch(remote, rid)
+        except ToolFailed as err:
+            return err
+        return None
+
+    failures = [err for err in _parallel(attempt, remotes) if err]
+    if failures:
+        _switch_back(remotes, previous)
+        raise PushFailed(
+            f"release {rid} failed to go live: {failures[0].message}",
+            "every app server is back on its previous release",
+        )
+
+
+def _switch_back(remotes: list[Remote], previous: list[str]) -> None:
+    """Each server back on the release it served before this push (a no-op where it never moved)."""
+    _parallel(lambda pair: _switch(*pair), list(zip(remotes, previous, strict=True)))
+
+
+def _rolling_switch(
+    env: Environment, remotes: list[Remote], webs: list[Remote], rid: str, previous: list[str], canary: bool
+) -> None:
     """Each app server in turn: drained from every Nginx, switched, healthy on the new release, put back.
-    The first is the canary: if it fails, it goes back to its previous release and nobody else moves.
-    A lone app server is not drained (Nginx would have nowhere to send requests): Gunicorn's HUP is
-    graceful on its own."""
+    The first is the canary (unless `canary` is off: requirements changed under --all-at-once). If any
+    server fails, every server switched so far goes back to its previous release. A lone app server is
+    not drained (Nginx would have nowhere to send requests): Gunicorn's HUP is graceful on its own."""
     ips = {n.name: n.ip for n in env.app_nodes}
     drain = len(remotes) > 1
     for index, remote in enumerate(remotes):
-        if drain:
-            _upstream(webs, "drain", ips[remote.name])
-            _wait_idle(remote)
+        drained = _drain(webs, ips[remote.name]) if drain else []
         try:
+            if drain:
+                _wait_idle(remote)
             _switch(remote, rid)
-            if index == 0:
+            if canary and index == 0:
                 _canary_check(remote)
         except ToolFailed as err:
-            if index != 0:
-                raise
-            _switch(remote, previous[0])
-            if drain:
-                _upstream(webs, "restore", ips[remote.name])
+            _switch_back(remotes[: index + 1], previous[: index + 1])
             _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            if canary and index == 0:
+                raise PushFailed(
+                    f"canary {remote.name} failed on release {rid}: {err.message}",
+                    f"{remote.name} is back on {previous[0]}; the other app servers were not touched",
+                ) from None
             raise PushFailed(
-                f"canary {remote.name} failed on release {rid}: {err.message}",
-                f"{remote.name} is back on {previous[0]}; the other app servers were not touched",
+                f"release {rid} failed to go live on {remote.name}: {err.message}",
+                f"{', '.join(r.name for r in remotes[: index + 1])} are back on their previous release; "
+                "the others were not touched",
             ) from None
-        if drain:
-            _upstream(webs, "restore", ips[remote.name])
+        finally:
+            _undrain(drained)
 
 
 def _wait_front_door(env: Environment, log: Path, done: str) -> None:
@@ -344,8 +411,54 @@ def _wait_front_door(env: Environment, log: Path, done: str) -> None:
             time.sleep(0.2)
 
 
-def _upstream(webs: list[Remote], action: str, ip: str) -> None:
-    _parallel(lambda w: w.run(f"sudo contrail-upstream {action} {ip}", what=f"{action} of {ip}"), webs)
+def _drain(webs: list[Remote], ip: str) -> list[Session]:
+    """`ip` out of every web node's Nginx upstream for as long as the returned sessions stay open."""
+    quoted = shlex.quote(ip)
+    command = (
+        f"trap '' HUP PIPE; sudo contrail-upstream drain {quoted} && echo drained && "
+        f"timeout {DRAIN_LIMIT} head -n 1 >/dev/null; sudo contrail-upstream restore {quoted} >/dev/null 2>&1"
+    )
+    sessions = [web.hold(command) for web in webs]
+    try:
+        for session in sessions:
+            session.expect("drained")
+    except ToolFailed:
+        _undrain(sessions)
+        raise
+    return sessions
+
+
+def _undrain(sessions: list[Session]) -> None:
+    """Back in every upstream: end every session, then wait until each has restored its Nginx."""
+    for session in sessions:
+        session.close(timeout=0)
+    for session in sessions:
+        session.close()
+
+
+def _lock(first: Remote, kind: str) -> Session:
+    """The environment's push lock (a flock on the first app server), held until the session closes. A
+    push that finds it taken says by whom and waits for it; after LOCK_WAIT it gives up."""
+    since = datetime.datetime.now().strftime("%H:%M:%S")
+    who = f"{getpass.getuser()}@{socket.gethostname()} ({kind} push, pid {os.getpid()}, since {since})"
+    command = (
+        f"trap '' HUP PIPE; exec 9>>{LOCK}; "
+        f'if ! flock -n 9; then echo "busy $(cat {HOLDER} 2>/dev/null)"; flock -w {LOCK_WAIT} 9 || '
+        f'{{ echo "the push by $(cat {HOLDER} 2>/dev/null) still runs after {LOCK_WAIT} s" >&2; exit 75; }}; fi; '
+        f"printf '%s\\n' {shlex.quote(who)} > {HOLDER}; echo locked; "
+        f"timeout {LOCK_LIMIT} head -n 1 >/dev/null; rm -f {HOLDER}"
+    )
+    session = first.hold(command)
+
+    def waiting(line: str) -> None:
+        if line.startswith("busy "):
+            console.print(f"waiting for the push by {line[5:] or 'another user'} to end …", style="yellow")
+
+    try:
+        session.expect("locked", waiting)
+    except ToolFailed as err:
+        raise PushFailed(f"another push holds the lock: {err.message}", "try again when it has ended") from None
+    return session
 
 
 def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:

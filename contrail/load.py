@@ -3,12 +3,18 @@
 A small asyncio HTTP/1.1 client (keep-alive, N concurrent connections) rather than wrk or locust:
 it reads Contrail's X-Contrail-Release and X-Contrail-Node headers, so a run reports which releases
 and which app servers answered, which is what a rolling push or a drill must show. Bounded by a
-request count and a duration, whichever comes first; never anything but the given loopback URL.
+request count and a duration, whichever comes first (or a `stop` event); never anything but the given
+loopback URL.
+
+It never resends: a connection the server closes without answering is a failed request, as it is for
+`curl`, `requests` and most API clients (browsers often resend an idempotent request once, which hides
+exactly the drops a push must not cause).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +32,6 @@ class LoadReport:
     releases: Counter[str] = field(default_factory=Counter)
     nodes: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
-    reconnects: int = 0  # stale keep-alive connections found closed before a request got any answer
     seconds: float = 0.0
     timeline: list[tuple[float, bool, str]] = field(default_factory=list)  # (at, ok, release)
 
@@ -44,8 +49,7 @@ class LoadReport:
         rate = self.requests / self.seconds if self.seconds else 0.0
         lines = [
             f"{self.requests} requests in {self.seconds:.1f} s ({rate:.0f}/s), {self.failed} failed"
-            + (f" ({dict(self.failures)})" if self.failures else "")
-            + f", {self.reconnects} stale keep-alive connections reopened",
+            + (f" ({dict(self.failures)})" if self.failures else ""),
             f"latency p50 {self.percentile(50) * 1000:.1f} ms, p90 {self.percentile(90) * 1000:.1f} ms, "
             f"p99 {self.percentile(99) * 1000:.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms",
             "app servers: " + ", ".join(f"{n} {c}" for n, c in sorted(self.nodes.items())),
@@ -54,18 +58,30 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def run(url: str, *, seconds: float, max_requests: int, concurrency: int) -> LoadReport:
+def run(
+    url: str, *, seconds: float, max_requests: int, concurrency: int, stop: threading.Event | None = None
+) -> LoadReport:
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname not in LOOPBACK:
         raise ContrailError(f"load goes only to this machine's loopback over http, not {url!r}")
     if not 1 <= concurrency <= 256 or seconds <= 0 or max_requests < 1:
         raise ContrailError("load needs --seconds > 0, --requests ≥ 1 and 1–256 connections")
     return asyncio.run(
-        _load(parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/", seconds, max_requests, concurrency)
+        _load(
+            parts.hostname or "127.0.0.1",
+            parts.port or 80,
+            parts.path or "/",
+            seconds,
+            max_requests,
+            concurrency,
+            stop or threading.Event(),
+        )
     )
 
 
-async def _load(host: str, port: int, path: str, seconds: float, max_requests: int, concurrency: int) -> LoadReport:
+async def _load(
+    host: str, port: int, path: str, seconds: float, max_requests: int, concurrency: int, stop: threading.Event
+) -> LoadReport:
     report = LoadReport()
     started = time.monotonic()
     deadline = started + seconds
@@ -73,25 +89,14 @@ async def _load(host: str, port: int, path: str, seconds: float, max_requests: i
 
     async def worker() -> None:
         reader = writer = None
-        while time.monotonic() < deadline and next(budget, None) is not None:
+        while time.monotonic() < deadline and not stop.is_set() and next(budget, None) is not None:
             sent = time.monotonic()
             try:
-                reused = writer is not None
                 if writer is None:
                     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
                 assert reader is not None
-                try:
-                    status, headers = await asyncio.wait_for(_request(reader, writer, host, path), 10)
-                except _Stale:
-                    if not reused:
-                        raise
-                    # As HTTP clients do (RFC 9112 §9.3.1): the server closed an idle keep-alive connection
-                    # before answering; the idempotent GET is sent once more, on a new connection.
-                    report.reconnects += 1
-                    _close(writer)
-                    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
-                    status, headers = await asyncio.wait_for(_request(reader, writer, host, path), 10)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, _Stale) as err:
+                status, headers = await asyncio.wait_for(_request(reader, writer, host, path), 10)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, ClosedUnanswered) as err:
                 report.failures[type(err).__name__] += 1
                 report.timeline.append((sent - started, False, ""))
                 writer = _close(writer)
@@ -123,9 +128,9 @@ async def _request(
         await writer.drain()
         status_line = await reader.readline()
     except ConnectionResetError:
-        raise _Stale() from None
+        raise ClosedUnanswered() from None
     if not status_line:
-        raise _Stale()
+        raise ClosedUnanswered()
     status = int(status_line.split()[1])
     headers: dict[str, str] = {}
     while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -140,8 +145,9 @@ async def _request(
     return status, headers
 
 
-class _Stale(Exception):
-    """The connection was closed before any byte of an answer arrived."""
+class ClosedUnanswered(Exception):
+    """The server closed the connection before any byte of an answer arrived (Python's http.client says
+    RemoteDisconnected; `requests`, ConnectionError)."""
 
 
 def _close(writer: asyncio.StreamWriter | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +82,19 @@ class Remote:
             raise ToolFailed(f"{self.name}: {summary} failed: {detail}", f"log: {self.log}")
         return output
 
+    def hold(self, command: str) -> Session:
+        """Start `command` and keep it running for as long as this process keeps its end open (see Session)."""
+        process = subprocess.Popen(
+            [*self.ssh_command(), self.name, command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        with self.log.open("a") as log:
+            log.write(f"[{self.name}] $ {command}  (held)\n")
+        return Session(self, process)
+
     def transfer(self, command: str, data: bytes | None = None) -> tuple[int, bytes, str]:
         """`command` fed `data` (bytes, streamed through ssh) and its stdout as bytes: for dumps, whose
         contents never reach the log. Returns (exit status, stdout, stderr)."""
@@ -100,6 +113,42 @@ class Remote:
         remote_sources = [f"{self.name}:{s}" for s in sources] if pull else list(sources)
         target = dest if pull else f"{self.name}:{dest}"
         run(["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target], log=self.log)
+
+
+class Session:
+    """A command on a host that lives exactly as long as this end's stdin to it is open.
+
+    For state that must not outlive the push that made it (the push lock, an app server drained from
+    Nginx): the command sets it up, prints a word, then waits for end of input before undoing it. When
+    this process closes its end, exits, is killed (kill -9 included: the kernel closes the pipe) or its
+    connection drops, the remote side reads end of input and undoes what it did; the remote command also
+    bounds how long it waits, for a connection that hangs instead of dropping."""
+
+    def __init__(self, remote: Remote, process: subprocess.Popen[str]) -> None:
+        self.remote = remote
+        self.process = process
+
+    def expect(self, word: str, on_line: Callable[[str], None] = lambda line: None) -> None:
+        """Read lines until one is `word`; every other line goes to `on_line` (e.g. "busy <holder>")."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.rstrip("\n") == word:
+                return
+            on_line(line.rstrip("\n"))
+        status = self.process.wait()
+        detail = last_line(Output(False, "", self.process.stderr.read() if self.process.stderr else ""))
+        raise ToolFailed(f"{self.remote.name}: exited with status {status}: {detail}", f"log: {self.remote.log}")
+
+    def close(self, timeout: float = 30) -> None:
+        """End of input: the remote side undoes its state; wait until it has."""
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        with self.remote.log.open("a") as log:
+            log.write(f"[{self.remote.name}] (held command ended with status {self.process.returncode})\n")
 
 
 def error_line(output: str) -> str:

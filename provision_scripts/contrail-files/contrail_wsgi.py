@@ -1,10 +1,13 @@
 """Contrail's WSGI entry point on app servers, baked into the app box at /srv/app/lib.
 
-Gunicorn runs `contrail_wsgi:application` with --chdir /srv/app/current, so every worker that boots
-after a release switch imports the new release's code (through the `current` symlink, never a
-resolved path: gunicorn#394). It wraps the user's WSGI callable (CONTRAIL_WSGI="module:callable"):
-- `/_contrail/health` answers without calling the app: {"node", "release", "pid"} — cheap enough for
-  HAProxy's and Contrail's health checks, and it reports the release this worker really runs;
+Gunicorn runs `contrail_wsgi:application` with --chdir /srv/app/current. Each worker, when it boots,
+pins the release `current` names at that moment (see `pin`): its code, templates and release id all
+come from that one directory for the worker's whole life. It wraps the user's WSGI callable
+(CONTRAIL_WSGI="module:callable"):
+- `/_contrail/health` answers without calling the app: {"node", "release", "code", "current", "pid"}
+  — the release and code digest this worker loaded, and the release `current` names now (they differ
+  while a switch is under way, or after a switch that never reached Gunicorn); cheap enough for
+  HAProxy's and Contrail's health checks;
 - every response carries X-Contrail-Node and X-Contrail-Release headers;
 - `contrail drill slow` makes every app request wait (the health endpoint stays fast, like an app whose
   database got slow).
@@ -26,21 +29,46 @@ HEALTH_PATH = "/_contrail/health"
 SLOW_FILE = "/srv/app/run/slow-ms"  # written by `contrail drill slow`, removed by `drill restore`
 
 
-def _release(directory: str) -> str:
+def pin(current: str = CURRENT) -> str:
+    """The directory `current` resolves to now, made this process's only app directory: its working
+    directory and the first entry of sys.path, with the symlink itself and any other release taken out.
+
+    Gunicorn puts the symlink on sys.path, and the master's own start directory (a release that may be
+    long gone) is there too; a module or template reached through the symlink is whatever `current`
+    names when it is opened, so a worker that imported part of its code before a switch and part
+    after would serve a mix, and would report a release whose code it does not run."""
+    directory = os.path.realpath(current)
+    releases = os.path.dirname(directory)
+
+    def other_release(entry: str) -> bool:
+        return entry in ("", current) or os.path.dirname(os.path.realpath(entry)) == releases
+
+    sys.path[:] = [directory, *(entry for entry in sys.path if not other_release(entry))]
+    os.chdir(directory)
+    return directory
+
+
+def _read(directory: str, name: str) -> str:
     try:
-        with open(os.path.join(directory, ".contrail-release"), encoding="utf-8") as handle:
+        with open(os.path.join(directory, name), encoding="utf-8") as handle:
             return handle.read().strip()
     except OSError:
         return "none"
 
 
-def load(directory: str = CURRENT):
+def _current_release() -> str:
+    """The release `current` names now (for the health endpoint; not what this worker serves)."""
+    try:
+        return os.path.basename(os.readlink(CURRENT))
+    except OSError:
+        return "none"
+
+
+def load(directory: str):
     """The user's WSGI callable from `directory` (None before the first push)."""
     target = os.environ.get("CONTRAIL_WSGI", "")
-    if not target or _release(directory) in ("none", "placeholder"):
+    if not target or _read(directory, ".contrail-release") in ("none", "placeholder"):
         return None
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
     module_name, _, attribute = target.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attribute or "application")
@@ -61,16 +89,19 @@ def _placeholder(environ, start_response):
     return [f"Contrail: {NODE} is up; no release is live yet (run `fab push`).\n".encode()]
 
 
-RELEASE = _release(CURRENT)
+DIRECTORY = pin()
+RELEASE = _read(DIRECTORY, ".contrail-release")
+CODE = _read(DIRECTORY, ".contrail-code")
 os.environ["CONTRAIL_RELEASE"] = RELEASE  # for the app to show or log
 os.environ["CONTRAIL_NODE"] = NODE
-APP = load() or _placeholder
+APP = load(DIRECTORY) or _placeholder
 HEADERS = [("X-Contrail-Node", NODE), ("X-Contrail-Release", RELEASE)]
 
 
 def application(environ, start_response):
     if environ.get("PATH_INFO") == HEALTH_PATH:
-        body = json.dumps({"node": NODE, "release": RELEASE, "pid": os.getpid()}).encode()
+        served = {"node": NODE, "release": RELEASE, "code": CODE, "current": _current_release(), "pid": os.getpid()}
+        body = json.dumps(served).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *HEADERS])
         return [body]
 

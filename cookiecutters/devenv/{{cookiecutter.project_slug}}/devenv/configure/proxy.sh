@@ -23,6 +23,10 @@ frontend http
     default_backend web
 backend web
     balance roundrobin
+    # A new connection to Nginx for every request, none kept idle: an idle connection that Nginx closes
+    # (its old workers do, on every reload during a rolling push) while HAProxy sends the next request
+    # on it would reach the client as a connection closed without an answer.
+    option http-server-close
     option httpchk GET /_contrail/health
     http-check expect status 200
 {%- for node in cookiecutter.contrail.web_nodes %}
