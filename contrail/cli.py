@@ -616,7 +616,7 @@ def startdev_cmd(
 @click.option("-v", "--verbose", is_flag=True, help="Stream Vagrant's own output.")
 def up_cmd(verbose: bool) -> None:
     """`vagrant up` every node (in parallel), then wait until the whole topology is healthy."""
-    from contrail import devenv, machines
+    from contrail import deploy, devenv, machines
     from contrail.ui import BuildProgress
 
     cfg = _project_config(Path.cwd())
@@ -634,7 +634,12 @@ def up_cmd(verbose: bool) -> None:
             if node:
                 last[node] = text
 
-        report = machines.up(cfg, workspace_for(cfg), on_node)
+        report = machines.up(
+            cfg,
+            workspace_for(cfg),
+            on_node,
+            lambda ssh_config_written: deploy.catch_up(cfg, on_node, ssh_config_written),
+        )
         for node in sorted(last):
             ui.finish(node, True, machines.REMOVED if last[node] == machines.REMOVED else "configured")
     _print_health(report)

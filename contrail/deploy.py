@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import json
 import os
 import shlex
 import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -219,13 +221,7 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
     )
     installed = "complete" not in state.stdout
     if installed:
-        remote.rsync([f"{wheels}/"], f"{APP}/wheels/{key}/")
-        remote.run(
-            f"set -e; rm -rf {venv}; python3 -m venv --system-site-packages {venv}; "
-            f"if grep -qv '^\\s*\\(#\\|$\\)' {APP}/wheels/{key}/requirements.txt; then "
-            f"{venv}/bin/pip install -q --no-index --find-links {APP}/wheels/{key} "
-            f"-r {APP}/wheels/{key}/requirements.txt; fi; touch {venv}/.complete"
-        )
+        _install_venv(remote, key, wheels)
     options = [f"--exclude={e}" for e in release.EXCLUDES]
     # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
     # file from the live release when the edit kept its length within the second (a word changed, or
@@ -237,6 +233,18 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
     live_release, live_venv = lines[0], lines[1]
     live_code = lines[2] if lines[2] != "complete" else ""
     return Upload(installed, live_venv != venv, live_code, live_release)
+
+
+def _install_venv(remote: Remote, key: str, wheels: Path) -> None:
+    """The venv for requirements `key`, from the wheels in `wheels` (a local wheelhouse)."""
+    venv = f"{APP}/venvs/{key}"
+    remote.rsync([f"{wheels}/"], f"{APP}/wheels/{key}/")
+    remote.run(
+        f"set -e; rm -rf {venv}; python3 -m venv --system-site-packages {venv}; "
+        f"if grep -qv '^\\s*\\(#\\|$\\)' {APP}/wheels/{key}/requirements.txt; then "
+        f"{venv}/bin/pip install -q --no-index --find-links {APP}/wheels/{key} "
+        f"-r {APP}/wheels/{key}/requirements.txt; fi; touch {venv}/.complete"
+    )
 
 
 def _env_prefix() -> str:
@@ -323,13 +331,64 @@ def _switch(remote: Remote, rid: str) -> None:
         # Gunicorn rewrites its pidfile while it handles a HUP: read it again for a moment if it is gone.
         "for i in $(seq 100); do pid=$(cat run/gunicorn.pid 2>/dev/null) && break; sleep 0.02; done; "
         'sudo kill -HUP "$pid"; '
-        "else sudo supervisorctl restart app >/dev/null; fi; "
+        # (a server waiting for its first release has no `app` program loaded yet: update starts it)
+        "else sudo supervisorctl restart app >/dev/null 2>&1 || sudo supervisorctl update >/dev/null; fi; "
         f"ok=0; for i in $(seq {HEALTH_WAIT * 20}); do "
         f"if {serves}; then ok=$((ok + 1)); [ $ok -lt {CONFIRMATIONS} ] || break; continue; fi; ok=0; "
         f"[ $i -lt {HEALTH_WAIT * 20} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
         "sleep 0.05; done; "
         f"ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf"
     )
+
+
+def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Callable[[], object]) -> list[str]:
+    """App servers that wait with no release while others serve one (created, or recreated by `vagrant
+    destroy` + `contrail up`; their configure step left Gunicorn stopped, so they take no traffic) get
+    the release most app servers serve — its code and its venv's wheels copied from one that serves it
+    — and are started on it. Returns their names. Asks the app servers over HTTP first: only when one
+    waits does it wait for `ssh_ready` and connect."""
+    served = {n.name: _served(n.ip) for n in topology.by_role(cfg, "app")}
+    live = Counter(r for r in served.values() if r not in ("", "placeholder", "none"))
+    if not live or all(r for r in served.values()):
+        return []
+    rid = live.most_common(1)[0][0]
+    ssh_ready()
+    env = Environment.load(cfg.project_dir)
+    log = env.ws.new_log("catch-up")
+    remotes = {r.name: r for r in _connect(env, env.app_nodes, log)}
+    waiting = [
+        remotes[name]
+        for name, release_served in served.items()
+        if not release_served and remotes[name].run(f"readlink {APP}/current").stdout.strip().endswith("/placeholder")
+    ]
+    if not waiting:
+        return []
+    source = remotes[next(name for name, r in served.items() if r == rid)]
+    lock = _lock(remotes[env.app_nodes[0].name], "catch-up")
+    try:
+        for remote in waiting:
+            on_node(remote.name, f"getting release {rid} from {source.name}")
+        key = Path(source.run(f"readlink {APP}/releases/{rid}/venv").stdout.strip()).name
+        with tempfile.TemporaryDirectory(prefix="contrail-catch-up-") as tmp:
+            source.rsync([f"{APP}/wheels/{key}/"], f"{tmp}/wheels/", pull=True)
+            source.rsync([f"{APP}/releases/{rid}/"], f"{tmp}/release/", pull=True)
+
+            def deliver(remote: Remote) -> None:
+                _install_venv(remote, key, Path(tmp) / "wheels")
+                remote.rsync([f"{tmp}/release/"], f"{APP}/releases/{rid}/")
+                _switch(remote, rid)
+                on_node(remote.name, f"serving release {rid}")
+
+            _parallel(deliver, waiting)
+    finally:
+        lock.close()
+    return [r.name for r in waiting]
+
+
+def _served(ip: str) -> str:
+    """The release an app server's health endpoint reports ("" when nothing answers)."""
+    status, body = machines.http_get(f"http://{ip}:8000/_contrail/health", timeout=1)
+    return str(json.loads(body).get("release", "")) if status == 200 else ""
 
 
 def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:

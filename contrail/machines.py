@@ -68,8 +68,15 @@ def _vagrant(cfg: DevConfig, log: Path) -> vagrant.Vagrant:
     return vagrant.Vagrant(root=str(cfg.project_dir), env={**os.environ, **VAGRANT_ENV}, err_cm=stderr_to_log)
 
 
-def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeout: float = 120) -> list[NodeHealth]:
-    """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy."""
+def up(
+    cfg: DevConfig,
+    ws: Workspace,
+    on_node: Callable[[str, str], None],
+    catch_up: Callable[[Callable[[], object]], object],
+    timeout: float = 120,
+) -> list[NodeHealth]:
+    """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy. Meanwhile
+    `catch_up` (new app servers get the live release) is called with what waits for the ssh config."""
     log = ws.new_log("up")
     if cfg.catalog:
         add_catalog_boxes(cfg, log, on_node)
@@ -81,6 +88,7 @@ def up(cfg: DevConfig, ws: Workspace, on_node: Callable[[str, str], None], timeo
         on_node(node, REMOVED)
     with ThreadPoolExecutor(max_workers=1) as pool:
         ssh_config = pool.submit(write_ssh_config, cfg, machine)  # `vagrant ssh-config` takes seconds
+        catch_up(ssh_config.result)
         report = wait_healthy(cfg, timeout)
         ssh_config.result()
     return report
