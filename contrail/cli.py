@@ -689,6 +689,10 @@ def status_cmd(as_json: bool, watch: bool) -> None:
         return
     if not watch:
         _print_health(machines.health(cfg), machines.container_states(cfg))
+        if machines.ssh_config_path(cfg).exists():
+            from contrail import deploy
+
+            deploy.print_push_state(deploy.push_state(deploy.Environment.load(cfg.project_dir)))
     else:
         with Live(console=console, auto_refresh=False) as live:
             while True:

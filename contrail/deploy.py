@@ -571,10 +571,44 @@ def migrate(env: Environment) -> None:
     console.print(f"[green]✓[/] migrations applied from release {current} on {remote.name}")
 
 
+@dataclass(frozen=True)
+class PushState:
+    holder: str  # who holds the push lock, since when ("" when no push runs)
+    drained: dict[str, list[str]]  # app server → the web nodes whose Nginx has it drained, and since when
+
+
+def push_state(env: Environment) -> PushState:
+    """The push in progress and the drained app servers, read on the nodes."""
+    log = env.ws.new_log("status")
+    first = _connect(env, env.app_nodes[:1], log)[0]
+    holder = first.run(f"exec 9>>{LOCK}; flock -n 9 || cat {HOLDER}", check=False).stdout.strip()
+    names = {n.ip: n.name for n in env.app_nodes}
+    drained: dict[str, list[str]] = {}
+
+    def read(web: Remote) -> tuple[str, str]:
+        conf = "/etc/nginx/contrail-upstream.conf"
+        return web.name, web.run(f"date -r {conf} +%H:%M:%S; grep 'down;' {conf}", check=False).stdout
+
+    for web, output in _parallel(read, _connect(env, env.web_nodes, log)):
+        since, *lines = output.splitlines() or [""]
+        for line in lines:
+            ip = line.split()[1].rsplit(":", 1)[0]
+            drained.setdefault(names.get(ip, ip), []).append(f"{web} (since {since})")
+    return PushState(holder, drained)
+
+
 def status(env: Environment) -> None:
     for health in machines.health(env.cfg):
         if health.node.role == "app":
             console.print(f"{health.node.name:<8} {health.node.ip:<15} {health.detail}")
+    print_push_state(push_state(env))
+
+
+def print_push_state(state: PushState) -> None:
+    if state.holder:
+        console.print(f"push in progress: {state.holder}", style="yellow", markup=False)
+    for app, webs in sorted(state.drained.items()):
+        console.print(f"{app} is drained (out of rotation) on {', '.join(webs)}", style="yellow", markup=False)
 
 
 def logs(env: Environment, node: str, lines: int) -> None:

@@ -8,6 +8,7 @@ the front door. Vagrant's output goes to .contrail/logs/up-*.log and, per machin
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -263,15 +265,39 @@ def health(cfg: DevConfig) -> list[NodeHealth]:
             rate, errors = (stat.rate, stat.responses_5xx) if stat else (None, None)
             result.append(NodeHealth(node, bool(stat and stat.up), detail, rate=rate, errors=errors))
         elif node.role == "app":
-            status, body = http_get(f"http://{node.ip}:8000/_contrail/health")
-            release = _json_field(body, "release") if status == 200 else ""
-            detail = f"gunicorn answers, release {release}" if status == 200 else "no answer on :8000"
-            result.append(NodeHealth(node, status == 200, detail, release=release))
+            result.append(_app_health(node))
         else:
             engine, port = cfg.db_engine, topology.database(cfg).port
             ok = _port_open(node.ip, port)
             result.append(NodeHealth(node, ok, f"{engine} :{port} open" if ok else f"{engine} not answering"))
-    return result
+
+    return _flag_odd_releases(result)
+
+
+def _app_health(node: topology.Node) -> NodeHealth:
+    status, body = http_get(f"http://{node.ip}:8000/_contrail/health")
+    if status != 200:
+        return NodeHealth(node, False, "no answer on :8000")
+    release, current = _json_field(body, "release"), _json_field(body, "current")
+    detail = f"gunicorn answers, release {release}"
+    if current and current != release:
+        detail += f" — ⚠ but `current` names {current}"
+    return NodeHealth(node, True, detail, release=release)
+
+
+def _flag_odd_releases(report: list[NodeHealth]) -> list[NodeHealth]:
+    """An app server serving another release than most of the others says so (a push that was cut off,
+    a server that missed one)."""
+    releases = Counter(h.release for h in report if h.node.role == "app" and h.release)
+    if len(releases) < 2:
+        return report
+    usual = releases.most_common(1)[0][0]
+    return [
+        dataclasses.replace(h, detail=f"{h.detail} — ⚠ the others serve {usual}")
+        if h.node.role == "app" and h.release and h.release != usual
+        else h
+        for h in report
+    ]
 
 
 def _json_field(body: str, key: str) -> str:
