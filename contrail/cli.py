@@ -634,15 +634,18 @@ def up_cmd(verbose: bool) -> None:
             if node:
                 last[node] = text
 
+        caught_up: list[str] = []
         report = machines.up(
             cfg,
             workspace_for(cfg),
             on_node,
-            lambda ssh_config_written: deploy.catch_up(cfg, on_node, ssh_config_written),
+            lambda ssh_config_written: caught_up.extend(deploy.catch_up(cfg, on_node, ssh_config_written)),
         )
         for node in sorted(last):
             ui.finish(node, True, machines.REMOVED if last[node] == machines.REMOVED else "configured")
     _print_health(report)
+    if caught_up:
+        console.print(f"{', '.join(caught_up)}: got the live release from another app server before taking traffic")
     newer = machines.newer_boxes(cfg)
     if newer:
         console.print(

@@ -19,7 +19,7 @@ import pytest
 
 from contrail import topology
 from tests.conftest import REPO, TOPOLOGY_ROLES, Catalog, Result, contrail
-from tests.e2e.test_devenv import leftovers
+from tests.e2e.running import leftovers
 from tests.integration.test_startdev import free_port
 
 pytestmark = pytest.mark.e2e

@@ -25,7 +25,7 @@ from contrail import team as teams
 from contrail.tools import docker
 from tests import dumps
 from tests.conftest import REPO, Result, contrail
-from tests.e2e.test_devenv import FAB, leftovers
+from tests.e2e.running import FAB, leftovers
 from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 

@@ -21,7 +21,7 @@ import pytest
 
 from contrail import team
 from tests.conftest import REPO, Result, contrail
-from tests.e2e.test_devenv import leftovers
+from tests.e2e.running import leftovers
 from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 

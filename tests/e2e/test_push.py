@@ -1,0 +1,247 @@
+"""`fab push` under real use, on a running 7-node example environment: back to back, under clients that
+never resend, two at once, a switch that fails half-way, a push killed at any moment, a recreated app
+server. After each, every app server is asked directly: the release its health endpoint reports, the
+release `current` names and the page it serves must agree."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from contrail import config, topology
+from tests.conftest import Result, contrail
+from tests.e2e.running import FAB, Env, example_environment, under_load
+
+pytestmark = pytest.mark.e2e
+TEMPLATE = Path("visits/templates/visits/index.html")
+VIEWS = Path("visits/views.py")
+SETTLE_BOUND = 10.0  # seconds within which a killed push leaves every server in rotation and consistent
+
+
+@pytest.fixture(scope="module")
+def env(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with example_environment(tmp_path_factory, "push") as running:
+        pushed = running.fab("push")
+        assert pushed.status == 0, pushed.stderr
+        yield running
+
+
+def ssh(env: Env, node: str, command: str) -> str:
+    done = subprocess.run(
+        ["ssh", "-F", str(env.project / ".contrail" / "ssh_config"), node, command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def edit(env: Env, marker: str, python: bool) -> None:
+    """A visible change: the page's heading (a template change) or its database line (a `.py` change)."""
+    if python:
+        views = env.project / VIEWS
+        views.write_text(
+            re.sub(r'"database": [^}]*}', f'"database": connection.display_name + " ({marker})"}}', views.read_text())
+        )
+    else:
+        template = env.project / TEMPLATE
+        template.write_text(re.sub(r"<h1>.*</h1>", f"<h1>{marker}</h1>", template.read_text()))
+
+
+def app_servers(env: Env) -> list[topology.Node]:
+    return topology.by_role(config.load(env.project / "contrail.toml"), "app")
+
+
+def observed(env: Env, node: topology.Node) -> dict[str, str]:
+    """What an app server says, asked directly: its health endpoint and its page."""
+    health = json.loads(env.get("/_contrail/health", host=node.ip, port=8000)[2])
+    page = env.get("/", host=node.ip, port=8000)[2]
+    shown = re.search(r'class="release">([^<]*)<', page)
+    heading = re.search(r"<h1>(.*)</h1>", page)
+    database = re.search(r"visits recorded in (.*)\.</p>", page)
+    assert shown and heading and database, page
+    return {
+        "release": health["release"],
+        "current": health["current"],
+        "page release": shown.group(1),
+        "heading": heading.group(1),
+        "database": database.group(1),
+    }
+
+
+def assert_consistent(env: Env, *texts: str) -> str:
+    """Every app server serves one release, the one `current` names, with `texts` on its page."""
+    seen = {node.name: observed(env, node) for node in app_servers(env)}
+    releases = {s["release"] for s in seen.values()}
+    assert len(releases) == 1, seen
+    for name, s in seen.items():
+        assert s["release"] == s["current"] == s["page release"], (name, s)
+        for text in texts:
+            assert text in s["heading"] or text in s["database"], (name, text, s)
+    return releases.pop()
+
+
+def released(result: Result) -> str:
+    match = re.search(r"release (\S+) live on", result.stdout)
+    assert match, result.stdout + result.stderr
+    return match.group(1)
+
+
+def drained(env: Env) -> list[str]:
+    """The upstream lines marked down on every web node."""
+    webs = topology.by_role(config.load(env.project / "contrail.toml"), "web")
+    return [
+        f"{web.name}: {line}"
+        for web in webs
+        for line in ssh(env, web.name, "cat /etc/nginx/contrail-upstream.conf").splitlines()
+        if "down;" in line
+    ]
+
+
+def test_thirty_pushes_back_to_back_each_live_everywhere(env: Env, figures: list[str]) -> None:
+    took: dict[str, list[float]] = {"rolling": [], "all-at-once": []}
+    for i in range(30):
+        python, rolling = i % 2 == 1, i % 3 != 2
+        marker = f"back to back {i}"
+        edit(env, marker, python)
+        started = time.monotonic()
+        pushed = env.fab("push", *([] if rolling else ["--all-at-once"]))
+        took["rolling" if rolling else "all-at-once"].append(time.monotonic() - started)
+        assert pushed.status == 0, (i, pushed.stderr)
+        assert assert_consistent(env, marker) == released(pushed), i
+    figures.append(
+        "30 pushes back to back: "
+        + ", ".join(f"{kind} median {statistics.median(times):.2f} s" for kind, times in took.items())
+    )
+
+
+def test_pushes_under_clients_that_never_resend_fail_no_request(env: Env, figures: list[str]) -> None:
+    """contrail.load (8 keep-alive connections, never resends) and `requests` with its defaults (a
+    Session per thread, no retries) during 10 pushes of `.py` changes, rolling and all at once."""
+    stop = threading.Event()
+    outcomes: Counter[str] = Counter()
+
+    def requests_client() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                answer = session.get(f"http://127.0.0.1:{env.port}/", timeout=10)
+                outcomes["ok" if answer.status_code < 500 else str(answer.status_code)] += 1
+            except requests.RequestException as err:
+                outcomes[type(err).__name__] += 1
+
+    def ten_pushes() -> Result:
+        for i in range(10):
+            edit(env, f"under load {i}", python=True)
+            pushed = env.fab("push", *(["--all-at-once"] if i % 2 else []))
+            if pushed.status != 0:
+                return pushed
+        return pushed
+
+    clients = [threading.Thread(target=requests_client) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        pushed, _, report = under_load(env, ten_pushes)
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+    failed_requests = sum(n for outcome, n in outcomes.items() if outcome != "ok")
+    figures.append(
+        f"10 `.py` pushes under load: contrail.load {report.failed} of {report.requests} failed, "
+        f"requests {failed_requests} of {sum(outcomes.values())} failed"
+    )
+    assert pushed.status == 0, pushed.stderr
+    assert report.failed == 0, report.failures
+    assert failed_requests == 0, outcomes
+    assert len(report.releases) == 11, "the release before, then each of the ten"
+    assert_consistent(env, "under load 9")
+
+
+def test_two_pushes_at_once_run_one_after_the_other(env: Env) -> None:
+    edit(env, "two at once", python=False)
+    first = subprocess.Popen([FAB, "push"], cwd=env.project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.05)
+    second = env.fab("push", "--all-at-once")
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.status == 0, second.stderr
+    assert "waiting for the push by" in second.stdout and "rolling push" in second.stdout
+    assert released(Result(0, out, err)) < released(second)
+    assert assert_consistent(env, "two at once") == released(second)
+
+
+def test_a_switch_that_fails_on_the_second_server_puts_every_server_back(env: Env) -> None:
+    before = assert_consistent(env)
+    ssh(env, "app2", "sudo chmod a-w /srv/app")  # app2's `current` cannot be replaced: its switch fails
+    try:
+        edit(env, "never live", python=False)
+        pushed = env.fab("push", "--all-at-once")
+    finally:
+        ssh(env, "app2", "sudo chmod u+w /srv/app")
+    assert pushed.status == 1
+    assert "app2" in pushed.stderr and "every app server is back on its previous release" in pushed.stderr
+    assert assert_consistent(env) == before
+    again = env.fab("push", "--all-at-once")
+    assert again.status == 0, again.stderr
+    assert assert_consistent(env, "never live") == released(again)
+
+
+def test_a_push_killed_at_any_moment_leaves_every_server_in_rotation(env: Env, figures: list[str]) -> None:
+    edit(env, "timed", python=False)
+    started = time.monotonic()
+    assert env.fab("push").status == 0
+    duration = time.monotonic() - started
+    settled_in: list[float] = []
+    for point in range(1, 11):
+        edit(env, f"killed at {point}", python=False)
+        push = subprocess.Popen([FAB, "push"], cwd=env.project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * point / 11)
+        push.send_signal(signal.SIGKILL)
+        push.wait()
+        killed = time.monotonic()
+        while True:
+            seen = [observed(env, node) for node in app_servers(env)]
+            if not drained(env) and all(s["release"] == s["current"] for s in seen):
+                break
+            assert time.monotonic() - killed < SETTLE_BOUND, (point, drained(env), seen)
+            time.sleep(0.2)
+        settled_in.append(time.monotonic() - killed)
+    figures.append(
+        f"fab push killed at 10 points of a {duration:.2f} s rolling push: every server in rotation and "
+        f"consistent within {max(settled_in):.2f} s"
+    )
+    pushed = env.fab("push")
+    assert pushed.status == 0, pushed.stderr
+    assert assert_consistent(env, "killed at 10") == released(pushed)
+
+
+def test_a_recreated_app_server_serves_only_the_live_release(env: Env, figures: list[str]) -> None:
+    live = assert_consistent(env)
+
+    def recreate() -> Result:
+        destroy = ["vagrant", "destroy", "-f", "app2"]
+        destroyed = subprocess.run(destroy, cwd=env.project, capture_output=True, text=True)
+        assert destroyed.returncode == 0, destroyed.stderr
+        return contrail("up", cwd=env.project)
+
+    up, _, report = under_load(env, recreate)
+    figures.append(f"app2 destroyed and brought back by `contrail up` under load: {report.summary().splitlines()[0]}")
+    assert up.status == 0, up.stdout + up.stderr
+    assert "app2: got the live release from another app server" in up.stdout
+    assert report.failed == 0, report.failures
+    assert set(report.releases) == {live}, report.releases
+    assert assert_consistent(env) == live
