@@ -120,17 +120,18 @@ def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
 
 def push(env: Environment, rolling: bool = True) -> PushReport:
     """Rolling by default: one app server at a time, drained from Nginx, the first one a canary."""
+    phases = Phases()
     log = env.ws.new_log("push")
     remotes = _connect(env, env.app_nodes, log)
     lock = _lock(remotes[0], "rolling" if rolling else "all-at-once")
+    phases.done("lock")
     try:
-        return _push(env, log, remotes, rolling)
+        return _push(env, log, remotes, rolling, phases)
     finally:
         lock.close()
 
 
-def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool) -> PushReport:
-    phases = Phases()
+def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
     cfg = env.cfg
     django = cfg.app.framework == "django"
     rid = release.new_release_id()
@@ -142,31 +143,32 @@ def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool) -> 
         code = release.code_digest(cfg.app.path, key)
         overlay = _overlay(Path(tmp), rid, key, code)
         static_links = pool.submit(_static_links, webs if django else [])
-        uploads = [_upload(first, cfg, rid, key, wheels, overlay)]
-        others = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes[1:]]
+        futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes]
+        live_code = futures[0].result().live_code
         try:
-            if uploads[0].live_code != code:
+            if live_code != code:
                 _check(first, cfg, rid)  # while the other servers receive the release
         except ToolFailed as err:
-            for future in others:
+            for future in futures:
                 future.exception()
             _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
             raise PushFailed(
                 f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}",
                 f"the previous release keeps serving; log: {log}",
             ) from None
-        uploads += [f.result() for f in others]
+        uploads = [f.result() for f in futures]
         links = static_links.result()
     phases.done("upload+check")
-    migrated = django and _migrate_if_changed(first, cfg, rid)
+    migrated = django and _migrate_if_changed(first, cfg, rid, uploads[0].migrated)
     phases.done("migrate")
     static = django and _publish_static(env, first, webs, links, rid, key)
     phases.done("static")
     previous = [u.live_release for u in uploads]
-    if rolling or any(u.new_venv for u in uploads):
+    restarts = [u.new_venv for u in uploads]
+    if rolling or any(restarts):
         # A new venv restarts the Gunicorn masters, which closes their listening sockets: one server
         # at a time, drained first, even for --all-at-once.
-        _rolling_switch(env, remotes, webs, rid, previous, canary=rolling)
+        _rolling_switch(env, remotes, webs, rid, previous, restarts, canary=rolling)
     else:
         _switch_all(remotes, rid, previous)
     phases.done("switch")
@@ -208,31 +210,35 @@ class Upload:
     new_venv: bool  # the release runs another venv than the live one (Gunicorn must restart)
     live_code: str  # the code digest of the live release ("" if unknown)
     live_release: str  # the release `current` points at before this push
+    migrated: str  # the migrations' digest this server's database was last migrated to ("" if none)
 
 
 def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> Upload:
-    """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`."""
+    """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`;
+    what the server runs now is read at the same time."""
     venv = f"{APP}/venvs/{key}"
-    state = remote.run(
-        f"basename $(readlink {APP}/current); readlink {APP}/current/venv; "
-        f"cat {APP}/current/.contrail-code 2>/dev/null; "
-        f"test -e {venv}/.complete && echo complete",
-        check=False,
-    )
-    installed = "complete" not in state.stdout
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(
+            remote.run,
+            f"echo release=$(basename $(readlink {APP}/current)); echo venv=$(readlink {APP}/current/venv); "
+            f"echo code=$(cat {APP}/current/.contrail-code 2>/dev/null); echo migrated=$(cat {MIGRATED} 2>/dev/null); "
+            f"echo complete=$(test -e {venv}/.complete && echo yes)",
+            check=False,
+        )
+        options = [f"--exclude={e}" for e in release.EXCLUDES]
+        # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
+        # file from the live release when the edit kept its length within the second (a word changed, or
+        # the overlay's release id of a push less than a second after the last one), so the new release
+        # would carry old code or the old id.
+        options += ["--filter=:- .gitignore", "--checksum", f"--link-dest={APP}/current/"]
+        remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
+        state = dict(line.partition("=")[::2] for line in asked.result().stdout.splitlines())
+    installed = state.get("complete") != "yes"
     if installed:
         _install_venv(remote, key, wheels)
-    options = [f"--exclude={e}" for e in release.EXCLUDES]
-    # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
-    # file from the live release when the edit kept its length within the second (a word changed, or
-    # the overlay's release id of a push less than a second after the last one), so the new release
-    # would carry old code or the old id.
-    options += ["--filter=:- .gitignore", "--checksum", f"--link-dest={APP}/current/"]
-    remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-    lines = [*state.stdout.splitlines(), "", "", ""]
-    live_release, live_venv = lines[0], lines[1]
-    live_code = lines[2] if lines[2] != "complete" else ""
-    return Upload(installed, live_venv != venv, live_code, live_release)
+    return Upload(
+        installed, state.get("venv") != venv, state.get("code", ""), state.get("release", ""), state.get("migrated", "")
+    )
 
 
 def _install_venv(remote: Remote, key: str, wheels: Path) -> None:
@@ -267,9 +273,10 @@ def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
     remote.run(command, what="the release check")
 
 
-def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str) -> bool:
+def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str, migrated: str) -> bool:
+    """Migrations once (on the first app server), when their digest differs from the last one applied."""
     digest = release.migrations_digest(cfg.app.path)
-    if remote.run(f"cat {MIGRATED} 2>/dev/null", check=False).stdout.strip() == digest:
+    if migrated == digest:
         return False
     _manage(remote, rid, "migrate --noinput -v 0")
     remote.run(f"echo {digest} > {MIGRATED}")
@@ -316,12 +323,15 @@ def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: 
 
 def _switch(remote: Remote, rid: str) -> None:
     """Atomic `current` switch (ln + mv -T); Gunicorn HUP (or a restart when the venv changed); wait
-    until the health endpoint reports the new release; keep the newest releases only. One switch at a
-    time per server (flock): a switch left running by a push that was killed finishes first. A server
-    already serving `rid` from `current` is left alone, so switching back after a failure is safe to
-    repeat."""
-    health = "curl -fsS http://127.0.0.1:8000/_contrail/health 2>/dev/null"
-    serves = f'{health} | grep -q \'"release": "{rid}"\''
+    until the health endpoint reports the new release CONFIRMATIONS times in a row (one curl, several
+    requests: a worker of the old release may still answer one); prune old releases in the background.
+    One switch at a time per server (flock): a switch left running by a push that was killed finishes
+    first. A server already serving `rid` from `current` is left alone, so switching back after a
+    failure is safe to repeat."""
+    url = "http://127.0.0.1:8000/_contrail/health"
+    answers = f"curl -fsS {' '.join([url] * CONFIRMATIONS)} 2>/dev/null"
+    serves = f'[ "$({answers} | grep -o \'"release": "{rid}"\' | wc -l)" -eq {CONFIRMATIONS} ]'
+    tries = HEALTH_WAIT * 100
     remote.run(
         f"set -e; cd {APP}; exec 8>>.switch.lock; flock -w {HEALTH_WAIT * 2} 8; "
         f'if [ "$(readlink current)" = "releases/{rid}" ] && {serves}; then exit 0; fi; '
@@ -333,11 +343,11 @@ def _switch(remote: Remote, rid: str) -> None:
         'sudo kill -HUP "$pid"; '
         # (a server waiting for its first release has no `app` program loaded yet: update starts it)
         "else sudo supervisorctl restart app >/dev/null 2>&1 || sudo supervisorctl update >/dev/null; fi; "
-        f"ok=0; for i in $(seq {HEALTH_WAIT * 20}); do "
-        f"if {serves}; then ok=$((ok + 1)); [ $ok -lt {CONFIRMATIONS} ] || break; continue; fi; ok=0; "
-        f"[ $i -lt {HEALTH_WAIT * 20} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
-        "sleep 0.05; done; "
-        f"ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf"
+        f"for i in $(seq {tries}); do {serves} && break; "
+        f"[ $i -lt {tries} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
+        "sleep 0.01; done; "
+        f"(ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf) "
+        "</dev/null >/dev/null 2>&1 8>&- &"
     )
 
 
@@ -416,15 +426,25 @@ def _switch_back(remotes: list[Remote], previous: list[str]) -> None:
 
 
 def _rolling_switch(
-    env: Environment, remotes: list[Remote], webs: list[Remote], rid: str, previous: list[str], canary: bool
+    env: Environment,
+    remotes: list[Remote],
+    webs: list[Remote],
+    rid: str,
+    previous: list[str],
+    restarts: list[bool],
+    canary: bool,
 ) -> None:
-    """Each app server in turn: drained from every Nginx, switched, healthy on the new release, put back.
-    The first is the canary (unless `canary` is off: requirements changed under --all-at-once). If any
-    server fails, every server switched so far goes back to its previous release. A lone app server is
-    not drained (Nginx would have nowhere to send requests): Gunicorn's HUP is graceful on its own."""
+    """Each app server in turn, switched and healthy on the new release before the next; the first is
+    the canary (unless `canary` is off: requirements changed under --all-at-once). If any server
+    fails, every server switched so far goes back to its previous release.
+
+    A server whose Gunicorn restarts (`restarts`: its venv changes) is drained from every Nginx first,
+    since the old master closes its listening socket; a HUP needs no drain: the socket stays open, old
+    workers finish their requests and new ones accept the next. A lone app server is never drained
+    (Nginx would have nowhere to send requests)."""
     ips = {n.name: n.ip for n in env.app_nodes}
-    drain = len(remotes) > 1
     for index, remote in enumerate(remotes):
+        drain = restarts[index] and len(remotes) > 1
         drained = _drain(webs, ips[remote.name]) if drain else []
         try:
             if drain:

@@ -200,13 +200,28 @@ def test_a_switch_that_fails_on_the_second_server_puts_every_server_back(env: En
     assert assert_consistent(env, "never live") == released(again)
 
 
+def toggle_requirements(env: Env) -> None:
+    """Another spelling of the same requirements: another venv, so the push restarts every Gunicorn
+    master and drains each app server from Nginx first (the venvs are cached on the servers after the
+    first time, so the push stays short)."""
+    requirements = env.project / "requirements.txt"
+    text = requirements.read_text()
+    swapped = text.replace("Django>=4.2,<4.3", "Django>=4.2.0,<4.3")
+    requirements.write_text(swapped if swapped != text else text.replace("Django>=4.2.0,<4.3", "Django>=4.2,<4.3"))
+
+
 def test_a_push_killed_at_any_moment_leaves_every_server_in_rotation(env: Env, figures: list[str]) -> None:
-    edit(env, "timed", python=False)
+    """kill -9 of `fab push` at 10 points of a rolling push that drains (a requirements change)."""
+    for warm_up in range(2):  # both venvs on every server
+        toggle_requirements(env)
+        assert env.fab("push").status == 0, warm_up
+    toggle_requirements(env)
     started = time.monotonic()
     assert env.fab("push").status == 0
     duration = time.monotonic() - started
     settled_in: list[float] = []
     for point in range(1, 11):
+        toggle_requirements(env)
         edit(env, f"killed at {point}", python=False)
         push = subprocess.Popen([FAB, "push"], cwd=env.project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(duration * point / 11)
@@ -214,15 +229,18 @@ def test_a_push_killed_at_any_moment_leaves_every_server_in_rotation(env: Env, f
         push.wait()
         killed = time.monotonic()
         while True:
-            seen = [observed(env, node) for node in app_servers(env)]
-            if not drained(env) and all(s["release"] == s["current"] for s in seen):
+            try:  # a switch the killed push started goes on: a Gunicorn may be restarting
+                seen = [observed(env, node) for node in app_servers(env)]
+            except OSError as err:
+                seen = [{"unanswered": str(err)}]
+            if not drained(env) and all(s.get("release") == s.get("current") for s in seen):
                 break
             assert time.monotonic() - killed < SETTLE_BOUND, (point, drained(env), seen)
             time.sleep(0.2)
         settled_in.append(time.monotonic() - killed)
     figures.append(
-        f"fab push killed at 10 points of a {duration:.2f} s rolling push: every server in rotation and "
-        f"consistent within {max(settled_in):.2f} s"
+        f"fab push killed at 10 points of a {duration:.2f} s rolling push that drains: every server in rotation "
+        f"and consistent within {max(settled_in):.2f} s"
     )
     pushed = env.fab("push")
     assert pushed.status == 0, pushed.stderr
