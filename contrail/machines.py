@@ -146,6 +146,8 @@ def destroy(cfg: DevConfig, ws: Workspace) -> list[str]:
         raise ToolFailed(f"vagrant destroy failed (status {err.returncode})", f"log: {log}") from None
     for name in leftovers(cfg):
         docker.remove_container(name)
+    for network in docker.environment_networks(cfg.name):  # the Vagrantfile removes it with its last machine
+        docker.remove_network(network)
     shutil.rmtree(control_dir(cfg), ignore_errors=True)  # ssh control masters of the old machines
     ssh_config_path(cfg).unlink(missing_ok=True)
     return leftovers(cfg) + leftover_networks(cfg)
@@ -188,9 +190,7 @@ def remove_others(environment: str, project_dir: Path, wanted: set[str]) -> list
 
 
 def leftover_networks(cfg: DevConfig) -> list[str]:
-    name = f"vagrant_network_{cfg.subnet}"
-    done = subprocess.run(["docker", "network", "inspect", name], capture_output=True, text=True)
-    return [name] if done.returncode == 0 else []
+    return docker.environment_networks(cfg.name)
 
 
 def stream_vagrant(lines, log: Path, on_node: Callable[[str, str], None], what: str) -> None:  # type: ignore[no-untyped-def]

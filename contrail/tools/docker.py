@@ -117,6 +117,27 @@ def remove_container(name: str) -> None:
     run(["docker", "rm", "--force", "--volumes", name], check=False)
 
 
+def environment_networks(environment: str) -> list[str]:
+    """Names of the networks labelled as an environment's (its Vagrantfile makes one)."""
+    done = run(
+        [
+            "docker",
+            "network",
+            "ls",
+            "--filter",
+            f"label=org.contrail.environment={environment}",
+            "--format",
+            "{{.Name}}",
+        ],
+        check=False,
+    )
+    return done.output.split() if done.status == 0 else []
+
+
+def remove_network(name: str) -> None:
+    run(["docker", "network", "rm", name], check=False)
+
+
 def environment_containers(environment: str) -> list[str]:
     """Names of the containers (running or not) labelled as an environment's or a team's."""
     done = run(

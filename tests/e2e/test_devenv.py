@@ -227,6 +227,9 @@ def test_destroy_leaves_nothing_behind(env: Env) -> None:
     destroyed = contrail("destroy", cwd=env.project)
     assert destroyed.status == 0, destroyed.stderr
     assert leftovers(env.name) == []
-    cfg = config.load(env.project / "contrail.toml")
-    networks = subprocess.run(["docker", "network", "ls", "--format", "{{.Name}}"], capture_output=True, text=True)
-    assert f"vagrant_network_{cfg.subnet}" not in networks.stdout.split()
+    networks = subprocess.run(
+        ["docker", "network", "ls", "--filter", f"label=org.contrail.environment={env.name}", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+    )
+    assert networks.stdout.split() == []
