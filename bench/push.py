@@ -1,9 +1,11 @@
 """The iteration loop: a one-line change → live on all 3 app servers: `fab push --all-at-once`, the
-rolling `fab push` (one server at a time, canary first), and the naive loop, in one run.
+rolling `fab push` (one server at a time, canary first), each for a template change and a `.py` change,
+and the naive loop, in one run.
 
 Both loops run in the same benchmark against one environment (the Django example, default 7-node
 topology, ports chosen free). A run ends when every app server, asked directly, serves the new text.
-- fab push: Contrail's push (code only changed).
+- fab push: Contrail's push (code only changed). Where the time goes: the push's own phases (as it
+  prints them) and the rest (Fabric starting, Python imports, the check that every server serves it).
 - naive: rebuild the app image with the code and its requirements baked in (`docker build` FROM the
   app box), point the Vagrantfile's app machines at it, `vagrant destroy` + `vagrant up` them.
 Also measured: `contrail up` of the 7 nodes from built boxes until healthy (and `contrail destroy`).
@@ -30,6 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 FAB = str(Path(sys.executable).parent / "fab")
 os.environ.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no update check over the network
 TEMPLATE = Path("visits/templates/visits/index.html")
+VIEWS = Path("visits/views.py")
+PHASE = re.compile(r"([a-z][a-z+ ]*?) (\d+\.\d+) s")
 DOCKERFILE = """FROM {base}
 COPY wheels /srv/app/wheels/naive
 RUN python3 -m venv --system-site-packages /srv/app/venvs/naive \\
@@ -63,25 +67,40 @@ def served_everywhere(cfg: config.DevConfig, text: str, timeout: float = 300) ->
         time.sleep(0.02)
 
 
-def edit(project: Path, marker: str) -> str:
+def edit(project: Path, marker: str, python: bool = False) -> str:
+    """A visible one-line change: the page's heading (template) or its database line (`.py`)."""
+    text = f"edit {marker}"
+    if python:
+        views = project / VIEWS
+        views.write_text(
+            re.sub(r'"database": [^}]*}', f'"database": connection.display_name + " ({text})"}}', views.read_text())
+        )
+        return text
     template = project / TEMPLATE
-    text = f"Hello from Contrail, edit {marker}"
-    template.write_text(re.sub(r"<h1>.*</h1>", f"<h1>{text}</h1>", template.read_text()))
+    template.write_text(re.sub(r"<h1>.*</h1>", f"<h1>Hello from Contrail, {text}</h1>", template.read_text()))
     return text
 
 
-def sh(*args: str, cwd: Path) -> None:
+def sh(*args: str, cwd: Path) -> str:
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"bench: {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done.stdout
 
 
-def fab_push_loop(project: Path, cfg: config.DevConfig, marker: str, *flags: str) -> float:
+def fab_push_loop(
+    project: Path, cfg: config.DevConfig, marker: str, *flags: str, python: bool = False
+) -> tuple[float, dict[str, float]]:
+    """Wall time until every app server serves the change, and the push's own phases."""
     started = time.monotonic()
-    text = edit(project, marker)
-    sh(FAB, "push", *flags, cwd=project)
+    text = edit(project, marker, python)
+    printed = sh(FAB, "push", *flags, cwd=project)
     served_everywhere(cfg, text)
-    return time.monotonic() - started
+    wall = time.monotonic() - started
+    summary = " ".join(printed.split()).split(" s ", 1)[-1]  # after "live on 3 app servers in N.NN s"
+    phases = {name.strip(): float(seconds) for name, seconds in PHASE.findall(summary)}
+    phases["the rest (fab starting, imports, served check)"] = wall - sum(phases.values())
+    return wall, phases
 
 
 def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -> float:
@@ -93,7 +112,7 @@ def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -
     sh("docker", "build", "-q", "-t", tag, str(build), cwd=project)
     vagrantfile = project / "Vagrantfile"
     vagrantfile.write_text(
-        re.sub(r'(role: "app", ip: "[^"]+", image: )"[^"]+"', rf'\1"{tag}"', vagrantfile.read_text())
+        re.sub(r'(role: "app", box: "[^"]+", ip: "[^"]+", image: )"[^"]+"', rf'\1"{tag}"', vagrantfile.read_text())
     )
     apps = [n.name for n in topology.by_role(cfg, "app")]
     sh("vagrant", "destroy", "-f", *apps, cwd=project)
@@ -104,10 +123,16 @@ def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--naive-runs", type=int, default=3)
-    parser.add_argument("--up-runs", type=int, default=3)
+    parser.add_argument("--up-runs", type=int, default=10)
     args = parser.parse_args()
+    kinds = {
+        "fab push --all-at-once, template change": (["--all-at-once"], False),
+        "fab push (rolling), template change": ([], False),
+        "fab push --all-at-once, .py change": (["--all-at-once"], True),
+        "fab push (rolling), .py change": ([], True),
+    }
     with tempfile.TemporaryDirectory(prefix="contrail-bench-") as tmp:
         project = Path(tmp) / "shop"
         shutil.copytree(REPO / "examples" / "django-app", project)
@@ -123,19 +148,28 @@ def main() -> None:
         )
         cfg = config.load(project / "contrail.toml")
         ups, destroys = [], []
+        pushes: dict[str, list[float]] = {kind: [] for kind in kinds}
+        phases: dict[str, list[float]] = {}
         try:
             for run in range(args.up_runs):
                 ups.append(contrail("up", cwd=project))
                 if run < args.up_runs - 1:
                     destroys.append(contrail("destroy", cwd=project))
-            first = [fab_push_loop(project, cfg, "first")]  # builds the wheelhouse and venvs
-            pushes = [fab_push_loop(project, cfg, f"push{i}", "--all-at-once") for i in range(args.runs)]
-            rolling = [fab_push_loop(project, cfg, f"rolling{i}") for i in range(args.runs)]
+            first = [fab_push_loop(project, cfg, "first")[0]]  # builds the wheelhouse and venvs
+            for i in range(args.runs):
+                for kind, (flags, python) in kinds.items():
+                    wall, spent = fab_push_loop(project, cfg, f"{i}{flags}{python}", *flags, python=python)
+                    pushes[kind].append(wall)
+                    if kind == "fab push --all-at-once, template change":
+                        for phase, seconds in spent.items():
+                            phases.setdefault(f"  all-at-once template: {phase}", []).append(seconds)
             build = Path(tmp) / "naive"
             build.mkdir()
             key = release.requirements_key(project / "requirements.txt")
             shutil.copytree(project / ".contrail" / "wheelhouse" / key, build / "wheels")
-            app_image = re.search(r'role: "app", ip: "[^"]+", image: "([^"]+)"', (project / "Vagrantfile").read_text())
+            app_image = re.search(
+                r'role: "app", box: "[^"]+", ip: "[^"]+", image: "([^"]+)"', (project / "Vagrantfile").read_text()
+            )
             assert app_image
             (build / "Dockerfile").write_text(DOCKERFILE.format(base=app_image.group(1)))
             naive = [naive_loop(project, cfg, f"naive{i}", build) for i in range(args.naive_runs)]
@@ -150,18 +184,18 @@ def main() -> None:
             "contrail up, 7 nodes from built boxes": ups,
             "contrail destroy, 7 nodes": destroys,
             "first fab push (wheels, venvs, migrate, static)": first,
-            "fab push --all-at-once, one-line change, live on 3": pushes,
-            "fab push (rolling, canary first), one-line change": rolling,
+            **pushes,
+            **phases,
             "naive: image rebuild + recreate 3 app nodes": naive,
         },
         {
             "ratio naive / fab push --all-at-once": (
                 "naive: image rebuild + recreate 3 app nodes",
-                "fab push --all-at-once, one-line change, live on 3",
+                "fab push --all-at-once, template change",
             ),
-            "ratio rolling / all-at-once": (
-                "fab push (rolling, canary first), one-line change",
-                "fab push --all-at-once, one-line change, live on 3",
+            "ratio naive / fab push (rolling)": (
+                "naive: image rebuild + recreate 3 app nodes",
+                "fab push (rolling), template change",
             ),
         },
     )

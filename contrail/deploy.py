@@ -438,13 +438,14 @@ def _rolling_switch(
     the canary (unless `canary` is off: requirements changed under --all-at-once). If any server
     fails, every server switched so far goes back to its previous release.
 
-    A server whose Gunicorn restarts (`restarts`: its venv changes) is drained from every Nginx first,
-    since the old master closes its listening socket; a HUP needs no drain: the socket stays open, old
-    workers finish their requests and new ones accept the next. A lone app server is never drained
-    (Nginx would have nowhere to send requests)."""
+    Drained from every Nginx first: the canary (it takes no traffic until its page has answered on the
+    new release), and a server whose Gunicorn restarts (`restarts`: its venv changes), since the old
+    master closes its listening socket. Any other server needs no drain: on a HUP the socket stays
+    open, old workers finish their requests and new ones accept the next. A lone app server is never
+    drained (Nginx would have nowhere to send requests)."""
     ips = {n.name: n.ip for n in env.app_nodes}
     for index, remote in enumerate(remotes):
-        drain = restarts[index] and len(remotes) > 1
+        drain = (restarts[index] or (canary and index == 0)) and len(remotes) > 1
         drained = _drain(webs, ips[remote.name]) if drain else []
         try:
             if drain:
