@@ -119,7 +119,8 @@ def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
 
 
 def push(env: Environment, rolling: bool = True) -> PushReport:
-    """Rolling by default: one app server at a time, drained from Nginx, the first one a canary."""
+    """Rolling by default: one app server at a time, the first one a canary (out of rotation until its
+    page answers on the new release)."""
     phases = Phases()
     log = env.ws.new_log("push")
     remotes = _connect(env, env.app_nodes, log)
@@ -398,7 +399,10 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
 def _served(ip: str) -> str:
     """The release an app server's health endpoint reports ("" when nothing answers)."""
     status, body = machines.http_get(f"http://{ip}:8000/_contrail/health", timeout=1)
-    return str(json.loads(body).get("release", "")) if status == 200 else ""
+    try:
+        return str(json.loads(body).get("release", "")) if status == 200 else ""
+    except ValueError:
+        return ""
 
 
 def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
@@ -414,6 +418,7 @@ def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
     failures = [err for err in _parallel(attempt, remotes) if err]
     if failures:
         _switch_back(remotes, previous)
+        _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
         raise PushFailed(
             f"release {rid} failed to go live: {failures[0].message}",
             "every app server is back on its previous release",
