@@ -208,6 +208,17 @@ def port_free(port: int) -> bool:
     return True
 
 
+def ssh_port(cfg: DevConfig, node: topology.Node) -> int:
+    """The host port (on 127.0.0.1) a node's SSH is forwarded to: distinct for every node of an
+    environment and stable across renders (from the environment's /24, unique on this host, and the
+    node's address in it). Left to Vagrant, the docker provider picks ports for machines created at once
+    from a stale view of the ports in use, and two can get the same one ("port is already allocated");
+    a port some other program took is still moved by Vagrant (auto_correct)."""
+    second, third = cfg.subnet.network_address.packed[1:3]
+    block = (second * 256 + third) % 170
+    return 20000 + block * 256 + int(node.ip.rsplit(".", 1)[1])
+
+
 def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
     nodes = topology.nodes(cfg)
     as_dicts = [
@@ -217,6 +228,7 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
             "box": n.box_name,
             "ip": n.ip,
             "image": "" if cfg.catalog else images[n.box_name],
+            "ssh_port": ssh_port(cfg, n),
         }
         for n in nodes
     ]
