@@ -157,8 +157,8 @@ def main() -> None:
                     destroys.append(contrail("destroy", cwd=project))
             first = [fab_push_loop(project, cfg, "first")[0]]  # builds the wheelhouse and venvs
             for i in range(args.runs):
-                for kind, (flags, python) in kinds.items():
-                    wall, spent = fab_push_loop(project, cfg, f"{i}{flags}{python}", *flags, python=python)
+                for k, (kind, (flags, python)) in enumerate(kinds.items()):
+                    wall, spent = fab_push_loop(project, cfg, f"run{i}-kind{k}", *flags, python=python)
                     pushes[kind].append(wall)
                     if kind == "fab push --all-at-once, template change":
                         for phase, seconds in spent.items():

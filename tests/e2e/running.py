@@ -61,6 +61,18 @@ def example_environment(tmp_path_factory: object, prefix: str) -> Iterator[Env]:
             contrail("destroy", cwd=project)
 
 
+def ssh(project: Path, node: str, command: str, timeout: float = 300) -> str:
+    """`command` on a node of the environment in `project`, through its ssh config; its stdout."""
+    done = subprocess.run(
+        ["ssh", "-F", str(project / ".contrail" / "ssh_config"), node, command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def leftovers(name: str) -> list[str]:
     containers = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=org.contrail.environment={name}"], capture_output=True, text=True

@@ -21,7 +21,7 @@ import requests
 
 from contrail import config, topology
 from tests.conftest import Result, contrail
-from tests.e2e.running import FAB, Env, example_environment, under_load
+from tests.e2e.running import FAB, Env, example_environment, ssh, under_load
 
 pytestmark = pytest.mark.e2e
 TEMPLATE = Path("visits/templates/visits/index.html")
@@ -35,17 +35,6 @@ def env(built_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pushed = running.fab("push")
         assert pushed.status == 0, pushed.stderr
         yield running
-
-
-def ssh(env: Env, node: str, command: str) -> str:
-    done = subprocess.run(
-        ["ssh", "-F", str(env.project / ".contrail" / "ssh_config"), node, command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def edit(env: Env, marker: str, python: bool) -> None:
@@ -105,7 +94,7 @@ def drained(env: Env) -> list[str]:
     return [
         f"{web.name}: {line}"
         for web in webs
-        for line in ssh(env, web.name, "cat /etc/nginx/contrail-upstream.conf").splitlines()
+        for line in ssh(env.project, web.name, "cat /etc/nginx/contrail-upstream.conf").splitlines()
         if "down;" in line
     ]
 
@@ -186,12 +175,12 @@ def test_two_pushes_at_once_run_one_after_the_other(env: Env) -> None:
 
 def test_a_switch_that_fails_on_the_second_server_puts_every_server_back(env: Env) -> None:
     before = assert_consistent(env)
-    ssh(env, "app2", "sudo chmod a-w /srv/app")  # app2's `current` cannot be replaced: its switch fails
+    ssh(env.project, "app2", "sudo chmod a-w /srv/app")  # app2's `current` cannot be replaced: its switch fails
     try:
         edit(env, "never live", python=False)
         pushed = env.fab("push", "--all-at-once")
     finally:
-        ssh(env, "app2", "sudo chmod u+w /srv/app")
+        ssh(env.project, "app2", "sudo chmod u+w /srv/app")
     assert pushed.status == 1
     assert "app2" in pushed.stderr and "every app server is back on its previous release" in pushed.stderr
     assert assert_consistent(env) == before

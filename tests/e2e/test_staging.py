@@ -25,7 +25,7 @@ from contrail import team as teams
 from contrail.tools import docker
 from tests import dumps
 from tests.conftest import REPO, Result, contrail
-from tests.e2e.running import FAB, leftovers
+from tests.e2e.running import FAB, leftovers, ssh
 from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 
@@ -45,14 +45,7 @@ class Team:
         return contrail(*args, cwd=self.root)
 
     def ssh(self, node: str, command: str) -> str:
-        done = subprocess.run(
-            ["ssh", "-F", str(self.dir / ".contrail" / "ssh_config"), node, command],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return ssh(self.dir, node, command)
 
     def psql(self, query: str, database: str = "app") -> str:
         return self.ssh("staging-postgresql", f"sudo -u postgres psql -X -At -d {database} -c {_quote(query)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from contrail import config, devenv, secrets
+from contrail import config, devenv, secrets, topology
 from contrail.errors import ConfigError
 from tests.conftest import REPO
 
@@ -102,3 +102,11 @@ def test_the_environment_ssh_key_is_private_and_kept(tmp_path):
     assert key.stat().st_mode & 0o777 == 0o600
     assert key.with_suffix(".pub").read_text().startswith("ssh-ed25519 ")
     assert secrets.ensure_ssh_key(tmp_path, "contrail-test").read_bytes() == key.read_bytes()
+
+
+def test_every_node_gets_its_own_ssh_port_stable_across_renders(django_project):
+    cfg = devenv._initial_config(django_project, devenv.Request(web=config.MAX_NODES, app=config.MAX_NODES))
+    ports = [devenv.ssh_port(cfg, node) for node in topology.nodes(cfg)]
+    assert len(ports) == 2 * config.MAX_NODES + 2 and len(set(ports)) == len(ports)
+    assert all(1024 < port < 65536 for port in ports)
+    assert ports == [devenv.ssh_port(cfg, node) for node in topology.nodes(cfg)]
