@@ -449,30 +449,40 @@ def _rolling_switch(
     open, old workers finish their requests and new ones accept the next. A lone app server is never
     drained (Nginx would have nowhere to send requests)."""
     ips = {n.name: n.ip for n in env.app_nodes}
-    for index, remote in enumerate(remotes):
-        drain = (restarts[index] or (canary and index == 0)) and len(remotes) > 1
-        drained = _drain(webs, ips[remote.name]) if drain else []
-        try:
+    restoring: list[Session] = []  # a server put back while the next one switches (if that one stays in)
+    try:
+        for index, remote in enumerate(remotes):
+            drain = (restarts[index] or (canary and index == 0)) and len(remotes) > 1
             if drain:
-                _wait_idle(remote)
-            _switch(remote, rid)
-            if canary and index == 0:
-                _canary_check(remote)
-        except ToolFailed as err:
-            _switch_back(remotes[: index + 1], previous[: index + 1])
-            _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
-            if canary and index == 0:
+                _undrain(restoring)  # never two servers out of rotation at once
+                restoring = []
+            drained: list[Session] = []
+            try:
+                if drain:
+                    drained = _drain(webs, ips[remote.name])
+                    _wait_idle(remote)
+                _switch(remote, rid)
+                if canary and index == 0:
+                    _canary_check(remote)
+            except ToolFailed as err:
+                _switch_back(remotes[: index + 1], previous[: index + 1])
+                _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+                if canary and index == 0:
+                    raise PushFailed(
+                        f"canary {remote.name} failed on release {rid}: {err.message}",
+                        f"{remote.name} is back on {previous[0]}; the other app servers were not touched",
+                    ) from None
                 raise PushFailed(
-                    f"canary {remote.name} failed on release {rid}: {err.message}",
-                    f"{remote.name} is back on {previous[0]}; the other app servers were not touched",
+                    f"release {rid} failed to go live on {remote.name}: {err.message}",
+                    f"{', '.join(r.name for r in remotes[: index + 1])} are back on their previous release; "
+                    "the others were not touched",
                 ) from None
-            raise PushFailed(
-                f"release {rid} failed to go live on {remote.name}: {err.message}",
-                f"{', '.join(r.name for r in remotes[: index + 1])} are back on their previous release; "
-                "the others were not touched",
-            ) from None
-        finally:
-            _undrain(drained)
+            finally:
+                for session in drained:
+                    session.end()
+                restoring += drained
+    finally:
+        _undrain(restoring)
 
 
 def _wait_front_door(env: Environment, log: Path, done: str) -> None:
@@ -516,7 +526,7 @@ def _drain(webs: list[Remote], ip: str) -> list[Session]:
 def _undrain(sessions: list[Session]) -> None:
     """Back in every upstream: end every session, then wait until each has restored its Nginx."""
     for session in sessions:
-        session.close(timeout=0)
+        session.end()
     for session in sessions:
         session.close()
 
@@ -549,8 +559,8 @@ def _lock(first: Remote, kind: str) -> Session:
 def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:
     """Until no connection is open to Gunicorn (in-flight requests done; Nginx's old workers gone)."""
     remote.run(
-        f"for i in $(seq {seconds * 20}); do "
-        "[ \"$(ss -Htn state established '( sport = :8000 )' | wc -l)\" -eq 0 ] && break; sleep 0.05; done",
+        f"for i in $(seq {seconds * 100}); do "
+        "[ \"$(ss -Htn state established '( sport = :8000 )' | wc -l)\" -eq 0 ] && break; sleep 0.01; done",
         check=False,
     )
 
@@ -559,9 +569,9 @@ def _canary_check(remote: Remote) -> None:
     """The canary's new release answers its page without a server error (the import check cannot see
     errors that happen only when a request runs)."""
     remote.run(
-        f"for i in $(seq {CANARY_WAIT * 10}); do "
+        f"for i in $(seq {CANARY_WAIT * 50}); do "
         "code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/); "
-        '[ "$code" -gt 0 ] && [ "$code" -lt 500 ] && exit 0; sleep 0.1; done; '
+        '[ "$code" -gt 0 ] && [ "$code" -lt 500 ] && exit 0; sleep 0.02; done; '
         'echo "its page answers HTTP $code" >&2; exit 1',
         what="the canary check",
     )

@@ -139,14 +139,19 @@ class Session:
         detail = last_line(Output(False, "", self.process.stderr.read() if self.process.stderr else ""))
         raise ToolFailed(f"{self.remote.name}: exited with status {status}: {detail}", f"log: {self.remote.log}")
 
-    def close(self, timeout: float = 30) -> None:
-        """End of input: the remote side undoes its state; wait until it has."""
+    def end(self) -> None:
+        """End of input: the remote side starts undoing its state."""
         if self.process.stdin and not self.process.stdin.closed:
             self.process.stdin.close()
+
+    def close(self, timeout: float = 30) -> None:
+        """End of input, then wait until the remote side has undone its state."""
+        self.end()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
         with self.remote.log.open("a") as log:
             log.write(f"[{self.remote.name}] (held command ended with status {self.process.returncode})\n")
 
