@@ -13,6 +13,9 @@ server {{ node.ip }}:8000 max_fails=1 fail_timeout=5s;
 CFG
 cat > /etc/nginx/conf.d/contrail.conf.new <<'CFG'
 upstream app {
+    # The app server with the fewest requests in progress: a slow one (a long GC pause, a slow query)
+    # holds its requests longer and so gets fewer new ones; round robin would keep giving it a third.
+    least_conn;
     include /etc/nginx/contrail-upstream.conf;
     keepalive 16;
 }
