@@ -55,6 +55,7 @@ HOLDER = f"{APP}/.push.holder"  # who holds it, since when (for the push that wa
 LOCK_WAIT = 120  # seconds a push waits for the one in progress to end
 LOCK_LIMIT = 1800  # a lock whose holder's connection hangs (not drops) ends by itself after this long
 DRAIN_LIMIT = 60  # likewise for a drained app server: back in rotation after this long at most
+STATUS_WAIT = 3  # seconds `status` waits for a node's answer (a paused machine never answers)
 T = TypeVar("T")
 X = TypeVar("X")
 console = Console(highlight=False)
@@ -610,27 +611,32 @@ def migrate(env: Environment) -> None:
 @dataclass(frozen=True)
 class PushState:
     holder: str  # who holds the push lock, since when ("" when no push runs)
-    drained: dict[str, list[str]]  # app server → the web nodes whose Nginx has it drained, and since when
+    out: dict[str, list[str]]  # app server → on which web nodes it is out of rotation, why, since when
+
+
+REASONS = {"drained": "drained by a push", "unhealthy": "health checks fail"}
 
 
 def push_state(env: Environment) -> PushState:
-    """The push in progress and the drained app servers, read on the nodes."""
+    """The push in progress, and the app servers out of some web node's rotation (read on the nodes)."""
     log = env.ws.new_log("status")
     first = _connect(env, env.app_nodes[:1], log)[0]
-    holder = first.run(f"exec 9>>{LOCK}; flock -n 9 || cat {HOLDER}", check=False).stdout.strip()
+    holder = first.run(f"exec 9>>{LOCK}; flock -n 9 || cat {HOLDER}", check=False, timeout=STATUS_WAIT).stdout.strip()
     names = {n.ip: n.name for n in env.app_nodes}
-    drained: dict[str, list[str]] = {}
+    out: dict[str, list[str]] = {}
 
     def read(web: Remote) -> tuple[str, str]:
-        conf = "/etc/nginx/contrail-upstream.conf"
-        return web.name, web.run(f"date -r {conf} +%H:%M:%S; grep 'down;' {conf}", check=False).stdout
+        listing = (
+            "for f in /run/contrail-upstream/drained/* /run/contrail-upstream/unhealthy/*; do "
+            '[ -e "$f" ] && echo "$(basename "$(dirname "$f")") $(basename "$f") $(cat "$f")"; done; true'
+        )
+        return web.name, web.run(listing, check=False, timeout=STATUS_WAIT).stdout
 
-    for web, output in _parallel(read, _connect(env, env.web_nodes, log)):
-        since, *lines = output.splitlines() or [""]
-        for line in lines:
-            ip = line.split()[1].rsplit(":", 1)[0]
-            drained.setdefault(names.get(ip, ip), []).append(f"{web} (since {since})")
-    return PushState(holder, drained)
+    for web, listing in _parallel(read, _connect(env, env.web_nodes, log)):
+        for reason, ip, since in (line.split() for line in listing.splitlines() if len(line.split()) == 3):
+            at = datetime.datetime.fromtimestamp(int(since)).strftime("%H:%M:%S") if since.isdigit() else "?"
+            out.setdefault(names.get(ip, ip), []).append(f"{web} ({REASONS.get(reason, reason)} since {at})")
+    return PushState(holder, out)
 
 
 def status(env: Environment) -> None:
@@ -643,8 +649,8 @@ def status(env: Environment) -> None:
 def print_push_state(state: PushState) -> None:
     if state.holder:
         console.print(f"push in progress: {state.holder}", style="yellow", markup=False)
-    for app, webs in sorted(state.drained.items()):
-        console.print(f"{app} is drained (out of rotation) on {', '.join(webs)}", style="yellow", markup=False)
+    for app, webs in sorted(state.out.items()):
+        console.print(f"{app} is out of rotation on {', '.join(webs)}", style="yellow", markup=False)
 
 
 def logs(env: Environment, node: str, lines: int) -> None:

@@ -34,6 +34,7 @@ class LoadReport:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
     timeline: list[tuple[float, bool, str]] = field(default_factory=list)  # (at, ok, release)
+    waits: list[tuple[float, float, str]] = field(default_factory=list)  # (at, seconds until it ended, node)
 
     @property
     def failed(self) -> int:
@@ -99,6 +100,7 @@ async def _load(
             except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, ClosedUnanswered) as err:
                 report.failures[type(err).__name__] += 1
                 report.timeline.append((sent - started, False, ""))
+                report.waits.append((sent - started, time.monotonic() - sent, ""))
                 writer = _close(writer)
                 continue
             finally:
@@ -111,6 +113,7 @@ async def _load(
             report.releases[release] += 1
             report.nodes[headers.get("x-contrail-node", "?")] += 1
             report.timeline.append((sent - started, ok, release))
+            report.waits.append((sent - started, time.monotonic() - sent, headers.get("x-contrail-node", "?")))
             if headers.get("connection", "").lower() == "close":
                 writer = _close(writer)
         _close(writer)

@@ -59,15 +59,21 @@ class Remote:
         what: str | None = None,
         stdin: str | bytes | None = None,
         private: bool = False,
+        timeout: float | None = None,
     ) -> Output:
         """Run `command` on the host. With `private` (its output holds data: table rows, personal values) the
-        log gets the command and its exit status only, and a failure's message its first error line only."""
-        done = subprocess.run(
-            [*self.ssh_command(), self.name, command],
-            input=stdin.encode() if isinstance(stdin, str) else stdin,
-            stdin=subprocess.DEVNULL if stdin is None else None,
-            capture_output=True,
-        )
+        log gets the command and its exit status only, and a failure's message its first error line only.
+        With `timeout`, a host that does not answer in time (a frozen machine) is a failure."""
+        try:
+            done = subprocess.run(
+                [*self.ssh_command(), self.name, command],
+                input=stdin.encode() if isinstance(stdin, str) else stdin,
+                stdin=subprocess.DEVNULL if stdin is None else None,
+                capture_output=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            done = subprocess.CompletedProcess([], 124, b"", f"no answer within {timeout} s".encode())
         stdout, stderr = (stream.decode("utf-8", errors="replace") for stream in (done.stdout, done.stderr))
         with self.log.open("a") as log:
             if private:

@@ -24,20 +24,46 @@ stdout_logfile=/var/log/supervisor/nginx.log
 redirect_stderr=true
 CONF
 
-# Take an app server out of (drain) or back into (restore) this node's upstream, gracefully: Nginx's
-# reload lets old workers finish their in-flight requests. Used by rolling pushes.
+# Take an app server out of this node's upstream or put it back, gracefully (Nginx's reload lets old
+# workers finish their in-flight requests). Two independent reasons keep a server out: a push drained
+# it (drain/restore), or its health checks fail (down/up, from contrail-healthd). It is in rotation only
+# when neither holds; each reason is a file under /run/contrail-upstream holding since when.
 cat > /usr/local/sbin/contrail-upstream <<'SH'
 #!/bin/sh
 set -eu
+usage="usage: contrail-upstream drain|restore|down|up IP"
+ip=${2:?$usage}
+case "$ip" in *[!0-9.]*|"") echo "$usage" >&2; exit 2 ;; esac
+state=/run/contrail-upstream
 conf=/etc/nginx/contrail-upstream.conf
-ip=$(printf '%s' "${2:?usage: contrail-upstream drain|restore IP}" | sed 's/\./\\./g')
-# drain: `[^n];` skips a line already ending in "down;", so draining twice changes nothing.
+mkdir -p "$state/drained" "$state/unhealthy"
+exec 9>"$state/.lock"
+flock 9
 case "$1" in
-  drain) sed -i "s/^\(\s*server $ip:8000 [^;]*[^n]\);/\1 down;/" "$conf" ;;
-  restore) sed -i "s/^\(\s*server $ip:8000 [^;]*\) down;/\1;/" "$conf" ;;
-  *) echo "usage: contrail-upstream drain|restore IP" >&2; exit 2 ;;
+  drain) [ -e "$state/drained/$ip" ] || date +%s > "$state/drained/$ip" ;;
+  restore) rm -f "$state/drained/$ip" ;;
+  down) [ -e "$state/unhealthy/$ip" ] || date +%s > "$state/unhealthy/$ip" ;;
+  up) rm -f "$state/unhealthy/$ip" ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
+# Every server line as `up` wrote it, marked down when either reason holds.
+awk -v state="$state" '
+  function held(file,    line, found) { found = (getline line < file) > 0; close(file); return found }
+  /^[ \t]*server [0-9.]+:8000/ {
+    sub(/ down;/, ";")
+    split($2, address, ":")
+    if (held(state "/drained/" address[1]) || held(state "/unhealthy/" address[1]))
+      sub(/;$/, " down;")
+  }
+  { print }
+' "$conf" > "$conf.new"
+if cmp -s "$conf.new" "$conf"; then
+  rm -f "$conf.new"
+  exit 0
+fi
+mv "$conf.new" "$conf"
 nginx -t -q
 nginx -s reload
 SH
 chmod 0755 /usr/local/sbin/contrail-upstream
+install -m 0755 /tmp/contrail-files/contrail_healthd.py /usr/local/sbin/contrail-healthd

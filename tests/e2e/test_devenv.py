@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from contrail import config, load, topology
-from tests.conftest import contrail
+from tests.conftest import Result, contrail
 from tests.e2e.running import LEAD, Env, example_environment, leftovers, under_load
 
 pytestmark = pytest.mark.e2e
@@ -149,6 +149,40 @@ def test_stopping_an_app_server_under_load(env: Env, figures: list[str]) -> None
     assert all(n["healthy"] for n in json.loads(contrail("status", "--json", cwd=env.project).stdout))
 
 
+def test_a_hung_app_server_leaves_rotation_within_seconds(env: Env, figures: list[str]) -> None:
+    """`drill pause app3` (the container frozen: connections open, nothing answers) under a load that
+    never resends: the web nodes' health checks take app3 out, requests stop waiting on it."""
+
+    def pause() -> Result:
+        paused = contrail("drill", "pause", "app3", cwd=env.project)
+        time.sleep(3)
+        paused_status = contrail("status", cwd=env.project)
+        time.sleep(9)
+        return Result(paused.status, paused_status.stdout, paused.stderr)
+
+    paused, _, report = under_load(env, pause, settle=0)
+    assert paused.status == 0, paused.stderr
+    assert "app3 is out of rotation on web1 (health checks fail since" in " ".join(paused.stdout.split())
+    start = LEAD + 0.5  # the drill's own start
+    rate_before = sum(1 for at, _, _ in report.waits if at < LEAD) / LEAD
+    rate_after = sum(1 for at, _, _ in report.waits if start + 3 <= at < start + 6) / 3
+    late_wait = max(seconds for at, seconds, _ in report.waits if at >= start + 2)
+    figures.append(
+        f"drill pause app3 under load: {report.failed} of {report.requests} failed, longest wait of a request "
+        f"sent 2 s into the pause {late_wait:.2f} s, throughput 3 s in {rate_after / rate_before:.0%} of before"
+    )
+    assert report.failed <= 0.001 * report.requests, report.failures
+    assert late_wait <= 3.0
+    assert rate_after >= 0.6 * rate_before
+    restoring = time.monotonic()
+    assert contrail("drill", "restore", "app3", cwd=env.project).status == 0
+    loading = time.monotonic()
+    back = load.run(f"http://127.0.0.1:{env.port}/", seconds=4, max_requests=10**6, concurrency=8)
+    back_in = loading - restoring + min(at for at, _, node in back.waits if node == "app3")
+    figures.append(f"drill restore app3: back in rotation {back_in:.2f} s after the restore began")
+    assert back_in <= 3.0
+
+
 def test_a_slow_app_server_drill(env: Env, figures: list[str]) -> None:
     """A slow app server stays in rotation but gets fewer requests (Nginx sends each to the server with
     the fewest in progress); nothing fails."""
@@ -165,7 +199,7 @@ def test_a_slow_app_server_drill(env: Env, figures: list[str]) -> None:
     report = load.run(f"http://127.0.0.1:{env.port}/", seconds=8, max_requests=10**6, concurrency=8)
     share = report.nodes["app2"] / report.requests
     figures.append(
-        f"drill slow app2 --delay 500 under load: {report.failed} of {report.requests} failed, app2 got {share:.0%}"
+        f"drill slow app2 --delay 500 under load: {report.failed} of {report.requests} failed, app2 got {share:.1%}"
     )
     assert report.failed == 0, report.failures
     assert 0 < share < 0.15, report.nodes

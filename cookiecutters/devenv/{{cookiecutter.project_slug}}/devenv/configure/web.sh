@@ -43,3 +43,18 @@ mv /etc/nginx/conf.d/contrail.conf.new /etc/nginx/conf.d/contrail.conf
 nginx -t -q
 # A graceful reload; a start if supervisor has not started Nginx yet.
 nginx -s reload 2>/dev/null || supervisorctl restart nginx >/dev/null
+
+# Active health checks of every app server (the web box's contrail-healthd): a server that stops
+# answering its health endpoint within 0.5 s twice in a row leaves this node's upstream, and comes back
+# after two good answers. The upstream was just written with every server in: the checker starts afresh.
+rm -rf /run/contrail-upstream
+cat > /etc/supervisor/conf.d/contrail-health.conf <<'CONF'
+[program:contrail-health]
+command=/usr/local/sbin/contrail-healthd{% for node in cookiecutter.contrail.app_node_list %} {{ node.ip }}{% endfor %}
+autorestart=true
+stdout_logfile=/var/log/supervisor/contrail-health.log
+redirect_stderr=true
+CONF
+supervisorctl reread >/dev/null
+supervisorctl update >/dev/null
+supervisorctl restart contrail-health >/dev/null
