@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from contrail import __version__, aptcache, doctor
@@ -19,6 +21,7 @@ from contrail.images import BoxStore
 from contrail.workspace import Workspace, workspace
 
 if TYPE_CHECKING:
+    from contrail import check
     from contrail.config import DevConfig
     from contrail.machines import NodeHealth
     from contrail.staging import Engine
@@ -583,7 +586,7 @@ def startdev_cmd(
     force: bool,
 ) -> None:
     """Render Vagrantfile, fabfile.py and contrail.toml for the app in this directory (cookiecutter)."""
-    from contrail import devenv
+    from contrail import adapt, devenv
 
     for label, value in (("--web", web), ("--app", app_nodes)):
         if value is not None and not 1 <= value <= 20:
@@ -605,6 +608,13 @@ def startdev_cmd(
     for name_ in rendered.unchanged:
         console.print(f"  unchanged {name_}", style="dim")
     cfg = rendered.config
+    if rendered.adapted and adapt.SETTINGS_FILE in rendered.written:
+        console.print(
+            f"{cfg.app.django_settings} runs unmodified; for several servers {adapt.SETTINGS_FILE} adapts "
+            "(production needs the same, from its environment):"
+        )
+        for line in rendered.adapted:
+            console.print(f"  {line}", markup=False)
     source = f"boxes from {cfg.catalog}" if cfg.catalog else "boxes built on this machine"
     console.print(
         f"Environment [bold]{cfg.name}[/]: 1 proxy, {cfg.web} web, {cfg.app_nodes} app, 1 db on {cfg.subnet}, "
@@ -747,6 +757,55 @@ def logs_cmd(targets: tuple[str, ...], follow: bool, lines: int) -> None:
 
     cfg = _project_config(Path.cwd())
     logs.show(cfg, list(targets), lines=lines, follow=follow, echo=lambda line: console.print(line, markup=False))
+
+
+@cli.command("check")
+@click.option(
+    "--flow",
+    "flow_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A user flow (TOML, [[step]] tables) to replay pinned, then across servers.",
+)
+@click.option("--concurrency", type=click.IntRange(0, 64), default=0, help="Also run the flow by N clients at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for CI) instead of a table.")
+def check_cmd(flow_file: Path | None, concurrency: int, as_json: bool) -> None:
+    """What several app servers break in this app, found on the live topology: state kept per server
+    or per process (sessions, caches, files), settings that cannot hold across servers or in
+    production, and (with --flow) a user flow replayed across servers. Exit status 1 when a check
+    fails.
+
+    The flow file holds [[step]] tables: name, method, path, form (a table), status, text; cookies are
+    kept between steps."""
+    from contrail import check, deploy, flow
+
+    cfg = _project_config(Path.cwd())
+    if concurrency and not flow_file:
+        raise ContrailError("--concurrency runs a flow: give it with --flow FILE")
+    if flow_file and not flow_file.is_file():
+        raise ContrailError(f"flow file {flow_file} not found")
+    steps = flow.load(flow_file) if flow_file else []
+    env = deploy.Environment.load(cfg.project_dir)
+    with console.status("checking the app servers …") if not as_json else contextlib.nullcontext():
+        report = check.run(env, check.flow_checks(env, steps, concurrency) if steps else None)
+    if as_json:
+        click.echo(report.as_json())
+    else:
+        _print_check(report)
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_check(report: check.Report) -> None:
+    table = Table(title="what several servers change")
+    for column in ("check", "server", "result", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    marks = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+    for f in report.findings:
+        table.add_row(f.check, f.server, marks[f.status], escape(f.detail), escape(f.fix))
+    console.print(table)
+    failed = len(report.failed)
+    verdict = f"[red]{failed} check(s) failed[/]" if failed else "[green]every check passed[/]"
+    console.print(f"{verdict} in {report.seconds:.1f} s")
 
 
 @cli.command("verify", context_settings={"ignore_unknown_options": True})

@@ -21,6 +21,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 _ONE_CONSTRAINT = r"\s*(?:(?:=|!=|>=|<=|>|<|~>)\s*)?\d+(?:\.\d+){0,2}\s*"
 _CONSTRAINT = re.compile(rf"^{_ONE_CONSTRAINT}(?:,{_ONE_CONSTRAINT})*$")
 _WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "apt_cache": Field(str, ""),
     },
     "boxes": {"catalog": Field(str, ""), "version": Field(str, "")},
-    "topology": {"web": Field(int, 2, 1, MAX_NODES), "app": Field(int, 3, 1, MAX_NODES)},
+    "topology": {
+        "web": Field(int, 2, 1, MAX_NODES),
+        "app": Field(int, 3, 1, MAX_NODES),
+        "cache": Field(int, 1, 0, 1),
+    },
     "app": {
         "path": Field(str, "."),
         "framework": Field(str, "wsgi", choices=("django", "wsgi")),
@@ -57,6 +62,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "name": Field(str, "app"),
         "user": Field(str, "app"),
     },
+    "cache": {"engine": Field(str, "redis", choices=("redis", "memcached"))},
 }
 
 
@@ -88,6 +94,8 @@ class DevConfig:
     catalog: str = ""  # a team box catalog's URL (no credentials); "" = this machine's own boxes
     apt_cache: str = ""  # an apt-cacher-ng the machines fetch packages through (the team's), as the host reaches it
     box_version: str = ""  # a Vagrant version constraint for the catalog's boxes, e.g. "~> 1.0"
+    cache_nodes: int = 1  # 0 or 1: the shared cache node
+    cache_engine: str = "redis"  # or "memcached"
 
     @property
     def project_dir(self) -> Path:
@@ -123,6 +131,8 @@ def load(file: Path) -> DevConfig:
         raise error_at(file, text, "app", "wsgi", "must look like 'package.module:callable'")
     if app["framework"] == "django" and not app["django_settings"]:
         raise error_at(file, text, "app", "django_settings", 'is required when framework = "django"')
+    if app["django_settings"] and not MODULE_NAME.match(app["django_settings"]):
+        raise error_at(file, text, "app", "django_settings", "must be a dotted module name, e.g. 'mysite.settings'")
     try:
         subnet = ipaddress.IPv4Network(env["subnet"] or default_subnet(env["name"]))
     except ValueError as err:
@@ -162,6 +172,8 @@ def load(file: Path) -> DevConfig:
         catalog=values["boxes"]["catalog"],
         apt_cache=env["apt_cache"],
         box_version=values["boxes"]["version"],
+        cache_nodes=values["topology"]["cache"],
+        cache_engine=values["cache"]["engine"],
     )
 
 

@@ -36,7 +36,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
-from contrail import config, haproxy_stats, machines, release, topology, wheelhouse
+from contrail import adapt, apperror, config, haproxy_stats, machines, release, topology, wheelhouse
 from contrail.config import DevConfig
 from contrail.errors import ContrailError, ToolFailed
 from contrail.remote import Remote, Session
@@ -124,7 +124,7 @@ def push(env: Environment, rolling: bool = True) -> PushReport:
     page answers on the new release)."""
     phases = Phases()
     log = env.ws.new_log("push")
-    remotes = _connect(env, env.app_nodes, log)
+    remotes = connect(env, env.app_nodes, log)
     lock = _lock(remotes[0], "rolling" if rolling else "all-at-once")
     phases.done("lock")
     try:
@@ -137,13 +137,15 @@ def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool, pha
     cfg = env.cfg
     django = cfg.app.framework == "django"
     rid = release.new_release_id()
-    key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log)
+    settings = _adapted_settings(cfg)
+    extra = adapt.extra_wheels(settings, release.requirement_lines(cfg.app.requirements)) if settings else []
+    key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log, extra)
     phases.done("wheelhouse")
-    webs = _connect(env, env.web_nodes, log)
+    webs = connect(env, env.web_nodes, log)
     first = remotes[0]
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
-        code = release.code_digest(cfg.app.path, key)
-        overlay = _overlay(Path(tmp), rid, key, code)
+        code = release.code_digest(cfg.app.path, key + settings)
+        overlay = _overlay(Path(tmp), rid, key, code, settings)
         static_links = pool.submit(_static_links, webs if django else [])
         futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes]
         live_code = futures[0].result().live_code
@@ -153,9 +155,11 @@ def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool, pha
         except ToolFailed as err:
             for future in futures:
                 future.exception()
-            _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            hint = apperror.hint_for(err.message)
             raise PushFailed(
-                f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}",
+                f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}"
+                + (f" — {hint}" if hint else ""),
                 f"the previous release keeps serving; log: {log}",
             ) from None
         uploads = [f.result() for f in futures]
@@ -187,22 +191,34 @@ def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool, pha
     return report
 
 
-def _connect(env: Environment, nodes: list[topology.Node], log: Path) -> list[Remote]:
+def connect(env: Environment, nodes: list[topology.Node], log: Path) -> list[Remote]:
     if not nodes:
         raise ContrailError("no such nodes in contrail.toml")
     return [Remote(n.name, env.ssh_config, machines.control_dir(env.cfg), log) for n in nodes]
 
 
-def _parallel(work: Callable[[X], T], items: list[X]) -> list[T]:
+def parallel(work: Callable[[X], T], items: list[X]) -> list[T]:
     with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
         return list(pool.map(work, items))
 
 
-def _overlay(directory: Path, rid: str, key: str, code: str) -> Path:
-    """What Contrail adds to the app's files in every release: its id, its code digest, its venv link."""
+def _adapted_settings(cfg: DevConfig) -> str:
+    """A Django project's devenv/contrail_settings.py as startdev wrote it (and as the user may have
+    edited it), or made the same way when the checkout has none (CI's); "" for other apps."""
+    if cfg.app.framework != "django":
+        return ""
+    file = cfg.project_dir / adapt.SETTINGS_FILE
+    return file.read_text() if file.is_file() else adapt.settings_for(cfg)[0]
+
+
+def _overlay(directory: Path, rid: str, key: str, code: str, settings: str) -> Path:
+    """What Contrail adds to the app's files in every release: its id, its code digest, its venv link,
+    and a Django project's adapted settings module."""
     (directory / ".contrail-release").write_text(rid + "\n")
     (directory / ".contrail-code").write_text(code + "\n")
     (directory / "venv").symlink_to(f"{APP}/venvs/{key}")
+    if settings:
+        (directory / f"{adapt.SETTINGS_MODULE}.py").write_text(settings)
     return directory
 
 
@@ -233,6 +249,9 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
         # the overlay's release id of a push less than a second after the last one), so the new release
         # would carry old code or the old id.
         options += ["--filter=:- .gitignore", "--checksum", f"--link-dest={APP}/current/"]
+        # Directories group-writable and setgid (group app): the app may create files in its release,
+        # as on any one server (see configure/app.sh); the pushed files stay read-only to it.
+        options += ["--chmod=Dg+ws"]
         remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
         state = dict(line.partition("=")[::2] for line in asked.result().stdout.splitlines())
     installed = state.get("complete") != "yes"
@@ -287,8 +306,8 @@ def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str, migrated: str)
 
 def forget_migrations(env: Environment, log: Path) -> None:
     """The database was replaced (`staging pull`): whatever was migrated before, the next push migrates."""
-    remotes = _connect(env, env.app_nodes, log)
-    _parallel(lambda r: r.run(f"rm -f {MIGRATED}", what="forgetting the migrations"), remotes)
+    remotes = connect(env, env.app_nodes, log)
+    parallel(lambda r: r.run(f"rm -f {MIGRATED}", what="forgetting the migrations"), remotes)
 
 
 def _manage(remote: Remote, rid: str, command: str) -> None:
@@ -297,7 +316,7 @@ def _manage(remote: Remote, rid: str, command: str) -> None:
 
 def _static_links(webs: list[Remote]) -> set[str]:
     """Where each web node's /srv/static/current points (one digest each when all are in step)."""
-    return set(_parallel(lambda w: w.run("readlink /srv/static/current", check=False).stdout.strip(), webs))
+    return set(parallel(lambda w: w.run("readlink /srv/static/current", check=False).stdout.strip(), webs))
 
 
 def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: set[str], rid: str, key: str) -> bool:
@@ -319,7 +338,7 @@ def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: 
         link = f"/srv/static/.current-{rid}"
         web.run(f"ln -sfn /srv/static/{digest} {link} && mv -T {link} /srv/static/current")
 
-    _parallel(publish, webs)
+    parallel(publish, webs)
     return True
 
 
@@ -367,7 +386,7 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
     ssh_ready()
     env = Environment.load(cfg.project_dir)
     log = env.ws.new_log("catch-up")
-    remotes = {r.name: r for r in _connect(env, env.app_nodes, log)}
+    remotes = {r.name: r for r in connect(env, env.app_nodes, log)}
     waiting = [
         remotes[name]
         for name, release_served in served.items()
@@ -391,7 +410,7 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
                 _switch(remote, rid)
                 on_node(remote.name, f"serving release {rid}")
 
-            _parallel(deliver, waiting)
+            parallel(deliver, waiting)
     finally:
         lock.close()
     return [r.name for r in waiting]
@@ -416,10 +435,10 @@ def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
             return err
         return None
 
-    failures = [err for err in _parallel(attempt, remotes) if err]
+    failures = [err for err in parallel(attempt, remotes) if err]
     if failures:
         _switch_back(remotes, previous)
-        _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+        parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
         raise PushFailed(
             f"release {rid} failed to go live: {failures[0].message}",
             "every app server is back on its previous release",
@@ -428,7 +447,7 @@ def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
 
 def _switch_back(remotes: list[Remote], previous: list[str]) -> None:
     """Each server back on the release it served before this push (a no-op where it never moved)."""
-    _parallel(lambda pair: _switch(*pair), list(zip(remotes, previous, strict=True)))
+    parallel(lambda pair: _switch(*pair), list(zip(remotes, previous, strict=True)))
 
 
 def _rolling_switch(
@@ -467,7 +486,7 @@ def _rolling_switch(
                     _canary_check(remote)
             except ToolFailed as err:
                 _switch_back(remotes[: index + 1], previous[: index + 1])
-                _parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+                parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
                 if canary and index == 0:
                     raise PushFailed(
                         f"canary {remote.name} failed on release {rid}: {err.message}",
@@ -492,7 +511,7 @@ def _wait_front_door(env: Environment, log: Path, done: str) -> None:
     after its own health endpoint answers again, and "live" means served by the front door, as the
     next request (or a CI job's check) expects."""
     deadline = time.monotonic() + FRONT_DOOR_WAIT
-    for proxy in _connect(env, topology.by_role(env.cfg, "proxy"), log):
+    for proxy in connect(env, topology.by_role(env.cfg, "proxy"), log):
         while True:
             stat = proxy.run("echo 'show stat' | sudo nc -U /run/haproxy/admin.sock", what="HAProxy's stats")
             waiting = [s for s in haproxy_stats.parse(stat.stdout) if s.proxy == "web" and not s.in_rotation]
@@ -569,19 +588,36 @@ def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:
 def _canary_check(remote: Remote) -> None:
     """The canary's new release answers its page without a server error (the import check cannot see
     errors that happen only when a request runs)."""
-    remote.run(
+    checked = remote.run(
         f"for i in $(seq {CANARY_WAIT * 50}); do "
         "code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/); "
         '[ "$code" -gt 0 ] && [ "$code" -lt 500 ] && exit 0; sleep 0.02; done; '
         'echo "its page answers HTTP $code" >&2; exit 1',
-        what="the canary check",
+        check=False,
     )
+    if checked.ok:
+        return
+    said = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else "no answer"
+    error = app_error(remote)
+    raise ToolFailed(
+        f"{remote.name}: {said}{f': {error.describe()}' if error else ''}",
+        f"the app's log: `contrail logs {remote.name}`",
+    )
+
+
+APP_LOG = "/var/log/supervisor/app.log"
+
+
+def app_error(remote: Remote) -> apperror.AppError | None:
+    """The app's last error in the server's log (the log's text itself stays out of Contrail's logs)."""
+    tail = remote.run(f"sudo tail -n 400 {APP_LOG}", check=False, private=True, timeout=STATUS_WAIT)
+    return apperror.last_error(tail.stdout)
 
 
 def rollback(env: Environment) -> None:
     """Every app server back to the release before its current one."""
     log = env.ws.new_log("rollback")
-    remotes = _connect(env, env.app_nodes, log)
+    remotes = connect(env, env.app_nodes, log)
 
     def back(remote: Remote) -> str:
         listing = remote.run(f"readlink {APP}/current; ls -1d {APP}/releases/2*/").stdout.split()
@@ -599,7 +635,7 @@ def rollback(env: Environment) -> None:
 
 
 def migrate(env: Environment) -> None:
-    remote = _connect(env, env.app_nodes, env.ws.new_log("migrate"))[0]
+    remote = connect(env, env.app_nodes, env.ws.new_log("migrate"))[0]
     current = Path(remote.run(f"readlink {APP}/current").stdout.strip()).name
     if env.cfg.app.framework != "django":
         raise ContrailError('migrate is for Django apps (app.framework = "django")')
@@ -620,7 +656,7 @@ REASONS = {"drained": "drained by a push", "unhealthy": "health checks fail"}
 def push_state(env: Environment) -> PushState:
     """The push in progress, and the app servers out of some web node's rotation (read on the nodes)."""
     log = env.ws.new_log("status")
-    first = _connect(env, env.app_nodes[:1], log)[0]
+    first = connect(env, env.app_nodes[:1], log)[0]
     holder = first.run(f"exec 9>>{LOCK}; flock -n 9 || cat {HOLDER}", check=False, timeout=STATUS_WAIT).stdout.strip()
     names = {n.ip: n.name for n in env.app_nodes}
     out: dict[str, list[str]] = {}
@@ -632,7 +668,7 @@ def push_state(env: Environment) -> PushState:
         )
         return web.name, web.run(listing, check=False, timeout=STATUS_WAIT).stdout
 
-    for web, listing in _parallel(read, _connect(env, env.web_nodes, log)):
+    for web, listing in parallel(read, connect(env, env.web_nodes, log)):
         for reason, ip, since in (line.split() for line in listing.splitlines() if len(line.split()) == 3):
             at = datetime.datetime.fromtimestamp(int(since)).strftime("%H:%M:%S") if since.isdigit() else "?"
             out.setdefault(names.get(ip, ip), []).append(f"{web} ({REASONS.get(reason, reason)} since {at})")
@@ -654,7 +690,7 @@ def print_push_state(state: PushState) -> None:
 
 
 def logs(env: Environment, node: str, lines: int) -> None:
-    remote = _connect(env, [n for n in topology.nodes(env.cfg) if n.name == node], env.ws.new_log("logs"))[0]
+    remote = connect(env, [n for n in topology.nodes(env.cfg) if n.name == node], env.ws.new_log("logs"))[0]
     print(remote.run(f"sudo tail -n {lines} /var/log/supervisor/*.log", check=False).stdout)
 
 

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import aptcache, catalog, config, render, secrets, topology
+from contrail import adapt, aptcache, catalog, config, render, secrets, topology
 from contrail.catalog_store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
 from contrail.errors import ConfigError, ContrailError
@@ -47,6 +47,7 @@ class Rendered:
     config: DevConfig
     written: tuple[str, ...]
     unchanged: tuple[str, ...]
+    adapted: tuple[str, ...] = ()  # the Django settings devenv/contrail_settings.py adapts, one line each
 
 
 def startdev(project: Path, request: Request) -> Rendered:
@@ -61,6 +62,7 @@ def startdev(project: Path, request: Request) -> Rendered:
     check_ports(cfg)
     with tempfile.TemporaryDirectory(prefix="contrail-render-") as tmp:
         rendered = render_project(cfg, images, Path(tmp))
+        adapted = _adapt_settings(cfg, rendered)
         if fresh:
             config.load(rendered / config.FILENAME)  # the template's contrail.toml must parse
         else:
@@ -73,7 +75,17 @@ def startdev(project: Path, request: Request) -> Rendered:
         secrets.ensure_ssh_key(state, f"contrail-{cfg.name}")
         written, unchanged = render.install(rendered, project, state, files)
     (state / ".gitignore").write_text("*\n")
-    return Rendered(cfg, tuple(written), tuple(unchanged))
+    return Rendered(cfg, tuple(written), tuple(unchanged), tuple(adapted))
+
+
+def _adapt_settings(cfg: DevConfig, rendered: Path) -> list[str]:
+    """A Django project's settings module for the servers (devenv/contrail_settings.py, see adapt.py),
+    written into the render; what it adapts."""
+    if cfg.app.framework != "django":
+        return []
+    text, findings = adapt.settings_for(cfg)
+    (rendered / adapt.SETTINGS_FILE).write_text(text)
+    return adapt.summary(findings)
 
 
 def _initial_config(project: Path, request: Request) -> DevConfig:
@@ -246,6 +258,7 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
         "framework": cfg.app.framework,
         "wsgi": cfg.app.wsgi,
         "django_settings": cfg.app.django_settings,
+        "settings_module": adapt.SETTINGS_MODULE,
         "requirements": os.path.relpath(cfg.app.requirements, cfg.app.path),
         "workers": cfg.app.workers,
         "db_name": cfg.db_name,
@@ -254,6 +267,11 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
         "db_port": topology.database(cfg).port,
         "db_scheme": topology.database(cfg).scheme,
         "db_ip": topology.by_role(cfg, "db")[0].ip,
+        "proxy_ip": topology.by_role(cfg, "proxy")[0].ip,
+        "cache_nodes": cfg.cache_nodes,
+        "cache_engine": cfg.cache_engine,
+        "cache_port": topology.cache(cfg).port,
+        "cache_ip": next((n.ip for n in nodes if n.role == "cache"), ""),
         "nodes": as_dicts,
         "web_nodes": [n for n in as_dicts if n["role"] == "web"],
         "app_node_list": [n for n in as_dicts if n["role"] == "app"],

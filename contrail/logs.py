@@ -17,6 +17,8 @@ LOGS = {
     "app": ["/var/log/supervisor/app.log"],
     "db": ["/var/log/supervisor/postgresql.log"],
     "db-mariadb": ["/var/log/supervisor/mariadb.log"],
+    "cache": ["/var/log/supervisor/redis.log"],
+    "cache-memcached": ["/var/log/supervisor/memcached.log"],
 }
 
 

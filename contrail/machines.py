@@ -148,9 +148,11 @@ def destroy(cfg: DevConfig, ws: Workspace) -> list[str]:
         docker.remove_container(name)
     for network in docker.environment_networks(cfg.name):  # the Vagrantfile removes it with its last machine
         docker.remove_network(network)
+    for volume in docker.environment_volumes(cfg.name):  # the app servers' shared directory
+        docker.remove_volume(volume)
     shutil.rmtree(control_dir(cfg), ignore_errors=True)  # ssh control masters of the old machines
     ssh_config_path(cfg).unlink(missing_ok=True)
-    return leftovers(cfg) + leftover_networks(cfg)
+    return leftovers(cfg) + leftover_networks(cfg) + docker.environment_volumes(cfg.name)
 
 
 def leftovers(cfg: DevConfig) -> list[str]:
@@ -267,10 +269,13 @@ def health(cfg: DevConfig) -> list[NodeHealth]:
         elif node.role == "app":
             result.append(_app_health(node))
         else:
-            engine, port = cfg.db_engine, topology.database(cfg).port
+            engine, port = (
+                (cfg.db_engine, topology.database(cfg).port)
+                if node.role == "db"
+                else (cfg.cache_engine, topology.cache(cfg).port)
+            )
             ok = _port_open(node.ip, port)
             result.append(NodeHealth(node, ok, f"{engine} :{port} open" if ok else f"{engine} not answering"))
-
     return _flag_odd_releases(result)
 
 

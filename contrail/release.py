@@ -11,11 +11,24 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-# The app box runs Debian bookworm's Python; wheels are built for it.
+# The app box runs Debian bookworm's Python (3.11.2, checked by `contrail verify`); wheels are built for it.
 TARGET_PYTHON = "3.11"
+TARGET_FULL_PYTHON = "3.11.2"
+# Environment markers as the app box's Python evaluates them (for dependencies pip skips on the host).
+TARGET_MARKERS = {
+    "python_version": TARGET_PYTHON,
+    "python_full_version": TARGET_FULL_PYTHON,
+    "implementation_name": "cpython",
+    "implementation_version": TARGET_FULL_PYTHON,
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "sys_platform": "linux",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+}
 # Never part of a release: VCS and tool state, Contrail's own files, local artefacts.
 EXCLUDES = (
     ".git/",
@@ -47,9 +60,10 @@ def requirement_lines(requirements: Path) -> list[str]:
     return [ln for ln in lines if ln]
 
 
-def requirements_key(requirements: Path) -> str:
-    """Names the wheelhouse and the venv: the requirements as written, for the target Python."""
-    data = "\n".join(requirement_lines(requirements)) + f"\npython={TARGET_PYTHON}"
+def requirements_key(requirements: Path, extra: Sequence[str] = ()) -> str:
+    """Names the wheelhouse and the venv: the requirements as written (and what Contrail adds to them,
+    `extra`), for the target Python."""
+    data = "\n".join([*requirement_lines(requirements), *extra]) + f"\npython={TARGET_FULL_PYTHON}"
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 

@@ -239,6 +239,7 @@ def staging_devconfig(cfg: TeamConfig) -> DevConfig:
         db_engine="postgresql",
         db_name=cfg.database,
         db_user=cfg.user,
+        cache_nodes=0,
     )
 
 

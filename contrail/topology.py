@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from contrail.config import DevConfig
 
-ROLES = ("proxy", "web", "app", "db")
-
 
 @dataclass(frozen=True)
 class Database:
@@ -25,6 +23,18 @@ DATABASE_NODE = "database"
 
 
 @dataclass(frozen=True)
+class Cache:
+    box: str
+    port: int
+    scheme: str  # of the app's CACHE_URL
+
+
+# contrail.toml's cache.engine → what serves it (Memcached is the cache role's variant).
+CACHES = {"redis": Cache("cache", 6379, "redis"), "memcached": Cache("cache-memcached", 11211, "memcached")}
+CACHE_NODE = "cache"
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     role: str
@@ -37,7 +47,7 @@ class Node:
 
 
 def nodes(cfg: DevConfig) -> list[Node]:
-    """proxy .10, web1.. .21+, app1.. .41+, database .5 on the environment's /24."""
+    """proxy .10, web1.. .21+, app1.. .41+, database .5, cache .6 on the environment's /24."""
     net = cfg.subnet.network_address
 
     def at(offset: int) -> str:
@@ -47,16 +57,22 @@ def nodes(cfg: DevConfig) -> list[Node]:
     result += [Node(f"web{i}", "web", at(20 + i)) for i in range(1, cfg.web + 1)]
     result += [Node(f"app{i}", "app", at(40 + i)) for i in range(1, cfg.app_nodes + 1)]
     result.append(Node(DATABASE_NODE, "db", at(5), DATABASES[cfg.db_engine].box))
+    if cfg.cache_nodes:
+        result.append(Node(CACHE_NODE, "cache", at(6), CACHES[cfg.cache_engine].box))
     return result
 
 
 def boxes(cfg: DevConfig) -> list[str]:
-    """The boxes an environment runs: proxy, web, app and its database engine's."""
-    return [*ROLES[:-1], DATABASES[cfg.db_engine].box]
+    """The boxes an environment runs: proxy, web, app, its database engine's and its cache's."""
+    return list(dict.fromkeys(n.box_name for n in nodes(cfg)))
 
 
 def database(cfg: DevConfig) -> Database:
     return DATABASES[cfg.db_engine]
+
+
+def cache(cfg: DevConfig) -> Cache:
+    return CACHES[cfg.cache_engine]
 
 
 def by_role(cfg: DevConfig, role: str) -> list[Node]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from contrail import config, secrets, topology
+from contrail import config, release, secrets, topology
 
 PROJECT = Path(os.environ["CONTRAIL_PROJECT"])
 CFG = config.load(PROJECT / config.FILENAME)
@@ -67,6 +67,11 @@ def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignor
     assert health["node"] == node.name
 
 
+def test_app_python_is_the_one_wheels_are_made_for(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "app")
+    assert host.run("python3 --version").stdout.split()[-1] == release.TARGET_FULL_PYTHON
+
+
 def test_db_port_is_reachable_from_app_nodes(host, node) -> None:  # type: ignore[no-untyped-def]
     only(node, "app")
     db = topology.by_role(CFG, "db")[0]
@@ -84,3 +89,25 @@ def test_db_accepts_the_apps_user(host, node) -> None:  # type: ignore[no-untype
     result = host.run(query)
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_cache_answers_the_apps_password(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "cache")
+    port = topology.cache(CFG).port
+    assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+    if CFG.cache_engine == "redis":
+        password = shlex.quote(secrets.load(PROJECT / ".contrail")["cache_password"])
+        assert host.run("redis-cli -h 127.0.0.1 ping").stdout.strip() != "PONG"  # no password, no answer
+        assert host.run(f"REDISCLI_AUTH={password} redis-cli -h 127.0.0.1 ping").stdout.strip() == "PONG"
+    else:
+        stats = host.run(f"exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'version\\r\\nquit\\r\\n' >&3; cat <&3")
+        assert stats.stdout.startswith("VERSION "), stats.stdout
+
+
+def test_cache_is_reachable_from_app_nodes(host, node) -> None:  # type: ignore[no-untyped-def]
+    only(node, "app")
+    caches = topology.by_role(CFG, "cache")
+    if not caches:
+        pytest.skip("topology.cache = 0")
+    assert host.run(f"nc -z -w 2 {caches[0].ip} {topology.cache(CFG).port}").rc == 0
+    assert "CACHE_URL=" in host.run("sudo cat /etc/contrail/app.env").stdout

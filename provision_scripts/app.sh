@@ -22,7 +22,8 @@ chmod 0755 /srv/app/venv/bin/gunicorn
 # headers), a placeholder release so a new topology is healthy before its first push, and the
 # start script supervisor runs (the `app` program itself is written by `up`, which knows the app).
 install -d -o vagrant -g vagrant /srv/app/lib /srv/app/venvs /srv/app/static
-install -m 0644 /tmp/contrail-files/contrail_wsgi.py /tmp/contrail-files/gunicorn_conf.py /srv/app/lib/
+install -m 0644 /tmp/contrail-files/contrail_wsgi.py /tmp/contrail-files/contrail_probe.py \
+  /tmp/contrail-files/gunicorn_conf.py /srv/app/lib/
 install -d -o app -g app /srv/app/run
 placeholder=/srv/app/releases/placeholder
 install -d -o vagrant -g vagrant "$placeholder"

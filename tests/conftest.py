@@ -114,7 +114,7 @@ def catalog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog
         subprocess.run(["docker", "logout", f"127.0.0.1:{port}"], capture_output=True)
 
 
-TOPOLOGY_ROLES = ("proxy", "web", "app", "db")
+TOPOLOGY_ROLES = ("proxy", "web", "app", "db", "cache")
 
 
 @pytest.fixture(scope="session")

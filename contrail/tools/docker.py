@@ -119,10 +119,19 @@ def remove_container(name: str) -> None:
 
 def environment_networks(environment: str) -> list[str]:
     """Names of the networks labelled as an environment's (its Vagrantfile makes one)."""
+    return _labelled("network", environment)
+
+
+def environment_volumes(environment: str) -> list[str]:
+    """Names of the volumes labelled as an environment's (its Vagrantfile makes the app servers' shared one)."""
+    return _labelled("volume", environment)
+
+
+def _labelled(kind: str, environment: str) -> list[str]:
     done = run(
         [
             "docker",
-            "network",
+            kind,
             "ls",
             "--filter",
             f"label=org.contrail.environment={environment}",
@@ -136,6 +145,10 @@ def environment_networks(environment: str) -> list[str]:
 
 def remove_network(name: str) -> None:
     run(["docker", "network", "rm", name], check=False)
+
+
+def remove_volume(name: str) -> None:
+    run(["docker", "volume", "rm", name], check=False)
 
 
 def environment_containers(environment: str) -> list[str]:

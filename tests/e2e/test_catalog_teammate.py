@@ -99,7 +99,8 @@ def test_up_pulls_every_box_from_the_catalog_and_push_serves_the_app(teammate, p
     ), "the catalog's images must not be on this machine before up"
     up = contrail("up", cwd=teammate.project, env=teammate.env)
     assert up.status == 0, up.stdout + up.stderr
-    figures.append(f"teammate up from the catalog (proxy, web1, app1, database): {up.stdout.strip().splitlines()[-1]}")
+    said = up.stdout.strip().splitlines()[-1]
+    figures.append(f"teammate up from the catalog (proxy, web1, app1, database, cache): {said}")
     for role in TOPOLOGY_ROLES:
         node = {"web": "web1", "app": "app1", "db": topology.DATABASE_NODE}.get(role, role)
         running = subprocess.run(

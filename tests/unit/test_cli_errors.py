@@ -22,7 +22,8 @@ def one_line_error(result, pattern):
         (
             ["build-boxes", "web", "nope"],
             {},
-            r"unknown role 'nope' — known roles: app, apt-cache, ci, db, db-mariadb, gitlab, jenkins, proxy, scm, web",
+            r"unknown role 'nope' — known roles: app, apt-cache, cache, cache-memcached, ci, db, db-mariadb, gitlab, "
+            r"jenkins, proxy, scm, web",
         ),
         (["build-boxes", "-j", "0"], {}, r"-j/--jobs must be at least 1 \(got 0\)"),
         (["build-boxes", "-j", "two"], {}, r"'two' is not a valid integer.*build-boxes --help"),

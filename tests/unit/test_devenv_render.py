@@ -11,7 +11,8 @@ from contrail import config, devenv, secrets, topology
 from contrail.errors import ConfigError
 from tests.conftest import REPO
 
-IMAGES = {role: f"contrail/{role}:1.0.0" for role in ("proxy", "web", "app", "db", "db-mariadb")}
+ROLES = ("proxy", "web", "app", "db", "db-mariadb", "cache", "cache-memcached")
+IMAGES = {role: f"contrail/{role}:1.0.0" for role in ROLES}
 
 
 @pytest.fixture
@@ -107,6 +108,6 @@ def test_the_environment_ssh_key_is_private_and_kept(tmp_path):
 def test_every_node_gets_its_own_ssh_port_stable_across_renders(django_project):
     cfg = devenv._initial_config(django_project, devenv.Request(web=config.MAX_NODES, app=config.MAX_NODES))
     ports = [devenv.ssh_port(cfg, node) for node in topology.nodes(cfg)]
-    assert len(ports) == 2 * config.MAX_NODES + 2 and len(set(ports)) == len(ports)
+    assert len(ports) == 2 * config.MAX_NODES + 3 and len(set(ports)) == len(ports)
     assert all(1024 < port < 65536 for port in ports)
     assert ports == [devenv.ssh_port(cfg, node) for node in topology.nodes(cfg)]

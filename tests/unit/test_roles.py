@@ -26,9 +26,9 @@ def test_every_role_file_loads_and_names_itself():
         assert role.smoke and role.description
 
 
-def test_the_default_set_is_the_five_spine_roles():
+def test_the_default_set_is_the_spine_roles():
     names = [r.name for r in load_catalog(ws_at(REPO)).select([])]
-    assert names == ["app", "apt-cache", "db", "proxy", "web"]
+    assert names == ["app", "apt-cache", "cache", "db", "proxy", "web"]
 
 
 def test_provision_scripts_are_strict_bash():
@@ -42,7 +42,8 @@ def test_provision_scripts_are_strict_bash():
 def test_unknown_role_lists_the_known_ones():
     with pytest.raises(ConfigError) as err:
         load_catalog(ws_at(REPO)).select(["web", "nope"])
-    assert "unknown role 'nope'" in str(err.value) and "known roles: app, apt-cache, ci, db" in str(err.value)
+    assert "unknown role 'nope'" in str(err.value)
+    assert "known roles: app, apt-cache, cache, cache-memcached, ci, db" in str(err.value)
 
 
 def test_a_new_role_is_just_data(role_tree):

@@ -1,20 +1,35 @@
 #!/bin/bash
-# app: Gunicorn's settings (entry point, workers, DATABASE_URL) and its supervisor program.
+# app: Gunicorn's settings (entry point, workers, DATABASE_URL, CACHE_URL) and its supervisor program.
 # Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
 set -euo pipefail
-: "${CONTRAIL_NODE:?}" "${DATABASE_URL:?}" "${DJANGO_SECRET_KEY:?}"
+: "${CONTRAIL_NODE:?}" "${CONTRAIL_NODE_IP:?}" "${DATABASE_URL:?}" "${DJANGO_SECRET_KEY:?}"
 
 install -d -m 0755 /etc/contrail
 usermod -aG app vagrant  # pushes (as vagrant) read app.env to check a release as the app will run it
+# The app may create files in its release (uploads, a SQLite file): an app server's disk, as on any
+# single server; `contrail check` names what it wrote. The files pushed stay read-only to it (they are
+# hard-linked between releases). New directories inherit the group (setgid); its umask keeps them
+# group-writable, so pushes (vagrant, in group app) can prune old releases.
+chgrp app /srv/app/releases
+chmod 2775 /srv/app/releases
+# What every app server shares (a docker volume here), for an app pointed at it (e.g. MEDIA_ROOT).
+install -d -o app -g app -m 2775 /srv/shared
 umask 027
 cat > /etc/contrail/app.env.new <<ENV
 CONTRAIL_NODE=${CONTRAIL_NODE}
 CONTRAIL_WSGI={{ cookiecutter.contrail.wsgi }}
 CONTRAIL_WORKERS={{ cookiecutter.contrail.workers }}
 DATABASE_URL=${DATABASE_URL}
+{%- if cookiecutter.contrail.cache_nodes %}
+CACHE_URL=${CACHE_URL}
+{%- if cookiecutter.contrail.cache_engine == "redis" %}
+REDIS_URL=${CACHE_URL}
+{%- endif %}
+{%- endif %}
 {%- if cookiecutter.contrail.framework == "django" %}
 CONTRAIL_PRELOAD=django.core.handlers.wsgi,django.db.backends.{{ cookiecutter.contrail.db_scheme }}.base,django.template.backends.django
-DJANGO_SETTINGS_MODULE={{ cookiecutter.contrail.django_settings }}
+DJANGO_SETTINGS_MODULE={{ cookiecutter.contrail.settings_module }}
+CONTRAIL_ALLOWED_HOSTS=127.0.0.1,localhost,${CONTRAIL_NODE},${CONTRAIL_NODE_IP}
 DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY}
 {%- endif %}
 ENV
@@ -24,6 +39,7 @@ cat > /etc/supervisor/conf.d/app.conf <<'CONF'
 [program:app]
 command=/usr/local/sbin/contrail-app
 user=app
+umask=002
 autorestart=true
 stopsignal=TERM
 stopwaitsecs=15

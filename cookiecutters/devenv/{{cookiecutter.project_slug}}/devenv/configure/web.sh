@@ -19,6 +19,18 @@ upstream app {
     include /etc/nginx/contrail-upstream.conf;
     keepalive 16;
 }
+# `contrail check --flow` pins a request to one app server (X-Contrail-Pin: app2), honoured only on
+# requests that come through the environment's HAProxy; any other request goes to the upstream.
+geo $contrail_from_proxy {
+    default 0;
+    {{ cookiecutter.contrail.proxy_ip }} 1;
+}
+map "$contrail_from_proxy:$http_x_contrail_pin" $contrail_upstream {
+    default app;
+{%- for node in cookiecutter.contrail.app_node_list %}
+    "1:{{ node.name }}" {{ node.ip }}:8000;
+{%- endfor %}
+}
 server {
     listen 80 default_server;
     add_header X-Contrail-Web $hostname always;
@@ -27,7 +39,7 @@ server {
         expires 1h;
     }
     location / {
-        proxy_pass http://app;
+        proxy_pass http://$contrail_upstream;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $host;
