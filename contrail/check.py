@@ -31,13 +31,13 @@ from dataclasses import asdict, dataclass
 
 from contrail import adapt, apperror, deploy, flow
 from contrail.deploy import APP, Environment
-from contrail.errors import ContrailError
+from contrail.errors import ContrailError, ToolFailed
 from contrail.remote import Remote
 
 TOKEN = f"{APP}/run/check-token"
 PROBE = "http://127.0.0.1:8000/_contrail/check"
 # The token as a request header, read from its file on the server (so it is in no command line).
-HEADER = f"printf 'X-Contrail-Check: %s\\n' \"$(cat {TOKEN})\" | curl -fsS --max-time 10 -H @- "
+HEADER = f"printf 'X-Contrail-Check: %s\\n' \"$(cat {TOKEN})\" | curl -fsS --max-time 20 -H @- "
 MAX_FILES = 200
 # Where an app's own writes do not count: the system's and Contrail's run-time state, logs, bytecode.
 PRUNED = ("/proc", "/sys", "/dev", "/run", "/var/log", "/var/lib", f"{APP}/run")
@@ -89,8 +89,22 @@ def run(env: Environment, extra: Callable[[list[Remote]], list[Finding]] | None 
         frameworks = {answer.get("framework") for answer in first}
         if "none" in frameworks:
             raise ContrailError("no release is live on the app servers", "run `fab push` first")
-        findings: list[Finding] = []
-        if frameworks == {"django"}:
+        findings = [
+            Finding("probes", r.name, "fail", a["error"], "`contrail status`; `contrail logs` the server")
+            for r, a in zip(remotes, first, strict=True)
+            if "error" in a
+        ]
+        if frameworks == {"wsgi"}:
+            findings.append(
+                Finding(
+                    "state",
+                    "all",
+                    "warn",
+                    "sessions, caches and file storage are probed in Django apps; this app's only with --flow",
+                    "contrail check --flow FILE (a few requests of a user flow)",
+                )
+            )
+        if frameworks == {"django"} and not findings:
             findings += state_findings(remotes, first, values)
             findings += settings_findings([r.name for r in remotes], [a["settings"] for a in first])
             findings += adaptation_findings(env)
@@ -116,9 +130,12 @@ def _start(remote: Remote, token: str, value: str, salt: str) -> dict:
         stdin=token,
         what="writing the check's token",
     )
-    written = _probe(remote, "write", value=value)
-    if written.get("framework") == "django":
-        written["settings"] = _probe(remote, "settings", value=salt)
+    try:
+        written = _probe(remote, "write", value=value)
+        if written.get("framework") == "django":
+            written["settings"] = _probe(remote, "settings", value=salt)
+    except ToolFailed as err:
+        return {"framework": "unknown", "error": f"the probes did not answer: {err.message}"}
     return written
 
 
@@ -282,12 +299,11 @@ def file_findings(listings: list[list[str]], names: list[str]) -> list[Finding]:
             findings.append(Finding("files on disk", name, "pass", "the app wrote no file on this server"))
             continue
         shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
-        sqlite = any(re.search(r"\.(sqlite3?|db)(-journal|-wal)?$", f) for f in files)
-        fix = (
-            "a SQLite database is per server: use the database node (DATABASE_URL)"
-            if sqlite
-            else f"keep them in the database, the cache node or {SHARED} (shared by every app server)"
-        )
+        sqlite = [f for f in files if re.search(r"\.(sqlite3?|db)(-journal|-wal)?$", f)]
+        fixes = ["a SQLite database is per server: use the database node (DATABASE_URL)"] if sqlite else []
+        if len(sqlite) < len(files):
+            fixes.append(f"keep files in the database, the cache node or {SHARED} (every app server shares it)")
+        fix = "; ".join(fixes)
         detail = f"the app wrote {len(files)} file(s) only this server has: {shown}"
         findings.append(Finding("files on disk", name, "fail", detail, fix))
     return findings

@@ -63,6 +63,12 @@ def built_boxes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return state
 
 
+@pytest.fixture(scope="session")
+def django_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where tests.userapps.django_tools installs Django releases from the registry, once per run."""
+    return tmp_path_factory.mktemp("django-releases")
+
+
 FIGURES: list[str] = []
 
 

@@ -1,9 +1,10 @@
 """Projects as users bring them, made at test time by the real tools: `django-admin startproject` and
 `manage.py startapp` / `makemigrations` of a Django release from the registry, and a small Flask app.
 
-Only what a user adds by hand is written here: one app with a model and a view, its URL, the app in
-INSTALLED_APPS, a requirements.txt. Infrastructure settings (DATABASES, STATIC_ROOT, ALLOWED_HOSTS,
-SECRET_KEY, DEBUG, caches, sessions, storage) stay as `startproject` wrote them.
+Only what a user adds by hand is written here: one app with a model and views (a page, and a value
+kept in the session for a logged-in user), its URLs, the app in INSTALLED_APPS, a requirements.txt.
+Infrastructure settings (DATABASES, STATIC_ROOT, ALLOWED_HOSTS, SECRET_KEY, DEBUG, caches, sessions,
+storage) stay as `startproject` wrote them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class Note(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 """
 
-VIEWS = """from django.http import HttpResponse
+VIEWS = """from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 
 from .models import Note
 
@@ -31,14 +33,55 @@ from .models import Note
 def index(request):
     Note.objects.create(text=request.GET.get("text", "visit"))
     return HttpResponse(f"<h1>Notes</h1><p>{Note.objects.count()} notes</p>")
+
+
+@login_required
+def remember(request):
+    request.session["note"] = request.POST["text"]
+    return HttpResponse("remembered")
+
+
+@login_required
+def recall(request):
+    return HttpResponse(f"note: {request.session.get('note', '')}")
 """
 
 URLS = """from django.urls import path
 
 from . import views
 
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("remember/", views.remember),
+    path("recall/", views.recall),
+]
 """
+
+# Log in with Django's auth (the admin's login form), put a value in the session, read it back.
+FLOW = """[[step]]
+name = "login page"
+path = "/admin/login/"
+
+[[step]]
+name = "log in"
+method = "POST"
+path = "/admin/login/?next=/admin/"
+form = { username = "alice", password = "correct-horse-battery", next = "/admin/" }
+status = 302
+
+[[step]]
+name = "set a session value"
+method = "POST"
+path = "/remember/"
+form = { text = "blue" }
+text = "remembered"
+
+[[step]]
+name = "read it back"
+path = "/recall/"
+text = "note: blue"
+"""
+FLOW_USER = ("alice", "correct-horse-battery")
 
 
 def django_tools(cache: Path, version: str) -> Path:

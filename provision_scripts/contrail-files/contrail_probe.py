@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 from importlib import import_module
 
 MARK = "contrail-check"
+WAIT = 3  # seconds a backend may take to answer one probe
 
 
 def run(operation: str, params: dict[str, str]) -> dict[str, object]:
@@ -27,11 +29,20 @@ def run(operation: str, params: dict[str, str]) -> dict[str, object]:
 
 
 def _attempt(probe, *args):
-    """(result, error): a backend that fails (a cache node that is down) is a finding, not a crash."""
-    try:
-        return probe(*args), ""
-    except Exception as err:  # noqa: BLE001 - any backend error is reported as such
-        return None, f"{type(err).__module__}.{type(err).__name__}: {err}"
+    """(result, error): a backend that fails (a cache node that is down) is a finding, not a crash; one
+    that does not answer within WAIT seconds (a node that is gone: its connects hang) is one too."""
+    outcome: list = []
+
+    def attempt() -> None:
+        try:
+            outcome.append((probe(*args), ""))
+        except Exception as err:  # noqa: BLE001 - any backend error is reported as such
+            outcome.append((None, f"{type(err).__module__}.{type(err).__name__}: {err}"))
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(WAIT)
+    return outcome[0] if outcome else (None, f"no answer within {WAIT} s")
 
 
 def _session_store():
