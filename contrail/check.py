@@ -83,9 +83,10 @@ def run(env: Environment, extra: Callable[[list[Remote]], list[Finding]] | None 
     values = [f"{run_id}-{r.name}" for r in remotes]  # what each server writes: its own
     token = secrets.token_hex(24)
     try:
-        first = deploy.parallel(
-            lambda pair: _start(pair[0], token, pair[1], run_id), list(zip(remotes, values, strict=True))
-        )
+        deploy.parallel(lambda r: _write_token(r, token), remotes)
+        # The probes one server at a time: a backend that hangs holds a worker for seconds, and a server
+        # whose workers are all busy leaves the web nodes' rotation; never all of them at once.
+        first = [_first_probes(r, value, run_id) for r, value in zip(remotes, values, strict=True)]
         frameworks = {answer.get("framework") for answer in first}
         if "none" in frameworks:
             raise ContrailError("no release is live on the app servers", "run `fab push` first")
@@ -122,14 +123,18 @@ def _probe(remote: Remote, operation: str, **params: str) -> dict:
     return json.loads(answer.stdout)
 
 
-def _start(remote: Remote, token: str, value: str, salt: str) -> dict:
-    """This run's token on the server; then the probes write `value` and report the settings (the
-    secret key keyed with `salt`, the same for every server)."""
+def _write_token(remote: Remote, token: str) -> None:
+    """This run's token on the server (readable by the app's group only)."""
     remote.run(
         f"sudo sh -c 'umask 027; cat > {TOKEN}.new && chgrp app {TOKEN}.new && mv {TOKEN}.new {TOKEN}'",
         stdin=token,
         what="writing the check's token",
     )
+
+
+def _first_probes(remote: Remote, value: str, salt: str) -> dict:
+    """The probes write `value` and report the settings (the secret key keyed with `salt`, the same
+    for every server)."""
     try:
         written = _probe(remote, "write", value=value)
         if written.get("framework") == "django":
@@ -154,17 +159,15 @@ def state_findings(remotes: list[Remote], written: list[dict], values: list[str]
             storage=keys["storage"].get("key") or "",
         )
 
-    answers = deploy.parallel(read, pairs)
-    deploy.parallel(
-        lambda i: _probe(
-            remotes[i],
+    answers = [read(pair) for pair in pairs]  # one server at a time (see run)
+    for remote, value, keys in zip(remotes, values, written, strict=True):
+        _probe(
+            remote,
             "clean",
-            value=values[i],
-            session=written[i]["session"].get("key") or "",
-            storage=written[i]["storage"].get("key") or "",
-        ),
-        list(range(len(remotes))),
-    )
+            value=value,
+            session=keys["session"].get("key") or "",
+            storage=keys["storage"].get("key") or "",
+        )
     settings = written[0]["settings"]
     findings = []
     for (writer, reader), answer in zip(pairs, answers, strict=True):
@@ -205,7 +208,7 @@ def _state_finding(kind: str, route: str, found: bool, error: str, settings: dic
         fix = f'MEDIA_ROOT = "{SHARED}/media" (every app server shares {SHARED}; object storage in production)'
     if error:
         return Finding(
-            what, route, "fail", f"writing or reading it failed: {error}", "is its backend up? `contrail status`"
+            what, route, "fail", f"{backend}: writing or reading failed: {error}", "is it up? `contrail status`"
         )
     if found:
         return Finding(what, route, "pass", f"written through {writer}, read through {reader} ({backend})")

@@ -16,7 +16,7 @@ import threading
 from importlib import import_module
 
 MARK = "contrail-check"
-WAIT = 3  # seconds a backend may take to answer one probe
+WAIT = 2  # seconds a backend may take to answer one probe
 
 
 def run(operation: str, params: dict[str, str]) -> dict[str, object]:

@@ -30,6 +30,7 @@ class Env:
     project: Path
     name: str
     port: int
+    rendered: str = ""  # what the first `contrail startdev` printed
 
     def fab(self, *args: str) -> Result:
         done = subprocess.run([FAB, *args], cwd=self.project, capture_output=True, text=True, timeout=600)
@@ -46,16 +47,33 @@ def example_environment(tmp_path_factory: object, prefix: str) -> Iterator[Env]:
     """The Django example, rendered by `startdev` and brought up by `up`; destroyed afterwards."""
     project = tmp_path_factory.mktemp(prefix) / "shop"  # type: ignore[attr-defined]
     shutil.copytree(REPO / "examples" / "django-app", project)
+    with environment(project, prefix) as running:
+        yield running
+
+
+@contextmanager
+def environment(project: Path, prefix: str, *startdev: str, settings: dict[str, str] | None = None) -> Iterator[Env]:
+    """The app in `project` rendered by `startdev` (with `startdev` options), contrail.toml then edited
+    as a user would (`settings`: old text → new) and rendered again, brought up by `up`; destroyed
+    afterwards. The first startdev's output is the Env's `rendered`."""
     name, port = f"{prefix}-{uuid.uuid4().hex[:6]}", free_port()
-    rendered = contrail(
-        "startdev", "--vagrant", "--name", name, "--port", str(port), "--stats-port", str(free_port()), cwd=project
-    )
+    args = ("--name", name, "--port", str(port), "--stats-port", str(free_port()), *startdev)
+    rendered = contrail("startdev", "--vagrant", *args, cwd=project)
     assert rendered.status == 0, rendered.stderr
+    if settings:
+        toml = project / "contrail.toml"
+        text = toml.read_text()
+        for old, new in settings.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        toml.write_text(text)
+        again = contrail("startdev", cwd=project)
+        assert again.status == 0, again.stderr
     try:
         up = contrail("up", cwd=project)
         assert up.status == 0, up.stdout + up.stderr
         print(up.stdout)
-        yield Env(project, name, port)
+        yield Env(project, name, port, rendered.stdout)
     finally:
         if leftovers(name):
             contrail("destroy", cwd=project)

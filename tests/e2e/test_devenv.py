@@ -124,6 +124,7 @@ def test_a_canary_that_fails_stops_the_push(env: Env, figures: list[str]) -> Non
     figures.append(f"failing canary under load: {report.summary().splitlines()[0]}")
     assert pushed.status == 1
     assert "canary app1 failed" in pushed.stderr and "HTTP 500" in pushed.stderr
+    assert "RuntimeError: fails at request time (visits/views.py:" in pushed.stderr  # the app's own error
     assert report.failed == 0, report.failures
     after = {n.name: env.get("/_contrail/health", host=n.ip, port=8000)[2] for n in topology.by_role(cfg, "app")}
     assert {n: json.loads(b)["release"] for n, b in after.items()} == {
@@ -276,3 +277,9 @@ def test_destroy_leaves_nothing_behind(env: Env) -> None:
         text=True,
     )
     assert networks.stdout.split() == []
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "--filter", f"label=org.contrail.environment={env.name}", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert volumes.stdout.split() == []
