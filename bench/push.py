@@ -2,13 +2,13 @@
 rolling `fab push` (one server at a time, canary first), each for a template change and a `.py` change,
 and the naive loop, in one run.
 
-Both loops run in the same benchmark against one environment (the Django example, default 7-node
+Both loops run in the same benchmark against one environment (the Django example, default 8-node
 topology, ports chosen free). A run ends when every app server, asked directly, serves the new text.
 - fab push: Contrail's push (code only changed). Where the time goes: the push's own phases (as it
   prints them) and the rest (Fabric starting, Python imports, the check that every server serves it).
 - naive: rebuild the app image with the code and its requirements baked in (`docker build` FROM the
   app box), point the Vagrantfile's app machines at it, `vagrant destroy` + `vagrant up` them.
-Also measured: `contrail up` of the 7 nodes from built boxes until healthy (and `contrail destroy`).
+Also measured: `contrail up` of the 8 nodes from built boxes until healthy (and `contrail destroy`).
 """
 
 from __future__ import annotations
@@ -181,8 +181,8 @@ def main() -> None:
     report(
         "push",
         {
-            "contrail up, 7 nodes from built boxes": ups,
-            "contrail destroy, 7 nodes": destroys,
+            "contrail up, 8 nodes from built boxes": ups,
+            "contrail destroy, 8 nodes": destroys,
             "first fab push (wheels, venvs, migrate, static)": first,
             **pushes,
             **phases,
