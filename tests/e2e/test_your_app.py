@@ -89,6 +89,16 @@ def test_an_unmodified_startproject_is_live_on_every_app_server(django42: Env, f
     cfg = config.load(env.project / config.FILENAME)
     for app in topology.by_role(cfg, "app"):
         assert "<h1>My notes</h1>" in page(env, host=app.ip, port=8000)[0]
+    # `check --flow` pins a request by X-Contrail-Pin: honoured through HAProxy only, not from elsewhere
+    front, web1 = f"http://127.0.0.1:{env.port}/", f"http://{topology.by_role(cfg, 'web')[0].ip}/"
+    assert {served_by(front, pin="app3") for _ in range(6)} == {"app3"}
+    assert len({served_by(web1, pin="app3") for _ in range(6)}) > 1
+
+
+def served_by(url: str, pin: str) -> str:
+    request = urllib.request.Request(url, headers={"X-Contrail-Pin": pin})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["X-Contrail-Node"]
 
 
 def test_check_names_local_memory_and_a_flow_fails_across_servers(django42: Env, figures: list[str]) -> None:

@@ -54,6 +54,7 @@ def test_subnets_differ_between_environments():
         (lambda t: t.replace("web = 2", 'web = "two"'), r":6: topology.web must be an integer"),
         (lambda t: t.replace("host_port = 8080", "host_prot = 8080"), r":3: environment.host_prot is not a setting"),
         (lambda t: t + "\n[caches]\nsize = 1\n", r":14: unknown table \[caches\]"),
+        (lambda t: t + "\n[cache]\nengine = 'valkey'\n", r":15: cache.engine must be one of redis, memcached"),
         (lambda t: t.replace('wsgi = "shop.wsgi:application"', 'wsgi = "shop.wsgi"'), r":11: app.wsgi must look like"),
         (lambda t: t.replace('name = "shop"', 'name = "Shop App"'), r":2: environment.name must be lowercase"),
         (lambda t: t.replace('django_settings = "shop.settings"\n', ""), r"app.django_settings is required"),

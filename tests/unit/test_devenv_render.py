@@ -1,5 +1,6 @@
 """The devenv template, rendered by cookiecutter for real; the Vagrantfile validated by Vagrant itself."""
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -73,6 +74,41 @@ def test_a_mysql_environment_runs_mariadb_on_its_database_node(django_project, t
     subprocess.run(["bash", "-n", str(out / "devenv" / "configure" / "db.sh")], check=True)
     assert "django.db.backends.mysql.base" in (out / "devenv" / "configure" / "app.sh").read_text()
     assert config.load(out / "contrail.toml").db_engine == "mysql"
+
+
+def test_the_cache_node_redis_memcached_or_none(django_project, tmp_path):
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "redis")
+    vagrantfile = (out / "Vagrantfile").read_text()
+    assert 'name: "cache", role: "cache", box: "cache"' in vagrantfile
+    assert '"CACHE_URL" => "redis://:#{SECRETS["cache_password"]}@' in vagrantfile and ".6:6379/0" in vagrantfile
+    assert "REDIS_URL=${CACHE_URL}" in (out / "devenv" / "configure" / "app.sh").read_text()
+    assert "requirepass" in (out / "devenv" / "configure" / "cache.sh").read_text()
+    assert config.load(out / "contrail.toml").cache_engine == "redis"
+
+    memcached = dataclasses.replace(cfg, cache_engine="memcached")
+    out = devenv.render_project(memcached, IMAGES, tmp_path / "memcached")
+    vagrantfile = (out / "Vagrantfile").read_text()
+    assert 'box: "cache-memcached"' in vagrantfile and '"CACHE_URL" => "memcached://' in vagrantfile
+    assert "REDIS_URL" not in (out / "devenv" / "configure" / "app.sh").read_text()
+    subprocess.run(["bash", "-n", str(out / "devenv" / "configure" / "cache.sh")], check=True)
+
+    out = devenv.render_project(dataclasses.replace(cfg, cache_nodes=0), IMAGES, tmp_path / "none")
+    assert (
+        'name: "cache"' not in (out / "Vagrantfile").read_text()
+        and "CACHE_URL" not in (out / "Vagrantfile").read_text()
+    )
+    assert "CACHE_URL=" not in (out / "devenv" / "configure" / "app.sh").read_text()
+    assert topology.boxes(dataclasses.replace(cfg, cache_nodes=0)) == ["proxy", "web", "app", "db"]
+
+
+def test_a_django_project_gets_its_settings_adapted_in_the_render(django_project, tmp_path):
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
+    assert "DJANGO_SETTINGS_MODULE=contrail_settings" in (out / "devenv" / "configure" / "app.sh").read_text()
+    assert devenv._adapt_settings(cfg, out) == []  # the example reads all four from the environment
+    text = (out / "devenv" / "contrail_settings.py").read_text()
+    assert "from demo.settings import *" in text and "_CONTRAIL_WHEELS = []" in text
 
 
 def test_vagrant_validates_the_rendered_vagrantfile(django_project, tmp_path):

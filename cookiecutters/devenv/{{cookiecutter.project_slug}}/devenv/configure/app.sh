@@ -20,7 +20,7 @@ CONTRAIL_NODE=${CONTRAIL_NODE}
 CONTRAIL_WSGI={{ cookiecutter.contrail.wsgi }}
 CONTRAIL_WORKERS={{ cookiecutter.contrail.workers }}
 DATABASE_URL=${DATABASE_URL}
-{%- if cookiecutter.contrail.cache_nodes %}
+{%- if cookiecutter.contrail.cache_nodes|int %}
 CACHE_URL=${CACHE_URL}
 {%- if cookiecutter.contrail.cache_engine == "redis" %}
 REDIS_URL=${CACHE_URL}
