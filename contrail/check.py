@@ -118,7 +118,7 @@ def run(env: Environment, extra: Callable[[list[Remote]], list[Finding]] | None 
 
 
 def _probe(remote: Remote, operation: str, **params: str) -> dict:
-    query = "&".join(f"{k}={v}" for k, v in {"op": operation, **params}.items())
+    query = urllib.parse.urlencode({"op": operation, **params})
     answer = remote.run(HEADER + shlex.quote(f"{PROBE}?{query}"), what=f"the {operation} probe")
     return json.loads(answer.stdout)
 

@@ -617,7 +617,8 @@ def startdev_cmd(
             console.print(f"  {line}", markup=False)
     source = f"boxes from {cfg.catalog}" if cfg.catalog else "boxes built on this machine"
     console.print(
-        f"Environment [bold]{cfg.name}[/]: 1 proxy, {cfg.web} web, {cfg.app_nodes} app, 1 db on {cfg.subnet}, "
+        f"Environment [bold]{cfg.name}[/]: 1 proxy, {cfg.web} web, {cfg.app_nodes} app, 1 db"
+        f"{f', 1 cache ({cfg.cache_engine})' if cfg.cache_nodes else ''} on {cfg.subnet}, "
         f"{source}. Next: `contrail up`, then `fab push`."
     )
 

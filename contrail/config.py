@@ -113,13 +113,18 @@ def default_subnet(name: str) -> str:
     return f"10.{200 + h % 50}.{(h >> 8) % 256}.0/24"
 
 
-def load(file: Path) -> DevConfig:
+def read_toml(file: Path) -> tuple[str, dict[str, Any]]:
+    """A TOML file's text and data; a syntax error names file:line."""
     text = file.read_text()
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         line = re.search(r"line (\d+)", str(err))
         raise ConfigError(f"{file}:{line.group(1) if line else 1}: {err}") from None
+
+
+def load(file: Path) -> DevConfig:
+    text, data = read_toml(file)
     values = {table: table_values(file, text, table, data.get(table, {})) for table in SCHEMA}
     for table in data:
         if table not in SCHEMA:

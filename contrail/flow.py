@@ -29,7 +29,6 @@ from __future__ import annotations
 import http.cookiejar
 import re
 import threading
-import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -37,6 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contrail.config import read_toml
 from contrail.errors import ConfigError
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -77,12 +77,7 @@ class Outcome:
 
 def load(file: Path) -> list[Step]:
     """The steps of a flow file; an error names file:line and what is wrong."""
-    text = file.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        line = re.search(r"line (\d+)", str(err))
-        raise ConfigError(f"{file}:{line.group(1) if line else 1}: {err}") from None
+    text, data = read_toml(file)
     starts = [i + 1 for i, ln in enumerate(text.splitlines()) if re.match(r"^\s*\[\[step\]\]", ln)]
     unknown = [key for key in data if key != "step"]
     if unknown or not isinstance(data.get("step"), list) or not data["step"]:

@@ -16,7 +16,6 @@ import socket
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,11 +166,7 @@ class TeamConfig:
 
 
 def load(file: Path) -> TeamConfig:
-    text = file.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{file}: {err}") from None
+    text, data = config.read_toml(file)
     for table in data:
         if table not in (*SCHEMA, "anonymise", "users"):
             raise ConfigError(f"{file}:{config.line_of(text, table)}: unknown table [{table}]")
