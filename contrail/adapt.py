@@ -62,7 +62,7 @@ class Finding:
 
 def settings_file(project: Path, module: str) -> Path:
     """The source file of a dotted settings module under `project`."""
-    if not MODULE_NAME.match(module):
+    if not MODULE_NAME.fullmatch(module):
         raise ConfigError(f"Django settings module {module!r} is not a dotted Python name")
     base = project.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
@@ -190,7 +190,7 @@ def _aliases(names: set[str]) -> set[str]:
 def render_settings(module: str, findings: list[Finding], engine: str, requirement_lines: list[str]) -> str:
     """devenv/contrail_settings.py for `module`, adapting the names `findings` says are not from the
     environment. Every value written into it is a validated module name or a constant of this file."""
-    if not MODULE_NAME.match(module):
+    if not MODULE_NAME.fullmatch(module):
         raise ConfigError(f"Django settings module {module!r} is not a dotted Python name")
     by_name = {f.name: f for f in findings}
     wheels: list[str] = []

@@ -17,11 +17,31 @@ from contrail.errors import ConfigError
 
 FILENAME = "contrail.toml"
 MAX_NODES = 20
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 _ONE_CONSTRAINT = r"\s*(?:(?:=|!=|>=|<=|>|<|~>)\s*)?\d+(?:\.\d+){0,2}\s*"
-_CONSTRAINT = re.compile(rf"^{_ONE_CONSTRAINT}(?:,{_ONE_CONSTRAINT})*$")
-_WSGI = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_CONSTRAINT = re.compile(rf"{_ONE_CONSTRAINT}(?:,{_ONE_CONSTRAINT})*")
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# Values that reach a Vagrantfile (Ruby), a shell script, SQL or a Python config are checked against one
+# of these when the file is read (a full match), so a rendered file never has to quote them:
+# (pattern, what is allowed).
+SLUG = (re.compile(r"[a-z0-9][a-z0-9-]{0,30}"), "must be lowercase letters, digits and '-' (≤ 31)")
+IDENTIFIER = (
+    re.compile(r"[a-z_][a-z0-9_]{0,62}"),
+    "must be lowercase letters, digits and '_', not starting with a digit (≤ 63): an identifier as "
+    "PostgreSQL and MariaDB take it unquoted",
+)
+NAMESPACE = (re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*"), "must be lowercase letters, digits and . _ - (a Docker name)")
+RELATIVE_PATH = (
+    re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}"),
+    "must be a relative path of letters, digits and . _ / -",
+)
+HTTP_URL = (re.compile(r"(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?)?"), "must be http://HOST:PORT (or empty)")
+BRANCH = (
+    re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._/-]{0,99}"),
+    "must be a git branch name (letters, digits, . _ / -)",
+)
+_CATALOG = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?|file:///[A-Za-z0-9._~%/-]*")
+WSGI = (re.compile(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*"), "must look like 'package.module:callable'")
+SETTINGS = (re.compile(rf"|{MODULE_NAME.pattern}"), "must be a dotted module name, e.g. 'mysite.settings'")
 
 
 @dataclass(frozen=True)
@@ -31,17 +51,18 @@ class Field:
     low: int | None = None
     high: int | None = None
     choices: tuple[str, ...] = ()
+    pattern: tuple[re.Pattern[str], str] | None = None  # (a full match of a string, or of each list item; why)
 
 
 SCHEMA: dict[str, dict[str, Field]] = {
     "environment": {
-        "name": Field(str),
+        "name": Field(str, pattern=SLUG),
         "provider": Field(str, "docker", choices=("docker",)),
         "host_port": Field(int, 8080, 1024, 65535),
         "stats_port": Field(int, 8404, 1024, 65535),
         "subnet": Field(str, ""),
-        "namespace": Field(str, "contrail"),
-        "apt_cache": Field(str, ""),
+        "namespace": Field(str, "contrail", pattern=NAMESPACE),
+        "apt_cache": Field(str, "", pattern=HTTP_URL),
     },
     "boxes": {"catalog": Field(str, ""), "version": Field(str, "")},
     "topology": {
@@ -50,17 +71,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "cache": Field(int, 1, 0, 1),
     },
     "app": {
-        "path": Field(str, "."),
+        "path": Field(str, ".", pattern=RELATIVE_PATH),
         "framework": Field(str, "wsgi", choices=("django", "wsgi")),
-        "wsgi": Field(str),
-        "django_settings": Field(str, ""),
-        "requirements": Field(str, "requirements.txt"),
+        "wsgi": Field(str, pattern=WSGI),
+        "django_settings": Field(str, "", pattern=SETTINGS),
+        "requirements": Field(str, "requirements.txt", pattern=RELATIVE_PATH),
         "workers": Field(int, 2, 1, 16),
     },
     "db": {
         "engine": Field(str, "postgresql", choices=("postgresql", "mysql")),
-        "name": Field(str, "app"),
-        "user": Field(str, "app"),
+        "name": Field(str, "app", pattern=IDENTIFIER),
+        "user": Field(str, "app", pattern=IDENTIFIER),
     },
     "cache": {"engine": Field(str, "redis", choices=("redis", "memcached"))},
 }
@@ -130,14 +151,8 @@ def load(file: Path) -> DevConfig:
         if table not in SCHEMA:
             raise ConfigError(f"{file}:{line_of(text, table)}: unknown table [{table}] (known: {', '.join(SCHEMA)})")
     env, app, db = values["environment"], values["app"], values["db"]
-    if not _SLUG.match(env["name"]):
-        raise error_at(file, text, "environment", "name", "must be lowercase letters, digits and '-' (≤ 31)")
-    if not _WSGI.match(app["wsgi"]):
-        raise error_at(file, text, "app", "wsgi", "must look like 'package.module:callable'")
     if app["framework"] == "django" and not app["django_settings"]:
         raise error_at(file, text, "app", "django_settings", 'is required when framework = "django"')
-    if app["django_settings"] and not MODULE_NAME.match(app["django_settings"]):
-        raise error_at(file, text, "app", "django_settings", "must be a dotted module name, e.g. 'mysite.settings'")
     try:
         subnet = ipaddress.IPv4Network(env["subnet"] or default_subnet(env["name"]))
     except ValueError as err:
@@ -148,7 +163,7 @@ def load(file: Path) -> DevConfig:
         raise error_at(file, text, "environment", "stats_port", "must differ from host_port")
     if values["boxes"]["catalog"]:
         _check_catalog(file, text, values["boxes"]["catalog"])
-    if values["boxes"]["version"] and not _CONSTRAINT.match(values["boxes"]["version"]):
+    if values["boxes"]["version"] and not _CONSTRAINT.fullmatch(values["boxes"]["version"]):
         raise error_at(
             file, text, "boxes", "version", 'must be a Vagrant version constraint such as "~> 1.0" or "= 1.0.3"'
         )
@@ -198,6 +213,10 @@ def _check_catalog(file: Path, text: str, url: str) -> None:
             "must not hold credentials (this file is shared): "
             "`contrail startdev --catalog http://USER:PASSWORD@…` keeps them in .contrail/secrets.toml",
         )
+    if not _CATALOG.fullmatch(url):
+        raise error_at(
+            file, text, "boxes", "catalog", f"must be http(s)://HOST[:PORT][/PATH] or file:///PATH (got {url!r})"
+        )
 
 
 Schema = dict[str, dict[str, Field]]
@@ -219,13 +238,18 @@ def table_values(file: Path, text: str, table: str, raw: Any, schema: Schema = S
             result[key] = field.default
             continue
         value = raw[key]
-        wrong_items = field.kind is list and not all(isinstance(v, str) for v in value or [])
+        wrong_items = field.kind is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
         if not isinstance(value, field.kind) or isinstance(value, bool) != (field.kind is bool) or wrong_items:
             raise error_at(file, text, table, key, f"must be a{'n' if field.kind is int else ''} {_kind(field)}")
         if field.low is not None and not field.low <= value <= (field.high or value):
             raise error_at(file, text, table, key, f"must be from {field.low} to {field.high} (got {value})")
         if field.choices and value not in field.choices:
             raise error_at(file, text, table, key, f"must be one of {', '.join(field.choices)} (got {value!r})")
+        if field.pattern:
+            pattern, allowed = field.pattern
+            wrong = next((v for v in (value if field.kind is list else [value]) if not pattern.fullmatch(v)), None)
+            if wrong is not None:
+                raise error_at(file, text, table, key, f"{allowed} (got {wrong!r})")
         result[key] = value
     return result
 

@@ -61,9 +61,13 @@ def restore(cfg: DevConfig, nodes: list[str] | None = None, timeout: float = 60)
     for node in nodes or [n.name for n in topology.nodes(cfg)]:
         name = container(cfg, node)
         current = state(name)
+        if current == "missing":
+            raise ContrailError(f"{node} has no machine (container {name} is gone)", "run `contrail up` to recreate it")
         command = {"paused": ["docker", "unpause", name], "exited": ["docker", "start", name]}.get(current)
         if command:
-            subprocess.run(command, capture_output=True, check=True)
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise ToolFailed(f"drill restore {node}: {done.stderr.strip() or 'docker failed'}")
             restored.append(node)
         elif current == "running" and node in apps and _ssh(cfg, node, f"sudo rm {SLOW_FILE} 2>/dev/null", False):
             restored.append(node)

@@ -15,7 +15,6 @@ import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import vagrant
 
-from contrail import haproxy_stats, secrets, topology
+from contrail import haproxy_stats, remote, secrets, topology
 from contrail.config import DevConfig
 from contrail.errors import ContrailError, ToolFailed
 from contrail.tools import docker
@@ -54,8 +53,8 @@ def state_dir(cfg: DevConfig) -> Path:
 
 
 def control_dir(cfg: DevConfig) -> Path:
-    """OpenSSH control sockets of this environment (short path: sockets are limited to ~100 bytes)."""
-    return Path(tempfile.gettempdir()) / f"contrail-ssh-{cfg.name}"
+    """OpenSSH control sockets of this environment."""
+    return remote.control_dir(cfg.name)
 
 
 def ssh_config_path(cfg: DevConfig) -> Path:
@@ -223,7 +222,7 @@ def write_ssh_config(cfg: DevConfig, machine: vagrant.Vagrant | None = None) -> 
 def save_ssh_config(machine: vagrant.Vagrant, control: Path, target: Path) -> Path:
     """Vagrant's ssh config of the machines plus one authenticated connection per node (a control
     master), shared by pushes, rsync, testinfra and `ssh -F`; written atomically, 0600."""
-    control.mkdir(mode=0o700, parents=True, exist_ok=True)
+    remote.private_dir(control)
     text = machine.ssh_config() + (
         f"\nHost *\n  ControlMaster auto\n  ControlPath {control}/%C\n  ControlPersist 600\n"
     )

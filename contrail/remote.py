@@ -8,17 +8,44 @@ a fresh paramiko session costs ~0.2 s of key exchange per host per push, while O
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shlex
+import stat
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail.errors import ToolFailed
+from contrail.errors import ContrailError, ToolFailed
 from contrail.tools.run import run
 
 CONTROL_PERSIST = "600"  # seconds an idle control master stays up: covers an edit-push loop
+
+
+def control_dir(name: str) -> Path:
+    """Where the OpenSSH control sockets of environment (or team) `name` live: a short path (sockets are
+    limited to ~100 bytes), /tmp/contrail-<uid>/ssh-<name>, each level made 0700 by this user."""
+    base = private_dir(Path(tempfile.gettempdir()) / f"contrail-{os.getuid()}")
+    return private_dir(base / f"ssh-{name}")
+
+
+def private_dir(directory: Path) -> Path:
+    """`directory`, made 0700 if missing; one that exists must be this user's own directory (not a
+    symlink) that nobody else can enter: a control socket in a directory someone else made at a
+    predictable path would hand them the authenticated connection."""
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ContrailError(
+            f"{directory} is not a private directory of this user "
+            f"(owner {info.st_uid}, mode {info.st_mode & 0o7777:o})",
+            "remove it: Contrail makes it itself, mode 0700",
+        )
+    return directory
 
 
 @dataclass(frozen=True)
@@ -36,7 +63,7 @@ class Remote:
         self.log = log
 
     def ssh_command(self) -> list[str]:
-        self.control_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.control_dir)
         return [
             "ssh",
             "-F",

@@ -26,7 +26,7 @@ from contrail.anonymise import Rule, parse_rules
 from contrail.config import DevConfig, Field
 from contrail.errors import ConfigError, ContrailError
 from contrail.images import BoxStore
-from contrail.remote import Remote
+from contrail.remote import Remote, control_dir
 from contrail.tools import docker
 from contrail.tools.run import run
 from contrail.workspace import Workspace
@@ -43,25 +43,31 @@ SECRET_NAMES = (
     "staging_django_secret_key",
 )
 CI_KEY = "ci_ed25519"
-_REPO = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_USER = re.compile(r"^[a-z][a-z0-9._-]{0,30}$")
+REPOSITORY = (re.compile(r"[a-z0-9][a-z0-9._-]{0,62}"), "must be repository names (lowercase letters, digits, . _ -)")
+_USER = re.compile(r"[a-z][a-z0-9._-]{0,30}")
+_PUBLIC_KEY = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-[a-z0-9-]+) [A-Za-z0-9+/=]+( [^\n\r]*)?")
 SCHEMA: config.Schema = {
-    "team": {"name": Field(str), "namespace": Field(str, "contrail"), "subnet": Field(str, "")},
-    "scm": {"enabled": Field(bool, True), "repositories": Field(list, ["app"])},
+    "team": {
+        "name": Field(str, pattern=config.SLUG),
+        "namespace": Field(str, "contrail", pattern=config.NAMESPACE),
+        "subnet": Field(str, ""),
+    },
+    "scm": {"enabled": Field(bool, True), "repositories": Field(list, ["app"], pattern=REPOSITORY)},
     "apt_cache": {"enabled": Field(bool, True), "port": Field(int, 3143, 1024, 65535)},
     "ci": {
         "enabled": Field(bool, True),
+        # a command by design (the team's own): it reaches master.cfg as a JSON string, run by a shell
         "test": Field(str, "python3 -m unittest discover -v"),
-        "deploy_branch": Field(str, "main"),
+        "deploy_branch": Field(str, "main", pattern=config.BRANCH),
     },
     "staging": {
         "postgresql": Field(bool, True),
         "mysql": Field(bool, True),
-        "database": Field(str, "app"),
-        "user": Field(str, "app"),
+        "database": Field(str, "app", pattern=config.IDENTIFIER),
+        "user": Field(str, "app", pattern=config.IDENTIFIER),
         "app": Field(bool, True),
-        "wsgi": Field(str, "app:application"),
-        "django_settings": Field(str, ""),
+        "wsgi": Field(str, "app:application", pattern=config.WSGI),
+        "django_settings": Field(str, "", pattern=config.SETTINGS),
     },
 }
 
@@ -176,14 +182,13 @@ def load(file: Path) -> TeamConfig:
         subnet = ipaddress.IPv4Network(team["subnet"] or config.default_subnet(f"team-{team['name']}"))
     except ValueError as err:
         raise config.error_at(file, text, "team", "subnet", f"is not a network: {err}") from None
-    for repository in values["scm"]["repositories"]:
-        if not _REPO.match(repository):
-            raise config.error_at(file, text, "scm", "repositories", f"{repository!r} is not a repository name")
     users = data.get("users", {})
+    if not isinstance(users, dict):
+        raise ConfigError(f'{file}:{config.line_of(text, "users")}: users must be a table of name = "ssh-ed25519 …"')
     for user, key in users.items():
-        if not _USER.match(user) or user in ("admin", "ci"):
+        if not _USER.fullmatch(user) or user in ("admin", "ci"):
             raise config.error_at(file, text, "users", user, "must be a lowercase login name (admin and ci are taken)")
-        if not isinstance(key, str) or not re.match(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-\S+) [A-Za-z0-9+/=]+", key):
+        if not isinstance(key, str) or not _PUBLIC_KEY.fullmatch(key):
             raise config.error_at(file, text, "users", user, "must be an SSH public key (ssh-ed25519 AAAA…)")
     return TeamConfig(
         file=file,
@@ -539,7 +544,7 @@ def write_ssh_config(cfg: TeamConfig, machine: vagrant.Vagrant) -> Path:
 
 
 def _control_dir(cfg: TeamConfig) -> Path:
-    return Path(tempfile.gettempdir()) / f"contrail-ssh-{cfg.name}"
+    return control_dir(f"team-{cfg.name}")
 
 
 def remote(cfg: TeamConfig, node: Node, log: Path) -> Remote:

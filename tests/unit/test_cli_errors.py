@@ -59,3 +59,9 @@ def test_role_file_syntax_error_names_file_and_line(tmp_path, role_tree):
 def test_missing_role_data_says_where_to_point(tmp_path):
     result = contrail("build-boxes", cwd=tmp_path, env={"CONTRAIL_ROOT": str(tmp_path)})
     one_line_error(result, r"no role data found .* set CONTRAIL_ROOT")
+
+
+def test_drill_restore_of_a_node_whose_machine_is_gone(tmp_path):
+    (tmp_path / "contrail.toml").write_text('[environment]\nname = "gone-env-7f3a"\n\n[app]\nwsgi = "app:application"\n')
+    result = contrail("drill", "restore", "app2", cwd=tmp_path)
+    one_line_error(result, r"app2 has no machine \(container gone-env-7f3a-app2 is gone\) — run `contrail up`")
