@@ -62,6 +62,7 @@ def test_missing_role_data_says_where_to_point(tmp_path):
 
 
 def test_drill_restore_of_a_node_whose_machine_is_gone(tmp_path):
-    (tmp_path / "contrail.toml").write_text('[environment]\nname = "gone-env-7f3a"\n\n[app]\nwsgi = "app:application"\n')
+    toml = '[environment]\nname = "gone-env-7f3a"\n\n[app]\nwsgi = "app:application"\n'
+    (tmp_path / "contrail.toml").write_text(toml)
     result = contrail("drill", "restore", "app2", cwd=tmp_path)
     one_line_error(result, r"app2 has no machine \(container gone-env-7f3a-app2 is gone\) — run `contrail up`")
