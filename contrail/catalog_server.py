@@ -4,10 +4,12 @@ One port serves everything: Debian's nginx serves the catalog's static files (me
 files) and accepts WebDAV PUT/DELETE from `contrail publish`, and proxies /v2/ to Debian's
 docker-registry (Distribution 2.8), which listens only on a unix socket behind it.
 
-With --auth, nginx asks for a generated user and password for every write and for the registry
-(pushing and pulling images), but not for reading metadata.json and .box files: those hold names,
-versions and digests, not the boxes' content, and stock Vagrant 2.3.4 cannot send credentials for
-them everywhere (`vagrant box update` passes none when it downloads a box file).
+nginx asks for a generated user and password (run/credentials, 0600) for every write — a PUT or DELETE
+of a catalog file (a .box's Vagrantfile is executed by every teammate's Vagrant) — and for the registry,
+pushes and pulls alike: docker sends credentials only to a registry whose /v2/ asks for them, so a
+registry that lets anyone pull cannot make pushes ask. Reading metadata.json and .box files needs
+none: they hold names, versions and digests, not the boxes' content, and stock Vagrant 2.3.4 cannot
+send credentials for them everywhere (`vagrant box update` passes none when it downloads a box file).
 
 Layout of DIR (the whole state; back it up as one directory):
   catalog/   the static tree: index.json, <team>/<box>/metadata.json, <team>/<box>/<version>/*.box
@@ -44,7 +46,6 @@ USER = "contrail"
 class Served:
     url: str
     root: Path
-    auth: bool
     already_running: bool
 
 
@@ -71,7 +72,7 @@ def registry_socket(root: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"contrail-registry-{digest}.sock"
 
 
-def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", auth: bool = False, wait: float = 20.0) -> Served:
+def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", wait: float = 20.0) -> Served:
     for tool in ("nginx", "docker-registry"):
         if not shutil.which(tool):
             raise ToolMissing(f"`{tool}` is not installed (needed by `contrail catalog serve`)", FIX_DEPS)
@@ -80,8 +81,8 @@ def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", auth: bool = 
     url = f"http://{'127.0.0.1' if listen in ('0.0.0.0', '::') else listen}:{port}"
     if running(root):
         current = paths["address"].read_text().strip() if paths["address"].exists() else ""
-        if current == f"{listen}:{port}" and auth == paths["htpasswd"].exists():
-            return Served(url, root, auth, already_running=True)
+        if current == f"{listen}:{port}":
+            return Served(url, root, already_running=True)
         raise ContrailError(
             f"a catalog server for {root} is already running on {current}",
             f"stop it first: contrail catalog serve --dir {root} --stop",
@@ -90,13 +91,10 @@ def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", auth: bool = 
     for key in ("catalog", "registry", "logs"):
         paths[key].mkdir(parents=True, exist_ok=True)
     (paths["run"] / "tmp").mkdir(exist_ok=True)
-    if auth:
-        _ensure_credentials(paths)
-    else:
-        paths["htpasswd"].unlink(missing_ok=True)
+    _ensure_credentials(paths)
     sock = registry_socket(root)
     write_atomic(paths["registry_conf"], _registry_config(paths, sock).encode(), 0o600)
-    write_atomic(paths["nginx_conf"], _nginx_config(paths, sock, listen, port, auth).encode())
+    write_atomic(paths["nginx_conf"], _nginx_config(paths, sock, listen, port).encode())
     nginx = ["nginx", "-p", str(paths["run"]), "-c", str(paths["nginx_conf"]), "-e", str(paths["logs"] / "nginx.log")]
     run([*nginx, "-t", "-q"], log=paths["logs"] / "nginx-test.log")
     gc_log = paths["logs"] / "registry-gc.log"
@@ -119,7 +117,7 @@ def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", auth: bool = 
     except BaseException:
         stop(root)  # never leave half of the servers running
         raise
-    return Served(url, root, auth, already_running=False)
+    return Served(url, root, already_running=False)
 
 
 def stop(root: Path, wait: float = 10.0) -> bool:
@@ -150,9 +148,7 @@ def running(root: Path) -> bool:
 def credentials(root: Path) -> str:
     file = layout(root.resolve())["credentials"]
     if not file.exists():
-        raise ContrailError(
-            f"the catalog in {root} has no credentials", "start it with `contrail catalog serve --auth`"
-        )
+        raise ContrailError(f"the catalog in {root} has no credentials yet", "start it with `contrail catalog serve`")
     return file.read_text().strip()
 
 
@@ -184,11 +180,11 @@ http:
 """
 
 
-def _nginx_config(paths: dict[str, Path], sock: Path, listen: str, port: int, auth: bool) -> str:
+def _nginx_config(paths: dict[str, Path], sock: Path, listen: str, port: int) -> str:
     user = "user root;\n" if os.geteuid() == 0 else ""
     tmp = paths["run"] / "tmp"
-    auth_lines = f'auth_basic "Contrail box catalog"; auth_basic_user_file {paths["htpasswd"]};' if auth else ""
-    writes = f"limit_except GET HEAD {{ {auth_lines} }}" if auth else ""
+    auth_lines = f'auth_basic "Contrail box catalog"; auth_basic_user_file {paths["htpasswd"]};'
+    writes = f"limit_except GET HEAD {{ {auth_lines} }}"
     return f"""# Generated by `contrail catalog serve`; rewritten on every start.
 {user}worker_processes 2;
 pid {paths["nginx_pid"]};
@@ -238,9 +234,8 @@ http {{
 
 def _wait_ready(url: str, paths: dict[str, Path], wait: float) -> None:
     request = urllib.request.Request(f"{url}/v2/")
-    if paths["htpasswd"].exists():
-        token = base64.b64encode(paths["credentials"].read_text().strip().encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
+    token = base64.b64encode(paths["credentials"].read_text().strip().encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
     deadline = time.monotonic() + wait
     last = ""
     while time.monotonic() < deadline:

@@ -22,6 +22,21 @@ from typing import Protocol
 from contrail.errors import ConfigError, ToolFailed
 
 TIMEOUT = 30.0
+READ_LIMIT = 64 * 1024 * 1024  # bytes of one catalog file read: metadata.json, a docker .box (KBs)
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects keep the credentials only on the host that was given them: urllib copies every header,
+    Authorization included, to wherever a redirect points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameHostRedirects())
 
 
 @dataclass(frozen=True)
@@ -145,8 +160,14 @@ class HttpStore:
         if accept:
             req.add_header("Accept", accept)
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
-                return response.status, response.read()
+            with _OPENER.open(req, timeout=TIMEOUT) as response:
+                body = response.read(READ_LIMIT + 1)
+                if len(body) > READ_LIMIT:
+                    raise ToolFailed(
+                        f"catalog {self.location.base}: {path} is larger than {READ_LIMIT // 2**20} MiB",
+                        "a catalog file is metadata.json or a small docker .box: is this URL a Contrail catalog?",
+                    )
+                return response.status, body
         except urllib.error.HTTPError as err:
             if err.code in (401, 403):
                 what = (
@@ -159,7 +180,7 @@ class HttpStore:
                     "put the right user:password in the URL (http://USER:PASSWORD@host:port); "
                     "`contrail catalog serve --show-credentials` prints them on the server",
                 ) from None
-            return err.code, err.read()
+            return err.code, err.read(READ_LIMIT)
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise ConfigError(

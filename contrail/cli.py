@@ -277,24 +277,31 @@ def catalog_group() -> None:
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8070, show_default=True)
 @click.option("--listen", default="127.0.0.1", show_default=True, help="Address to bind (a team server: its own).")
-@click.option("--auth", is_flag=True, help="Require a generated user and password (basic auth) for everything.")
 @click.option("--show-credentials", is_flag=True, help="Print the generated user:password.")
 @click.option("--stop", is_flag=True, help="Stop the servers of this directory.")
-def catalog_serve(root: Path, port: int, listen: str, auth: bool, show_credentials: bool, stop: bool) -> None:
-    """Serve a catalog over HTTP (nginx) with an image registry (docker-registry) beside it."""
+def catalog_serve(root: Path, port: int, listen: str, show_credentials: bool, stop: bool) -> None:
+    """Serve a catalog over HTTP (nginx) with an image registry (docker-registry) beside it. Publishing
+    and the registry need the generated user and password (--show-credentials); catalog files are
+    readable by anyone who reaches the port."""
     from contrail import catalog_server
 
     if stop:
         stopped = catalog_server.stop(root)
         console.print(f"catalog server for {root} {'stopped' if stopped else 'was not running'}.")
         return
-    served = catalog_server.serve(root, port, listen, auth)
+    served = catalog_server.serve(root, port, listen)
     state = "already serving" if served.already_running else "serving"
     console.print(f"{state} {served.root} at {served.url} (registry: {served.url.split('//')[1]})")
-    if served.auth:
-        creds = catalog_server.credentials(root) if show_credentials else "USER:PASSWORD"
-        host = served.url.split("//")[1]
-        console.print(f"basic auth on: contrail publish --catalog http://{creds}@{host}", markup=False)
+    creds = catalog_server.credentials(root) if show_credentials else "USER:PASSWORD"
+    host = served.url.split("//")[1]
+    console.print(f"publish with: contrail publish --catalog http://{creds}@{host}", markup=False)
+    if listen not in ("127.0.0.1", "::1", "localhost"):
+        console.print(
+            f"warning: listening on {listen} over plain HTTP: the credentials of every write and image pull, "
+            "and every catalog file, cross the network in clear; put TLS in front of it",
+            style="yellow",
+            markup=False,
+        )
     console.print(f"stop it with: contrail catalog serve --dir {served.root} --stop", markup=False)
 
 

@@ -87,7 +87,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @dataclass(frozen=True)
 class Catalog:
-    """A running `contrail catalog serve --auth` and its URLs."""
+    """A running `contrail catalog serve` and its URLs (with and without its credentials)."""
 
     root: Path
     port: int
@@ -111,7 +111,7 @@ def catalog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), "--auth", cwd=root)
+    served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root)
     assert served.status == 0, served.stderr
     try:
         yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())

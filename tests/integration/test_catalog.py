@@ -90,6 +90,39 @@ def test_publish_then_list_shows_every_role_with_true_checksums(published_catalo
         assert manifest[0] == 200  # the registry holds the image the box pins
 
 
+def test_anonymous_writes_of_a_box_its_metadata_or_its_image_are_refused(published_catalog, tmp_path):
+    cat = published_catalog
+    row = next(r for r in listing(cat, tmp_path) if r["box"] == "contrail/web")
+    box = str(row["url"]).removeprefix(cat.public_url + "/")
+    name, digest = str(row["image"]).split("/", 1)[1].split("@")
+    before = tree(cat.root / "catalog")
+    manifest = get(cat, f"v2/{name}/manifests/{digest}", accept="application/vnd.docker.distribution.manifest.v2+json")
+    attempts = [
+        ("PUT", box),  # a .box whose Vagrantfile every teammate's Vagrant would execute
+        ("DELETE", box),
+        ("PUT", "contrail/web/metadata.json"),
+        ("DELETE", "contrail/web/metadata.json"),
+        ("PUT", "contrail/evil/metadata.json"),
+        ("DELETE", f"v2/{name}/manifests/{digest}"),
+        ("PUT", f"v2/{name}/manifests/9.9.9"),
+        ("POST", f"v2/{name}/blobs/uploads/"),
+    ]
+    for method, path in attempts:
+        request = urllib.request.Request(f"{cat.public_url}/{path}", data=b"{}", method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                status = response.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == 401, (method, path, status)
+    assert tree(cat.root / "catalog") == before
+    assert (
+        get(cat, f"v2/{name}/manifests/{digest}", accept="application/vnd.docker.distribution.manifest.v2+json")
+        == manifest
+    )
+    assert get(cat, box, auth=False)[0] == 200  # reading stays open (stock Vagrant sends no credentials)
+
+
 def test_publishing_an_unchanged_box_again_adds_no_version(published_catalog, built_boxes):
     # Other tests may have rebuilt proxy since the session published it: publish what is current first.
     first = contrail("publish", "--catalog", published_catalog.url, "proxy", cwd=built_boxes)
@@ -177,18 +210,18 @@ def scratch_namespace() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def open_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
-    """A catalog served without --auth (anyone on the loopback may publish)."""
+    """A catalog of this module's own (its failures must not touch the session's)."""
     root, port = tmp_path_factory.mktemp("open-catalog"), free_port()
     served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root)
     assert served.status == 0, served.stderr
-    yield Catalog(root, port, "")
+    yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())
     contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=root)
 
 
 def published_scratch_box(cat: Catalog, namespace: str, cwd: Path) -> dict[str, str]:
     """A small scratch web box published as 1.0.0; the catalog's files as they are then."""
     make_box_image(namespace, "web", "1.0.0", 1)
-    first = contrail("publish", "--catalog", cat.public_url, "--namespace", namespace, "web", cwd=cwd)
+    first = contrail("publish", "--catalog", cat.url, "--namespace", namespace, "web", cwd=cwd)
     assert first.status == 0, first.stderr
     return tree(cat.root / "catalog")
 
@@ -199,7 +232,7 @@ def test_a_failure_between_upload_and_metadata_leaves_the_catalog_as_it_was(open
     failed = contrail(
         "publish",
         "--catalog",
-        cat.public_url,
+        cat.url,
         "--namespace",
         ns,
         "--version",
@@ -223,7 +256,7 @@ def test_a_publish_killed_mid_upload_changes_nothing_then_prune_deletes_old_imag
     make_box_image(ns, "web", "1.0.1", 96)
     uploads = cat.root / "registry" / "docker" / "registry" / "v2" / "repositories" / ns / "web" / "_uploads"
     publisher = subprocess.Popen(
-        [sys.executable, "-m", "contrail", "publish", "--catalog", cat.public_url, "--namespace", ns, "web"],
+        [sys.executable, "-m", "contrail", "publish", "--catalog", cat.url, "--namespace", ns, "web"],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -239,11 +272,11 @@ def test_a_publish_killed_mid_upload_changes_nothing_then_prune_deletes_old_imag
     added = vagrant_box_add(cat.public_url, f"{ns}/web", "1.0.0", tmp_path / "vagrant.d")
     assert added.status == 0, added.stdout + added.stderr
 
-    second = contrail("publish", "--catalog", cat.public_url, "--namespace", ns, "web", cwd=tmp_path)
+    second = contrail("publish", "--catalog", cat.url, "--namespace", ns, "web", cwd=tmp_path)
     assert second.status == 0 and f"published  {ns}/web 1.0.1" in second.stdout, second.stderr
     old = next(r for r in listing(cat, tmp_path) if r["box"] == f"{ns}/web" and r["version"] == "1.0.0")
     old_digest = str(old["image"]).rpartition("@")[2]
-    pruned = contrail("catalog", "prune", "--catalog", cat.public_url, "--keep", "1", cwd=tmp_path)
+    pruned = contrail("catalog", "prune", "--catalog", cat.url, "--keep", "1", cwd=tmp_path)
     assert pruned.status == 0, pruned.stderr
     assert f"{ns}/web: removed 1.0.0; kept 1.0.1; 1 images" in pruned.stdout
     assert [r["version"] for r in listing(cat, tmp_path) if r["box"] == f"{ns}/web"] == ["1.0.1"]
