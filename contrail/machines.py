@@ -17,10 +17,12 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +84,10 @@ def up(
     if cfg.catalog:
         add_catalog_boxes(cfg, log, on_node)
     machine = _vagrant(cfg, log)
-    # --provision: configuration is re-applied to machines that already run (the scripts are idempotent).
-    stream_vagrant(machine.up(provider=cfg.provider, provision=True, stream_output=True), log, on_node, "vagrant up")
+    with registry_login(cfg, log):
+        # --provision: configuration is re-applied to machines that already run (the scripts are idempotent).
+        lines = machine.up(provider=cfg.provider, provision=True, stream_output=True)
+        stream_vagrant(lines, log, on_node, "vagrant up")
     # nodes contrail.toml no longer has (e.g. after `web = 3` became 2)
     for node in remove_others(cfg.name, cfg.project_dir, {n.name for n in topology.nodes(cfg)}):
         on_node(node, REMOVED)
@@ -93,6 +97,24 @@ def up(
         report = wait_healthy(cfg, timeout)
         ssh_config.result()
     return report
+
+
+@contextmanager
+def registry_login(cfg: DevConfig, log: Path) -> Iterator[None]:
+    """Logged in to the catalog's registry (credentials from .contrail/secrets.toml) for as long as the
+    machines may pull their images: `docker login --password-stdin` here, not the docker provider's own
+    login, which passes the password on docker's command line (`-p`), where every process list shows it."""
+    auth = secrets.load(state_dir(cfg)).get("catalog_auth", "")
+    if not (cfg.catalog and auth):
+        yield
+        return
+    registry = urllib.parse.urlsplit(cfg.catalog).netloc
+    user, _, password = auth.partition(":")
+    docker.login(registry, user, password, log)
+    try:
+        yield
+    finally:
+        docker.logout(registry)
 
 
 def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], None]) -> None:

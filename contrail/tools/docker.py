@@ -93,6 +93,10 @@ def login(registry: str, user: str, password: str, log: Path) -> None:
         raise ToolFailed(f"docker login {registry} failed: {done.stderr.strip().splitlines()[-1:]}", f"see {log}")
 
 
+def logout(registry: str) -> None:
+    subprocess.run(["docker", "logout", registry], capture_output=True, check=False)
+
+
 def remove_image(ref: str) -> None:
     run(["docker", "image", "rm", "--force", ref], check=False)
 

@@ -9,9 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +50,27 @@ def catalog_images(cat: Catalog, cwd: Path) -> dict[str, str]:
     for row in json.loads(listed.stdout):
         images.setdefault(row["box"], row["image"])  # versions are listed newest first
     return images
+
+
+@contextmanager
+def process_list_sampler() -> Iterator[set[str]]:
+    """Every command line `ps` shows, sampled every 10 ms for as long as the block runs."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            listed = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True)
+            seen.update(listed.stdout.splitlines())
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        sampler.join()
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +121,12 @@ def test_up_pulls_every_box_from_the_catalog_and_push_serves_the_app(teammate, p
         subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
         for image in images.values()
     ), "the catalog's images must not be on this machine before up"
-    up = contrail("up", cwd=teammate.project, env=teammate.env)
+    password = published_catalog.credentials.split(":", 1)[1]
+    with process_list_sampler() as command_lines:
+        up = contrail("up", cwd=teammate.project, env=teammate.env)
     assert up.status == 0, up.stdout + up.stderr
+    assert len(command_lines) > 100 and any("docker" in line for line in command_lines)
+    assert [line for line in command_lines if password in line] == []  # `ps` never showed it
     said = up.stdout.strip().splitlines()[-1]
     figures.append(f"teammate up from the catalog (proxy, web1, app1, database, cache): {said}")
     for role in TOPOLOGY_ROLES:
