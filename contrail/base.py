@@ -6,6 +6,7 @@ image id, so a new base rebuilds every role.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 import tomllib
@@ -32,6 +33,11 @@ class BaseSpec:
     input_hash: str
 
 
+# An exclude glob names paths under the root filesystem being slimmed and becomes a dpkg config line:
+# no '..' (nothing outside the root), no whitespace (no second config line).
+_EXCLUDE = re.compile(r"(?!.*/\.\.(/|$))/[A-Za-z0-9_.*?\[\]/+-]+")
+
+
 def load_spec(path: Path) -> BaseSpec:
     raw = path.read_bytes()
     try:
@@ -44,8 +50,11 @@ def load_spec(path: Path) -> BaseSpec:
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
         raise ConfigError(f"{path}: 'packages' must be a list of package names")
     exclude = data.get("exclude", [])
-    if not isinstance(exclude, list) or not all(isinstance(e, str) and e.startswith("/") for e in exclude):
-        raise ConfigError(f"{path}: 'exclude' must be a list of absolute path globs")
+    if not isinstance(exclude, list) or not all(isinstance(e, str) and _EXCLUDE.fullmatch(e) for e in exclude):
+        raise ConfigError(
+            f"{path}: 'exclude' must be a list of absolute path globs inside the root filesystem "
+            "(letters, digits, / . _ - + * ? [ ], no '..')"
+        )
     return BaseSpec(suite, variant, tuple(packages), tuple(exclude), inputs.base_hash(raw))
 
 
@@ -102,8 +111,11 @@ def slim(rootfs: Path, exclude: tuple[str, ...]) -> None:
     dpkg = rootfs / "etc" / "dpkg" / "dpkg.cfg.d" / "contrail-exclude"
     dpkg.write_text("\n".join(config) + "\n")
     doc = rootfs / "usr" / "share" / "doc"
+    root = rootfs.resolve()
     for pattern in exclude:
         for path in rootfs.glob(pattern.lstrip("/")):
+            if not path.parent.resolve().is_relative_to(root):  # a symlinked directory pointing out of it
+                continue
             files = [path] if path.is_symlink() or not path.is_dir() else [*path.rglob("*"), path]
             for file in sorted(files, key=lambda f: len(f.parts), reverse=True):  # children first
                 if file.name == "copyright" and file.parent.parent == doc:

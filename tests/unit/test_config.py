@@ -78,3 +78,15 @@ def test_bad_settings_point_at_their_line(tmp_path, edit, expected):
         config.load(file)
     assert str(err.value).startswith(str(file))
     assert re.search(expected, str(err.value)), str(err.value)
+
+
+def test_a_catalog_password_holding_quotes_or_backslashes_is_kept_as_one_value(tmp_path):
+    from contrail import secrets
+    from contrail.catalog_store import parse_url
+
+    secrets.ensure(tmp_path)
+    location = parse_url("http://contrail:a%22b%5Cc%27d%20e@127.0.0.1:8070")
+    assert location.password == "a\"b\\c'd e"
+    secrets.set_catalog_auth(tmp_path, location)
+    kept = secrets.load(tmp_path)
+    assert kept["catalog_auth"] == "contrail:a\"b\\c'd e" and len(kept) == len(secrets.NAMES) + 1

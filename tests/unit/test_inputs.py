@@ -1,5 +1,9 @@
 """Input hashing: a change to one role's script changes that role's hash and no other."""
 
+import json
+
+import pytest
+
 from contrail import inputs
 from contrail.roles import load_catalog
 from contrail.workspace import Workspace
@@ -80,3 +84,30 @@ def test_the_base_is_slimmed_but_keeps_copyright_files(tmp_path):
     ]
     config = (root / "etc/dpkg/dpkg.cfg.d/contrail-exclude").read_text()
     assert "path-exclude /usr/share/man/*" in config and "path-include /usr/share/doc/*/copyright" in config
+
+
+@pytest.mark.parametrize(
+    "pattern", ["/../../etc/*", "/usr/share/../../../etc/*", "usr/share/doc/*", "/usr/share/doc/*\npath-include /*"]
+)
+def test_an_exclude_pattern_cannot_reach_outside_the_root_filesystem(tmp_path, pattern):
+    from contrail.base import load_spec
+    from contrail.errors import ConfigError
+
+    spec = tmp_path / "base.toml"
+    spec.write_text(f'suite = "bookworm"\nexclude = [{json.dumps(pattern)}]\n')
+    with pytest.raises(ConfigError, match=r"base.toml: 'exclude' must be a list of absolute path globs inside"):
+        load_spec(spec)
+
+
+def test_slimming_never_follows_a_symlink_out_of_the_root_filesystem(tmp_path):
+    from contrail.base import slim
+
+    outside = tmp_path / "host-docs"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep")
+    root = tmp_path / "rootfs"
+    (root / "etc" / "dpkg" / "dpkg.cfg.d").mkdir(parents=True)
+    (root / "usr" / "share").mkdir(parents=True)
+    (root / "usr" / "share" / "doc").symlink_to(outside)  # a rootfs whose doc directory points at the host
+    slim(root, ("/usr/share/doc/*",))
+    assert (outside / "precious.txt").read_text() == "keep"
