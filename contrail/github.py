@@ -1,13 +1,15 @@
 """`contrail github init`: the team flow for a team on GitHub instead of self-hosted scm and CI.
 
-Renders (cookiecutters/github) a test workflow, a deploy-to-staging workflow that runs the same push
-path as `fab push` from repository secrets, CODEOWNERS and a checklist of repository settings; every
+Renders (cookiecutters/github) a workflow that tests every push and pull request and deploys a push to
+the main branch to staging by the same push path as `fab push`, CODEOWNERS and a checklist of
+repository settings; every
 workflow is validated offline against GitHub's published workflow schema (check-jsonschema's bundled
 copy) before anything is written. No network calls.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,10 +20,15 @@ from contrail.errors import ConfigError, ContrailError
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "github"
 TEST_COMMANDS = {"django": "python manage.py test", "wsgi": "python -m pytest"}
+_OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
 
 
 def init(project: Path, *, owners: str, branch: str, test_command: str | None, force: bool) -> list[str]:
     """Render .github/ into `project`; the written files."""
+    if not config.BRANCH[0].fullmatch(branch):
+        raise ConfigError(f"--branch {branch!r} {config.BRANCH[1]}")
+    if not all(_OWNER.fullmatch(owner) for owner in owners.split()) or not owners.strip():
+        raise ConfigError(f"--owners {owners!r} must be @user, @org/team or e-mail addresses, separated by spaces")
     framework, requirements = _app(project)
     context = {
         "name": project.name,
