@@ -39,6 +39,8 @@ SECRET_NAMES = (
     "staging_mysql_password",
     "anonymise_salt",
     "ci_worker_password",
+    "ci_admin_password",
+    "ci_hook_password",
     "staging_stats_password",
     "staging_django_secret_key",
 )

@@ -9,7 +9,16 @@ pip3 install -q --break-system-packages --no-index --no-deps /tmp/contrail-wheel
 python3 -c 'import buildbot_www'
 
 home=/var/lib/buildbot
-install -d -o buildbot -g buildbot -m 0750 "$home" "$home/master" "$home/.ssh"
+install -d -o buildbot -g buildbot -m 0700 "$home"
+install -d -o buildbot -g buildbot -m 0750 "$home/master" "$home/.ssh"
+# Builds run the pushed code (its tests and its dependencies' installs) as ci-test, a user with nothing:
+# it cannot read buildbot's home (the key staging accepts, the staging ssh config, the passwords).
+# Only the deploy step of a green build of the deploy branch runs as buildbot.
+id ci-test >/dev/null 2>&1 || useradd --system --create-home --home-dir /var/lib/ci-test --shell /bin/sh ci-test
+chmod 0700 /var/lib/ci-test
+echo 'buildbot ALL=(ci-test) NOPASSWD: ALL' > /etc/sudoers.d/contrail-ci
+chmod 0440 /etc/sudoers.d/contrail-ci
+visudo -cqf /etc/sudoers.d/contrail-ci
 su buildbot -s /bin/sh -c "buildbot create-master -r $home/master >/dev/null"
 cat > "$home/master/master.cfg" <<'CFG'
 # Placeholder until `contrail team up` writes the team's configuration (Buildbot wants one builder).

@@ -6,11 +6,13 @@ key gitolite does not know is refused by git itself."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -139,6 +141,66 @@ def test_a_push_whose_tests_fail_is_reported_and_staging_keeps_its_release(scm):
     assert scm.build_of(head(scm, work))["results"] == 2  # FAILURE
     page, release = staging_page(scm)
     assert release == before and release in page  # the page counts visits: only its release is compared
+
+
+ATTACK = """import os
+import subprocess
+
+from django.test import SimpleTestCase
+
+BUILDBOT = "/var/lib/buildbot"
+
+
+class ReachForTheDeployKey(SimpleTestCase):
+    \"\"\"What a pushed branch's tests try; each attempt must fail for this test to pass.\"\"\"
+
+    def test_nothing_of_buildbots_is_in_reach(self):
+        for path in (".ssh/id_ed25519", "staging/ssh_config", "worker-password", "admin-password", "master/master.cfg"):
+            with self.assertRaises(PermissionError, msg=path):
+                open(os.path.join(BUILDBOT, path)).read()
+        with self.assertRaises(PermissionError):
+            os.listdir(BUILDBOT)
+        self.assertNotEqual(subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode, 0)
+        for target in (["-F", BUILDBOT + "/staging/ssh_config", "staging-app1"], ["vagrant@STAGING_APP"]):
+            ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "ConnectTimeout=5", *target]
+            self.assertNotEqual(subprocess.run([*ssh, "true"], capture_output=True).returncode, 0, target)
+"""
+
+
+def test_a_pushed_branchs_tests_cannot_reach_the_deploy_key_or_staging(scm):
+    cfg = team.load(scm.root / "team" / "contrail-team.toml")
+    work = scm.root / "shop"
+    # from the first commit, whose tests pass (main's last one expects a wrong count on purpose)
+    assert scm.git("alice", "checkout", "-q", "-b", "attack", "HEAD~1", cwd=work).status == 0
+    (work / "visits" / "tests_attack.py").write_text(ATTACK.replace("STAGING_APP", cfg.address("app")))
+    assert scm.git("alice", "add", "-A", cwd=work).status == 0
+    commit = ["-c", "user.name=Mallory", "-c", "user.email=m@example.com", "commit", "-qm", "Reach for the key"]
+    assert scm.git("alice", *commit, cwd=work).status == 0
+    assert scm.git("alice", "push", f"gitolite3@{scm.address}:shop", "attack", cwd=work).status == 0
+    build = scm.build_of(head(scm, work), timeout=300)
+    assert build["results"] == 0, build  # the build reports its result: every attempt failed
+    assert scm.git("alice", "checkout", "-q", "main", cwd=work).status == 0
+
+
+def test_ci_writes_need_a_login_and_the_change_hook_its_password(scm):
+    def post(path: str, body: bytes, content_type: str, auth: str = "") -> int:
+        request = urllib.request.Request(f"http://{scm.ci}:8010{path}", data=body, method="POST")
+        request.add_header("Content-Type", content_type)
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    force = json.dumps({"jsonrpc": "2.0", "method": "force", "id": 1, "params": {}}).encode()
+    assert post("/api/v2/forceschedulers/shop-force", force, "application/json") == 403
+    change = b"project=shop&repository=x&revision=0123456789&branch=main&author=mallory&comments=spoofed"
+    assert post("/change_hook/base", change, "application/x-www-form-urlencoded") == 401
+    assert post("/change_hook/base", change, "application/x-www-form-urlencoded", "hook:guess") == 401
+    with urllib.request.urlopen(f"http://{scm.ci}:8010/api/v2/builds", timeout=10) as response:
+        assert response.status == 200  # reading stays open to the team network
 
 
 def test_a_key_gitolite_does_not_know_is_refused_by_git(scm, tmp_path):

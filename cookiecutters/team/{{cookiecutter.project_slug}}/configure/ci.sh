@@ -2,14 +2,20 @@
 # ci: the team's master.cfg, the worker (its generated password) and the key that reads the team's
 # repositories (gitolite user "ci"), then Buildbot (re)started. Run on every `up`.
 set -euo pipefail
-: "${WORKER_PASSWORD:?}"
+: "${WORKER_PASSWORD:?}" "${ADMIN_PASSWORD:?}" "${HOOK_PASSWORD:?}"
 home=/var/lib/buildbot
 install -o buildbot -g buildbot -m 0600 /tmp/contrail-ci-key "$home/.ssh/id_ed25519"
 install -o buildbot -g buildbot -m 0640 /tmp/contrail-master.cfg "$home/master/master.cfg"
 rm -f /tmp/contrail-ci-key /tmp/contrail-master.cfg
 install -d -o vagrant -g vagrant -m 0755 {{ cookiecutter.team.wheelhouse }}  # filled by `contrail team wheels`
-install -o buildbot -g buildbot -m 0600 /dev/null "$home/worker-password"
+for secret in worker admin hook; do
+  install -o buildbot -g buildbot -m 0600 /dev/null "$home/$secret-password"
+done
 printf '%s\n' "$WORKER_PASSWORD" > "$home/worker-password"
+printf '%s\n' "$ADMIN_PASSWORD" > "$home/admin-password"  # the web UI's and REST API's login for writes
+printf '%s\n' "$HOOK_PASSWORD" > "$home/hook-password"  # the scm's announcements
+# Nothing of buildbot's (keys, the staging ssh config, passwords) is readable by the tests' user.
+chmod 0700 "$home"
 if [ ! -f "$home/worker/buildbot.tac" ]; then
   su buildbot -s /bin/sh -c "buildbot-worker create-worker -q $home/worker 127.0.0.1:9989 local \"\$(cat $home/worker-password)\""
 else

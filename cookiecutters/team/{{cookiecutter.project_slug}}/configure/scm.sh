@@ -9,13 +9,18 @@ printf '%s\n' "$ADMIN_KEY" > /tmp/admin.pub
 hooks=/var/lib/gitolite3/.gitolite/hooks/common
 install -d -o gitolite3 -g gitolite3 "$hooks"
 if [ -n "${CI_URL:-}" ]; then
+  : "${CI_HOOK_PASSWORD:?}"
+  # CI accepts announcements only with this password: kept in a curl config only gitolite3 reads (a
+  # command-line option would show it to every `ps` on this machine).
+  install -o gitolite3 -g gitolite3 -m 0600 /dev/null /var/lib/gitolite3/.contrail-ci-hook
+  printf 'user = "hook:%s"\n' "$CI_HOOK_PASSWORD" > /var/lib/gitolite3/.contrail-ci-hook
   cat > "$hooks/post-receive" <<HOOK
 #!/bin/sh
 # Written by contrail team up: tell CI about each pushed branch.
 while read -r old new ref; do
   case "\$ref" in refs/heads/*) ;; *) continue ;; esac
   [ "\$new" = 0000000000000000000000000000000000000000 ] && continue
-  curl -fsS -m 5 -o /dev/null "${CI_URL}/change_hook/base" \\
+  curl -fsS -m 5 -o /dev/null -K "\$HOME/.contrail-ci-hook" "${CI_URL}/change_hook/base" \\
     --data-urlencode "project=\$GL_REPO" --data-urlencode "repository=gitolite3@${SCM_ADDRESS}:\$GL_REPO" \\
     --data-urlencode "revision=\$new" --data-urlencode "branch=\${ref#refs/heads/}" \\
     --data-urlencode "author=\$GL_USER" --data-urlencode "comments=pushed by \$GL_USER" ||
