@@ -8,12 +8,12 @@ install -o buildbot -g buildbot -m 0600 /tmp/contrail-ci-key "$home/.ssh/id_ed25
 install -o buildbot -g buildbot -m 0640 /tmp/contrail-master.cfg "$home/master/master.cfg"
 rm -f /tmp/contrail-ci-key /tmp/contrail-master.cfg
 install -d -o vagrant -g vagrant -m 0755 {{ cookiecutter.team.wheelhouse }}  # filled by `contrail team wheels`
-for secret in worker admin hook; do
-  install -o buildbot -g buildbot -m 0600 /dev/null "$home/$secret-password"
+for secret in worker-password admin-password change-hook.passwd; do
+  install -o buildbot -g buildbot -m 0600 /dev/null "$home/$secret"
 done
 printf '%s\n' "$WORKER_PASSWORD" > "$home/worker-password"
 printf '%s\n' "$ADMIN_PASSWORD" > "$home/admin-password"  # the web UI's and REST API's login for writes
-printf '%s\n' "$HOOK_PASSWORD" > "$home/hook-password"  # the scm's announcements
+printf 'hook:%s\n' "$HOOK_PASSWORD" > "$home/change-hook.passwd"  # the scm's announcements
 # Nothing of buildbot's (keys, the staging ssh config, passwords) is readable by the tests' user.
 chmod 0700 "$home"
 if [ ! -f "$home/worker/buildbot.tac" ]; then
