@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.common import contrail, report
-from bench.push import FAB, REPO, free_port
+from bench.push import FAB, example_project
 from contrail import config, topology
 
 PROBE = (
@@ -71,18 +70,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="contrail-bench-") as tmp:
-        project = Path(tmp) / "shop"
-        shutil.copytree(REPO / "examples" / "django-app", project)
-        contrail(
-            "startdev",
-            "--name",
-            "bench-check",
-            "--port",
-            str(free_port()),
-            "--stats-port",
-            str(free_port()),
-            cwd=project,
-        )
+        project = example_project(Path(tmp), "bench-check")
         apps = [n.name for n in topology.by_role(config.load(project / "contrail.toml"), "app")]
         try:
             contrail("up", cwd=project)

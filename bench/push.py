@@ -45,6 +45,14 @@ RUN echo naive > /srv/app/releases/naive/.contrail-release \\
 """
 
 
+def example_project(directory: Path, name: str) -> Path:
+    """The Django example copied into `directory` and rendered by `startdev` as environment `name`."""
+    project = directory / "shop"
+    shutil.copytree(REPO / "examples" / "django-app", project)
+    contrail("startdev", "--name", name, "--port", str(free_port()), "--stats-port", str(free_port()), cwd=project)
+    return project
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -134,18 +142,7 @@ def main() -> None:
         "fab push (rolling), .py change": ([], True),
     }
     with tempfile.TemporaryDirectory(prefix="contrail-bench-") as tmp:
-        project = Path(tmp) / "shop"
-        shutil.copytree(REPO / "examples" / "django-app", project)
-        contrail(
-            "startdev",
-            "--name",
-            "bench-push",
-            "--port",
-            str(free_port()),
-            "--stats-port",
-            str(free_port()),
-            cwd=project,
-        )
+        project = example_project(Path(tmp), "bench-push")
         cfg = config.load(project / "contrail.toml")
         ups, destroys = [], []
         pushes: dict[str, list[float]] = {kind: [] for kind in kinds}
