@@ -266,13 +266,19 @@ def catalog_group() -> None:
     """A team's box catalog: Vagrant's metadata.json + .box files, and an image registry."""
 
 
+def _catalog_dir() -> Path:
+    from contrail.catalog_server import default_dir
+
+    return default_dir()
+
+
 @catalog_group.command("serve")
 @click.option(
     "--dir",
     "root",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path.home() / ".contrail" / "catalog",
-    show_default=True,
+    default=lambda: _catalog_dir(),
+    show_default="~/.contrail/catalog; as root /var/lib/contrail/catalog",
     help="Where the catalog and the registry keep their files.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8070, show_default=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,22 +105,36 @@ class Catalog:
         return f"http://127.0.0.1:{self.port}"
 
 
-@pytest.fixture(scope="session")
-def catalog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
-    """The real catalog servers (nginx + docker-registry) with basic auth, once per test run."""
-    import socket
+@contextmanager
+def served_directory(prefix: str) -> Iterator[Path]:
+    """A directory for `catalog serve` that its service user can reach (pytest's temporary directories
+    are closed to other users, as a home directory is), removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    try:
+        yield root / "catalog"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
-    root = tmp_path_factory.mktemp("catalog")
+
+@pytest.fixture(scope="session")
+def catalog_server() -> Iterator[Catalog]:
+    """The real catalog servers (nginx + docker-registry) with basic auth, once per test run."""
+    with served_directory("contrail-test-catalog-") as root:
+        port = free_loopback_port()
+        served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root.parent)
+        assert served.status == 0, served.stderr
+        try:
+            yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())
+        finally:
+            contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=root.parent)
+            subprocess.run(["docker", "logout", f"127.0.0.1:{port}"], capture_output=True)
+
+
+def free_loopback_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root)
-    assert served.status == 0, served.stderr
-    try:
-        yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())
-    finally:
-        contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=root)
-        subprocess.run(["docker", "logout", f"127.0.0.1:{port}"], capture_output=True)
+        return int(probe.getsockname()[1])
 
 
 TOPOLOGY_ROLES = ("proxy", "web", "app", "db", "cache")

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from contrail import catalog
-from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail
+from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail, served_directory
 from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
 
@@ -76,6 +76,21 @@ def test_the_server_listens_on_loopback_and_asks_for_credentials_to_write_or_pul
     listening = subprocess.run(["ss", "-Hltn", f"sport = :{catalog_server.port}"], capture_output=True, text=True)
     assert listening.stdout.split()[3] == f"127.0.0.1:{catalog_server.port}", listening.stdout
     assert (catalog_server.root / "run" / "credentials").stat().st_mode & 0o777 == 0o600
+    if os.geteuid() == 0:  # what parses the network's requests does not run as root
+        run_dir = catalog_server.root / "run"
+        nginx = (run_dir / "nginx.pid").read_text().strip()
+        workers = subprocess.run(["ps", "-o", "user=", "--ppid", nginx], capture_output=True, text=True)
+        registry = (run_dir / "registry.pid").read_text().strip()
+        owner = subprocess.run(["ps", "-o", "user=", "-p", registry], capture_output=True, text=True)
+        assert set(workers.stdout.split()) | set(owner.stdout.split()) == {"contrail-catalog"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as root only: the servers then run as a service user")
+def test_a_directory_the_service_user_cannot_reach_is_refused_in_one_line(tmp_path):
+    one_line_error(
+        contrail("catalog", "serve", "--dir", str(tmp_path / "catalog"), "--port", str(free_port()), cwd=tmp_path),
+        r"is out of reach of the catalog's service user contrail-catalog: .* is closed to others — serve a directory",
+    )
 
 
 def test_publish_then_list_shows_every_role_with_true_checksums(published_catalog, tmp_path):
@@ -209,13 +224,14 @@ def scratch_namespace() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def open_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalog]:
+def open_catalog() -> Iterator[Catalog]:
     """A catalog of this module's own (its failures must not touch the session's)."""
-    root, port = tmp_path_factory.mktemp("open-catalog"), free_port()
-    served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root)
-    assert served.status == 0, served.stderr
-    yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())
-    contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=root)
+    with served_directory("contrail-test-own-catalog-") as root:
+        port = free_port()
+        served = contrail("catalog", "serve", "--dir", str(root), "--port", str(port), cwd=root.parent)
+        assert served.status == 0, served.stderr
+        yield Catalog(root, port, (root / "run" / "credentials").read_text().strip())
+        contrail("catalog", "serve", "--dir", str(root), "--stop", cwd=root.parent)
 
 
 def published_scratch_box(cat: Catalog, namespace: str, cwd: Path) -> dict[str, str]:
