@@ -96,7 +96,8 @@ def test_an_unmodified_startproject_is_live_on_every_app_server(django42: Env, f
 
 
 def served_by(url: str, pin: str) -> str:
-    request = urllib.request.Request(url, headers={"X-Contrail-Pin": pin})
+    # (the Host a browser sends through the front door: the app allows that one)
+    request = urllib.request.Request(url, headers={"X-Contrail-Pin": pin, "Host": "127.0.0.1"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.headers["X-Contrail-Node"]
 

@@ -64,7 +64,9 @@ def test_startdev_renders_then_refuses_to_overwrite_user_changes(built_boxes, pr
 
 def test_startdev_before_boxes_exist_says_build_boxes(project):
     result = contrail("startdev", cwd=project, env={"CONTRAIL_NAMESPACE": "nothing-built-here"})
-    one_line_error(result, r"no proxy, web, app, db box is built .* run `contrail build-boxes proxy web app db` first")
+    one_line_error(
+        result, r"no proxy, web, app, db, cache box is built .* run `contrail build-boxes proxy web app db cache`"
+    )
     assert not (project / "Vagrantfile").exists() and not (project / "contrail.toml").exists()
 
 
