@@ -324,7 +324,7 @@ def flow_checks(env: Environment, steps: list[flow.Step], concurrency: int) -> C
             alternated = flow.replay(base, steps, servers)
             findings.append(_alternated_finding(steps, pinned, alternated, servers))
         if concurrency:
-            sizes = deploy.parallel(lambda r: _log_size(r), remotes)
+            sizes = deploy.parallel(_log_size, remotes)
             crowd = flow.crowd(base, steps, servers, concurrency)
             raised = deploy.parallel(lambda pair: _raised_since(*pair), list(zip(remotes, sizes, strict=True)))
             findings += _crowd_findings(steps, crowd, [r for answers in raised for r in answers])
