@@ -82,14 +82,17 @@ def analyse(project: Path, module: str) -> list[Finding]:
 
 
 def _scan(project: Path, file: Path, found: dict[str, Finding], depth: int) -> None:
+    source = file.read_text()
     try:
-        tree = ast.parse(file.read_text(), filename=str(file))
+        tree = ast.parse(source, filename=str(file))
     except SyntaxError as err:
         raise ConfigError(f"{file}:{err.lineno or 1}: not valid Python: {err.msg}") from None
-    _statements(project, file, tree.body, found, depth)
+    _statements(project, file, source, tree.body, found, depth)
 
 
-def _statements(project: Path, file: Path, body: list[ast.stmt], found: dict[str, Finding], depth: int) -> None:
+def _statements(
+    project: Path, file: Path, source: str, body: list[ast.stmt], found: dict[str, Finding], depth: int
+) -> None:
     """In order, so the last assignment of a name counts (blocks under if/try/with included)."""
     for statement in body:
         if isinstance(statement, ast.ImportFrom) and any(alias.name == "*" for alias in statement.names):
@@ -109,13 +112,13 @@ def _statements(project: Path, file: Path, body: list[ast.stmt], found: dict[str
                     if from_env:
                         found[name] = Finding(name, "environment", where)
                     continue
-                sqlite = "sqlite3" in (ast.get_source_segment(file.read_text(), value) or "")
+                sqlite = "sqlite3" in (ast.get_source_segment(source, value) or "")
                 found[name] = Finding(name, "environment" if from_env else "literal", where, sqlite)
         else:
             for block in ("body", "orelse", "finalbody"):
-                _statements(project, file, getattr(statement, block, []) or [], found, depth)
+                _statements(project, file, source, getattr(statement, block, []) or [], found, depth)
             for handler in getattr(statement, "handlers", []) or []:
-                _statements(project, file, handler.body, found, depth)
+                _statements(project, file, source, handler.body, found, depth)
 
 
 def _assigned_name(target: ast.expr) -> str | None:

@@ -5,6 +5,7 @@ there, when the file is read — one line naming file:line, exit status 2, and n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,28 +93,26 @@ def with_value(text: str, table: str, key: str, current: str, value: str) -> str
     return text[:at] + new + text[at + len(old) :]
 
 
+def assert_refused_at_its_line(file: Path, text: str, load: Callable[[Path], object], table: str, key: str) -> None:
+    file.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load(file)
+    assert str(err.value).startswith(f"{file}:{config.line_of(text, table, key)}: {table}.{key} ")
+    assert "\n" not in str(err.value) and not MARKER.exists()
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize(("table", "key", "current"), DEV_FIELDS)
 def test_hostile_values_in_contrail_toml_are_refused_at_their_line(tmp_path, table, key, current, value):
     text = with_value(DEV, table, key, current, value)
-    file = tmp_path / config.FILENAME
-    file.write_text(text)
-    with pytest.raises(ConfigError) as err:
-        config.load(file)
-    assert str(err.value).startswith(f"{file}:{config.line_of(text, table, key)}: {table}.{key} ")
-    assert "\n" not in str(err.value) and not MARKER.exists()
+    assert_refused_at_its_line(tmp_path / config.FILENAME, text, config.load, table, key)
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 @pytest.mark.parametrize(("table", "key", "current"), TEAM_FIELDS)
 def test_hostile_values_in_the_team_file_are_refused_at_their_line(tmp_path, table, key, current, value):
     text = with_value(TEAM, table, key, current, value)
-    file = tmp_path / team.FILENAME
-    file.write_text(text)
-    with pytest.raises(ConfigError) as err:
-        team.load(file)
-    assert str(err.value).startswith(f"{file}:{config.line_of(text, table, key)}: {table}.{key} ")
-    assert not MARKER.exists()
+    assert_refused_at_its_line(tmp_path / team.FILENAME, text, team.load, table, key)
 
 
 def test_a_name_a_user_would_write_is_refused_at_load_time_saying_what_works(tmp_path):
