@@ -107,7 +107,7 @@ def _statements(
                     continue
                 where = f"{file.relative_to(project)}:{statement.lineno}"
                 from_env = _reads_environment(value)
-                if isinstance(statement, ast.AugAssign | ast.Assign) and _is_item(targets) and name in found:
+                if (isinstance(statement, ast.AugAssign) or _is_item(targets)) and name in found:
                     # DATABASES["default"] = … or ALLOWED_HOSTS += […]: changes the value already found
                     if from_env:
                         found[name] = Finding(name, "environment", where)

@@ -83,3 +83,9 @@ def test_a_missing_or_broken_settings_module_is_named(tmp_path):
     project = project_with(tmp_path, "SECRET_KEY = (\n")
     with pytest.raises(ConfigError, match=r"mysite/settings.py:1: not valid Python"):
         adapt.analyse(project, "mysite.settings")
+
+
+def test_adding_to_a_setting_read_from_the_environment_keeps_it_the_projects(tmp_path):
+    settings = "import os\nALLOWED_HOSTS = os.environ['HOSTS'].split(',')\nALLOWED_HOSTS += ['x']\n"
+    project = project_with(tmp_path, settings)
+    assert findings(project)["ALLOWED_HOSTS"] == adapt.Finding("ALLOWED_HOSTS", "environment", "mysite/settings.py:2")
