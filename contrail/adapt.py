@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from contrail.config import MODULE_NAME, DevConfig
 from contrail.errors import ConfigError
 from contrail.release import requirement_lines
@@ -169,7 +171,7 @@ def _project_names(requirement_lines: list[str]) -> set[str]:
     for line in requirement_lines:
         match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
         if match and not line.lstrip().startswith("-"):
-            names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
+            names.add(canonicalize_name(match.group(1)))
     return names
 
 

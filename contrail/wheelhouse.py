@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import zipfile
@@ -11,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from contrail.release import TARGET_MARKERS, TARGET_PYTHON, requirement_lines, requirements_key
 from contrail.tools.run import run
@@ -48,7 +48,7 @@ def target_only_requirements(wheels: Path) -> list[str]:
     pip resolves environment markers with the Python that runs it, even with --python-version: a
     marker such as `python_full_version < "3.11.3"` (redis → async-timeout) is false on a 3.11.7 host
     and true on the app box's 3.11.2, whose venv then cannot install from the wheelhouse."""
-    have = {_normalise(w.name.split("-", 1)[0]) for w in wheels.glob("*.whl")}
+    have = {canonicalize_name(w.name.split("-", 1)[0]) for w in wheels.glob("*.whl")}
     wanted = []
     for wheel in wheels.glob("*.whl"):
         with zipfile.ZipFile(wheel) as archive:
@@ -60,13 +60,9 @@ def target_only_requirements(wheels: Path) -> list[str]:
             requirement = Requirement(line.split(":", 1)[1].strip())
             if requirement.marker is None or not requirement.marker.evaluate({**TARGET_MARKERS, "extra": ""}):
                 continue
-            if _normalise(requirement.name) not in have:
+            if canonicalize_name(requirement.name) not in have:
                 wanted.append(str(Requirement(f"{requirement.name}{requirement.specifier}")))
     return sorted(set(wanted))
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def pip_command() -> list[str]:
