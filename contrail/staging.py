@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from contrail import dumpsql, leaks, pii, transit
 from contrail.anonymise import Fakes, Rule, check_rules, unmasked
@@ -63,6 +64,7 @@ def open_dump(path: Path) -> bytes:
     return raw
 
 
+T = TypeVar("T")
 _NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|\w+)'
 
 
@@ -243,9 +245,11 @@ class Engine:
         rows = (line.split(self.separator) for line in self.sql(query + ";").splitlines())
         return {tables[int(i)]: int(n) for i, n in rows}
 
-    def distinct_hex(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
-        """(table, column) → the UTF-8 hex of its distinct non-null values, every column in one query."""
-        return self._per_column(columns, self._distinct_hex, str.lower)
+    def distinct_values(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """(table, column) → (key, text) for each of its distinct non-null values, every column in one query:
+        the key (hex) is what `anonymise`'s mappings match the column's stored values by, the text is the
+        value as UTF-8 (whatever the column's character set)."""
+        return self._per_column(columns, self._distinct_hex, self._keyed)
 
     def samples(self, columns: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """(table, column) → up to pii.SAMPLE of its non-null values as text, every column in one query."""
@@ -255,16 +259,21 @@ class Engine:
         self,
         columns: list[tuple[str, str]],
         select: Callable[[int, str, str], str],
-        decode: Callable[[str], str],
-    ) -> dict[tuple[str, str], list[str]]:
-        """One query of `select(index, table, column)`s joined by UNION ALL; each row's hex value decoded."""
-        found: dict[tuple[str, str], list[str]] = {key: [] for key in columns}
+        decode: Callable[[str], T],
+    ) -> dict[tuple[str, str], list[T]]:
+        """One query of `select(index, table, column)`s joined by UNION ALL; each row's fields after the
+        index decoded."""
+        found: dict[tuple[str, str], list[T]] = {key: [] for key in columns}
         if columns:
             query = " UNION ALL ".join(select(i, t, c) for i, (t, c) in enumerate(columns))
             for line in self.sql(query + ";").splitlines():
-                index, value = line.split(self.separator)
+                index, value = line.split(self.separator, 1)
                 found[columns[int(index)]].append(decode(value))
         return found
+
+    def _keyed(self, fields: str) -> tuple[str, str]:
+        """(key, text) from a `_distinct_hex` row's fields: one UTF-8 hex, both key and text."""
+        return fields.lower(), _unhex(fields)
 
     def datey(self, kind: str) -> bool:
         return kind.lower().startswith(("date", "timestamp"))
@@ -559,7 +568,9 @@ class PostgreSQL(Engine):
 class MariaDB(Engine):
     name = "mysql"
     map_table = "CREATE TEMPORARY TABLE {} (old VARBINARY(3072) PRIMARY KEY, new TEXT);"
-    _client = "mariadb --binary-mode --local-infile=0 -N -B"
+    # utf8mb4: what a dump that declares no SET NAMES is read as (as masking in transit reads it), and how
+    # values come back (the client's own default here is latin1, which prints `?` for what it cannot hold).
+    _client = "mariadb --binary-mode --local-infile=0 --default-character-set=utf8mb4 -N -B"
 
     def admin(self, statements: str, database: str | None = None) -> str:
         db = shlex.quote(database) if database else ""
@@ -619,13 +630,21 @@ class MariaDB(Engine):
         return f"SELECT '{marker} {index}';\nSELECT {values} FROM {my_ident(table)};"
 
     def _distinct_hex(self, index: int, table: str, column: str) -> str:
+        """The stored bytes (what the masking UPDATE matches, in any character set) and their UTF-8 text."""
         col = my_ident(column)
-        return f"SELECT DISTINCT {index}, HEX({col}) FROM {my_ident(table)} WHERE {col} IS NOT NULL"
+        return (
+            f"SELECT DISTINCT {index}, HEX({col}), HEX(CONVERT({col} USING utf8mb4)) "
+            f"FROM {my_ident(table)} WHERE {col} IS NOT NULL"
+        )
+
+    def _keyed(self, fields: str) -> tuple[str, str]:
+        stored, text = fields.split("\t")
+        return stored, _unhex(text)
 
     def _sample(self, index: int, table: str, column: str) -> str:
         col = my_ident(column)
         return (
-            f"(SELECT {index}, HEX(c) FROM (SELECT {col} AS c FROM {my_ident(table)} "
+            f"(SELECT {index}, HEX(CONVERT(c USING utf8mb4)) FROM (SELECT {col} AS c FROM {my_ident(table)} "
             f"WHERE {col} IS NOT NULL LIMIT {pii.SAMPLE}) s{index})"
         )
 
@@ -868,18 +887,15 @@ def _same_counts(loaded: dict[str, int], expected: dict[str, int]) -> None:
 def _mask(engine: Engine, rules: list[Rule], fakes: Fakes) -> dict[tuple[str, str], set[str]]:
     """The rules masking in transit could not apply, applied in the scratch database (as the loader, one
     script that also refreshes materialized views); each such column's original values."""
-    values = engine.distinct_hex([(rule.table, rule.column) for rule in rules])
-    originals = {
-        (rule.table, rule.column): {bytes.fromhex(v).decode() for v in values[rule.table, rule.column]}
-        for rule in rules
-    }
+    values = engine.distinct_values([(rule.table, rule.column) for rule in rules])
+    originals = {(rule.table, rule.column): {text for _, text in values[rule.table, rule.column]} for rule in rules}
     changes = [
         (
             rule.table,
             rule.column,
             None
             if rule.kind == "null"
-            else {v.encode().hex(): fakes.fake(rule.kind, v) for v in originals[rule.table, rule.column]},
+            else {key: fakes.fake(rule.kind, text) for key, text in values[rule.table, rule.column]},
         )
         for rule in rules
     ]

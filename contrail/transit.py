@@ -26,7 +26,9 @@ _COPY_UNESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "
 _COPY_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)")
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF NOT EXISTS\s+)?(`(?:[^`]|``)*`|\w+)\s*\((.*)\)", re.I | re.S)
 _LEADING = re.compile(r"^(?:\s+|--[^\n]*\n|#[^\n]*\n|/\*(?!M?!).*?\*/)*", re.S)  # blank lines, comments
-_MY_INSERT = re.compile(r"\s*INSERT\s+INTO\s+(`(?:[^`]|``)*`|\w+)\s*(?:\(([^)]*)\)\s*)?VALUES\s*", re.I)
+_MY_INSERT = re.compile(
+    r"\s*(?:INSERT(?:\s+IGNORE)?|REPLACE)\s+INTO\s+(`(?:[^`]|``)*`|\w+)\s*(?:\(([^)]*)\)\s*)?VALUES\s*", re.I
+)
 _MY_STRING = r"'(?:[^'\\]++|\\.|'')*+'"
 _MY_TUPLE = re.compile(rf"\(((?:{_MY_STRING}|[^'()]++)*+)\)", re.S)
 _MY_FIELD = re.compile(rf"(?:{_MY_STRING}|[^,']++)++", re.S)
@@ -43,17 +45,18 @@ class Masked:
     applied: set[tuple[str, str]] = field(default_factory=set)  # the masked columns whose rows it met
 
 
-def _latin(text: str) -> str:
-    """UTF-8 text as the Latin-1 view of its bytes (how the readers hold a dump)."""
-    return text.encode("utf-8").decode("latin-1")
-
-
-def _utf8(view: str) -> str:
-    return view.encode("latin-1").decode("utf-8", errors="replace")
+# The encodings a dump declares (`SET NAMES …`, `SET client_encoding = …`) that masking in transit reads, by
+# each engine's names for them; rows written in any other (`SET NAMES binary`, SQL_ASCII, a national code
+# page) are left to the masking in the scratch database, which reads values through the server's own
+# conversion. MariaDB's latin1 is Windows-1252; PostgreSQL's LATIN1 is ISO 8859-1.
+MY_CODECS = {"utf8": "utf-8", "utf8mb3": "utf-8", "utf8mb4": "utf-8", "latin1": "cp1252", "ascii": "ascii"}
+PG_CODECS = {"utf8": "utf-8", "unicode": "utf-8", "latin1": "latin-1", "win1252": "cp1252"}
+_MY_CHARSET = re.compile(r"\s*(?:/\*!\d*\s*)?SET\s+(NAMES|character_set_client)\b\s*=?\s*'?(@?\w+)", re.I)
+_PG_CHARSET = re.compile(r"\s*SET\s+client_encoding\s*(?:=|TO)\s*'?(\w+)", re.I)
 
 
 class _Masker:
-    """The rules by table, the fakes, and the originals met."""
+    """The rules by table, the fakes, the dump's encoding as declared so far, and the originals met."""
 
     def __init__(self, rules: list[Rule], fakes: Fakes) -> None:
         self.by_table: dict[str, dict[str, str]] = {}
@@ -61,18 +64,42 @@ class _Masker:
             if rule.kind != "keep":
                 self.by_table.setdefault(rule.table, {})[rule.column] = rule.kind
         self.fakes = fakes
+        self.codec: str | None = "utf-8"  # None: an encoding this reading does not decode
+        self.names = "utf8mb4"  # MariaDB: the last SET NAMES, what `SET character_set_client = @saved` restores
         self.originals: dict[tuple[str, str], set[str]] = {}
         self.applied: set[tuple[str, str]] = set()
+        self.unreadable: set[tuple[str, str]] = set()  # met in an encoding it could not decode: left to the database
+
+    def declare(self, name: str, codecs: dict[str, str]) -> None:
+        self.codec = codecs.get(name.lower())
 
     def plan(self, table: str, columns: list[str]) -> dict[int, tuple[str, str]]:
         """Field index → (column, rule kind) of the masked columns among `columns`."""
         kinds = self.by_table.get(table, {})
         found = {i: (c, kinds[c]) for i, c in enumerate(columns) if c in kinds}
+        if self.codec is None:
+            self.unreadable |= {(table, c) for c, _ in found.values()}
+            return {}
         self.applied |= {(table, c) for c, _ in found.values()}
         return found
 
     def result(self, text: list[str]) -> Masked:
-        return Masked("".join(text).encode("latin-1"), self.originals, self.applied)
+        return Masked("".join(text).encode("latin-1"), self.originals, self.applied - self.unreadable)
+
+    def decode(self, table: str, column: str, view: str) -> str | None:
+        """A field's text from the Latin-1 view of its bytes, by the dump's encoding (None, and the column
+        left to the database, where its bytes are not text in that encoding)."""
+        if view.isascii():
+            return view
+        try:
+            return view.encode("latin-1").decode(self.codec or "")
+        except (UnicodeDecodeError, LookupError):
+            self.unreadable.add((table, column))
+            return None
+
+    def encode(self, text: str) -> str:
+        """Text as the Latin-1 view of its bytes in the dump's encoding (a fake it cannot hold: `?`)."""
+        return text if text.isascii() else text.encode(self.codec or "utf-8", errors="replace").decode("latin-1")
 
     def replace(self, table: str, column: str, kind: str, value: str) -> str | None:
         """The fake for an original value (None: the column becomes NULL)."""
@@ -92,7 +119,11 @@ def mask_postgresql(data: bytes, rules: list[Rule], fakes: Fakes) -> Masked:
     for piece in dumpsql.tiled(dumpsql.pg_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
         if piece.kind == "sql":
-            header = COPY_HEADER.match(dumpsql.pg_code(chunk)) if "COPY" in chunk.upper() else None
+            code = dumpsql.pg_code(chunk)
+            declared = _PG_CHARSET.match(code) if "ENCODING" in code.upper() else None
+            if declared:
+                masker.declare(declared.group(1), PG_CODECS)
+            header = COPY_HEADER.match(code) if "COPY" in chunk.upper() else None
             table, plan = _copy_plan(header, masker) if header else ("", {})
         elif piece.kind == "data" and plan:
             chunk = "".join(_copy_row(line, table, plan, masker) for line in chunk.splitlines(keepends=True))
@@ -117,16 +148,18 @@ def _copy_row(line: str, table: str, plan: dict[int, tuple[str, str]], masker: _
             field = fields[index]
             if "\\" in field:
                 field = _COPY_ESCAPE.sub(_copy_unescape, field)
-            fake = masker.replace(table, column, kind, field if field.isascii() else _utf8(field))
-            fields[index] = "\\N" if fake is None else _copy_text(fake)
+            original = masker.decode(table, column, field)
+            if original is not None:
+                fake = masker.replace(table, column, kind, original)
+                fields[index] = "\\N" if fake is None else _copy_text(fake, masker)
     return "\t".join(fields) + newline
 
 
-def _copy_text(value: str) -> str:
+def _copy_text(value: str, masker: _Masker) -> str:
     """A value as a COPY row field, in the Latin-1 view (the common case, plain ASCII, as it is)."""
     if value.isascii() and value.isprintable() and "\\" not in value:
         return value
-    return _latin(value.translate(dumpsql.COPY_ESCAPES))
+    return masker.encode(value.translate(dumpsql.COPY_ESCAPES))
 
 
 def _copy_unescape(match: re.Match[str]) -> str:
@@ -155,6 +188,13 @@ def mask_mysql(data: bytes, rules: list[Rule], fakes: Fakes) -> Masked:
 
 
 def _my_statement(chunk: str, columns_of: dict[str, list[str]], masker: _Masker) -> str:
+    declared = _MY_CHARSET.match(chunk) if "SET" in chunk[:24].upper() else None
+    if declared:
+        kind, name = declared.groups()
+        if kind.upper() == "NAMES":
+            masker.names = name
+        masker.declare(masker.names if name.startswith("@") else name, MY_CODECS)  # `= @saved`: back to NAMES
+        return chunk
     insert = _MY_INSERT.match(chunk)
     if not insert:
         create = _CREATE_TABLE.match(_LEADING.sub("", chunk)) if "CREATE" in chunk.upper() else None
@@ -211,13 +251,15 @@ def _my_field(table: str, plan: dict[int, tuple[str, str]], masker: _Masker, ind
     body = token[1:-1]
     if "\\" in body or "''" in body:
         body = re.sub(r"\\(.)|''", _my_unescape, body, flags=re.S)
-    original = body if body.isascii() else _utf8(body)
+    original = masker.decode(table, column, body)
+    if original is None:
+        return token
     fake = masker.replace(table, column, kind, original)
     if fake is None:
         return "NULL"
     if fake.isascii() and "\\" not in fake and "'" not in fake:
         return f"'{fake}'"
-    return "'" + _latin(fake).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + masker.encode(fake).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _my_unescape(match: re.Match[str]) -> str:

@@ -321,13 +321,14 @@ def test_rollback_brings_the_previous_data_back(team, tmp_path, engine):
 
 # --- Dumps as the engines' own tools write them, and dumps that try to reach beyond their database -----
 
+LATIN1_BUYERS = ["Zoë Müller", "Søren Ærø", "François Lefèvre"]
 SOURCE_SQL = {
-    # What production has beyond the generated tables: another schema, a name that needs quoting, a JSON
-    # document holding an email, a materialized view of emails, views on views, a routine, and an audit
-    # trigger that masking must not fire.
+    # What production has beyond the generated tables: another schema, names that need quoting (spaces, `|`,
+    # quotes), a JSON document holding an email, a materialized view of emails, views on views, a routine,
+    # an audit trigger that masking must not fire, and names in a latin1 table.
     "postgresql": (
-        'CREATE SCHEMA crm; CREATE TABLE crm."Leads ""x""" (id int PRIMARY KEY, contact jsonb);\n'
-        'INSERT INTO crm."Leads ""x""" SELECT id, jsonb_build_object(\'mail\', email) FROM customers;\n'
+        'CREATE SCHEMA crm; CREATE TABLE crm."Leads | ""x""" (id int PRIMARY KEY, contact jsonb);\n'
+        'INSERT INTO crm."Leads | ""x""" SELECT id, jsonb_build_object(\'mail\', email) FROM customers;\n'
         "CREATE MATERIALIZED VIEW recent AS SELECT id, email FROM customers WHERE id <= 50;\n"
         "CREATE TABLE audit (id serial PRIMARY KEY, note text);\n"
         "CREATE FUNCTION log_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -341,12 +342,30 @@ SOURCE_SQL = {
         "CREATE VIEW customer_emails AS SELECT id, email FROM customers;\n"
         "CREATE VIEW first_emails AS SELECT email FROM customer_emails WHERE id < 10;\n"
         "CREATE PROCEDURE customer_count() SELECT COUNT(*) FROM customers;\n"
+        "CREATE TABLE `order lines|2024` (id int PRIMARY KEY, buyer varchar(100), note text) CHARACTER SET latin1;\n"
+        "INSERT INTO `order lines|2024` VALUES "
+        + ",".join(f"({i}, '{name}', 'ship to {name}')" for i, name in enumerate(LATIN1_BUYERS))
+        + ";\n"
     ),
 }
-EXTRA_RULES = {"postgresql": {'crm.Leads "x".contact': "null"}, "mysql": {}}
+EXTRA_RULES = {
+    "postgresql": {'crm.Leads | "x".contact': "null"},
+    "mysql": {"order lines|2024.buyer": "name", "order lines|2024.note": "hash"},
+}
 FORMS = {
-    "postgresql": ["", "-C", "--clean --if-exists", "-C --clean --if-exists", "-Fc", "-Fc -C --clean"],
-    "mysql": ["", "--databases", "--single-transaction", "--databases --single-transaction --routines --triggers"],
+    "postgresql": [
+        *["", "-C", "--clean --if-exists", "-C --clean --if-exists", "-Fc", "-Fc -C --clean"],
+        "-E LATIN1",  # rows in latin1, read by the dump's client_encoding
+        "-E SQL_ASCII",  # bytes as stored: masked in the database, not in transit
+    ],
+    "mysql": [
+        "",
+        "--databases",
+        "--single-transaction",
+        "--insert-ignore --default-character-set=latin1",  # rows in latin1, read by the dump's SET NAMES
+        "--replace --default-character-set=binary",  # bytes as stored: masked in the database, not in transit
+        "--databases --single-transaction --routines --triggers",  # last: the checks below use its routines
+    ],
 }
 
 
@@ -421,7 +440,7 @@ def test_every_common_dump_form_loads_and_no_known_value_is_left_anywhere(team, 
             done = team.contrail("staging", "refresh", "--from", str(dump), "--engine", source.engine)
             assert done.status == 0, f"{source.engine} dump {flags or '(plain)'}: {done.stdout}{done.stderr}"
             everything = everything_on(team, source.engine)
-            left = [value for value in data.personal() if value in everything]
+            left = [value for value in [*data.personal(), *LATIN1_BUYERS] if value in everything]
             assert left == [], f"{source.engine} dump {flags or '(plain)'}: {len(left)} left, e.g. {left[:2]}"
             query = team.psql if source.engine == "postgresql" else team.mariadb
             assert int(query("SELECT count(*) FROM customers")) == len(data.customers)
@@ -439,6 +458,15 @@ def test_every_common_dump_form_loads_and_no_known_value_is_left_anywhere(team, 
                 "SELECT DISTINCT definer FROM information_schema.triggers WHERE trigger_schema='app'"
             )
             assert definers.split() == ["app@%"]
+            # A latin1 name copied into a column kept as it is: found there, and nothing is swapped in.
+            (team.dir / "contrail-team.toml").write_text(original)
+            _with_rules(team, {"order lines|2024.buyer": "name", "order lines|2024.note": "keep"})
+            served = "sudo mariadb-dump --skip-dump-date app"
+            before = team.ssh("staging-mysql", served)
+            kept = team.contrail("staging", "refresh", "--from", str(dump), "--engine", "mysql")
+            assert kept.status == 1 and kept.stderr.count("\n") == 1, kept.stdout + kept.stderr
+            assert "order lines|2024.note (an original of order lines|2024.buyer)" in kept.stderr
+            assert team.ssh("staging-mysql", served) == before
     finally:
         (team.dir / "contrail-team.toml").write_text(original)
 

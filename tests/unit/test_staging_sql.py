@@ -19,13 +19,16 @@ class Recorder:
 
 
 @pytest.mark.parametrize(
-    ("engine", "answer"),
-    [(staging.PostgreSQL, "0|616c696365\n1|62\n"), (staging.MariaDB, "0\t616C696365\n1\t62\n")],
+    ("engine", "answer", "stored"),
+    [
+        (staging.PostgreSQL, "0|616c696365\n1|5a6fc3ab\n", "5a6fc3ab"),
+        (staging.MariaDB, "0\t616C696365\t616C696365\n1\t5A6FEB\t5A6FC3AB\n", "5A6FEB"),  # latin1 bytes, UTF-8
+    ],
 )
-def test_every_columns_values_come_back_from_one_query(engine, answer):
+def test_every_columns_values_come_back_from_one_query(engine, answer, stored):
     remote = Recorder([answer])
-    found = engine(remote, "app", "app").distinct_hex([("users", "email"), ("users", "name")])  # type: ignore[arg-type]
-    assert found == {("users", "email"): ["616c696365"], ("users", "name"): ["62"]}
+    found = engine(remote, "app", "app").distinct_values([("users", "email"), ("users", "name")])  # type: ignore[arg-type]
+    assert found[("users", "name")] == [(stored, "Zoë")] and found[("users", "email")][0][1] == "alice"
     assert len(remote.scripts) == 1 and remote.scripts[0].count("SELECT DISTINCT") == 2
 
 
@@ -59,7 +62,7 @@ def test_values_travel_as_data_quoted_by_each_engines_rules():
 
 def test_an_empty_rule_list_sends_no_query():
     remote = Recorder([])
-    assert staging.PostgreSQL(remote, "app", "app").distinct_hex([]) == {}  # type: ignore[arg-type]
+    assert staging.PostgreSQL(remote, "app", "app").distinct_values([]) == {}  # type: ignore[arg-type]
     assert remote.scripts == []
 
 

@@ -63,3 +63,40 @@ def test_mysql_strings_are_decoded_and_encoded_by_the_clients_rules():
     out = masked.data.decode()
     assert masked.originals[("t", "note")] == {"it's, (odd)\nnew", "x'y"}
     assert ",(2,NULL)," in out and FAKES.fake("hash", "x'y") in out
+
+
+def test_a_latin1_dump_is_read_by_its_declared_encoding_and_unknown_ones_are_left_to_the_database():
+    create = "CREATE TABLE `order lines|2024` (`id` int, `buyer` varchar(100));\n"
+    rows = "INSERT INTO `order lines|2024` VALUES (1,'Zoë Müller'),(2,'Ann');\n"
+    script = (
+        "/*!40101 SET NAMES latin1 */;\n" + create + "/*!40101 SET character_set_client = utf8 */;\n"
+        "/*!40101 SET character_set_client = @saved_cs_client */;\n" + rows
+    ).encode("cp1252")
+    masked = transit.mask_mysql(script, rules(**{"order lines|2024__buyer": "name"}), FAKES)
+    assert masked.originals[("order lines|2024", "buyer")] == {"Zoë Müller", "Ann"}
+    assert FAKES.fake("name", "Zoë Müller").encode("cp1252") in masked.data and b"M\xfcller" not in masked.data
+    assert masked.applied == {("order lines|2024", "buyer")}
+
+    raw = ("/*!40101 SET NAMES binary */;\n" + create + rows).encode("cp1252")
+    left = transit.mask_mysql(raw, rules(**{"order lines|2024__buyer": "name"}), FAKES)
+    assert left.data == raw and left.applied == set() and left.originals == {}
+
+
+def test_bytes_not_in_the_declared_encoding_leave_the_column_to_the_database():
+    table = b"CREATE TABLE `t` (`id` int, `note` text);\n"
+    script = table + b"INSERT INTO `t` VALUES (1,'ann@x.org'),(2,'caf\xe9');\n"  # declared nothing: UTF-8
+    assert transit.mask_mysql(script, rules(t__note="hash"), FAKES).applied == set()
+    assert transit.mask_mysql(script.replace(b"\xe9", b"e"), rules(t__note="hash"), FAKES).applied == {("t", "note")}
+    pg = b"SET client_encoding = 'SQL_ASCII';\nCOPY public.t (id, note) FROM stdin;\n1\tcaf\xe9\n\\.\n"
+    assert transit.mask_postgresql(pg, rules(t__note="hash"), FAKES).applied == set()
+    latin = pg.replace(b"SQL_ASCII", b"LATIN1")
+    assert transit.mask_postgresql(latin, rules(t__note="hash"), FAKES).originals == {("t", "note"): {"café"}}
+
+
+def test_replace_and_insert_ignore_rows_are_masked_like_inserts():
+    script = (
+        "CREATE TABLE `t` (`id` int, `note` text);\n"
+        "REPLACE INTO `t` VALUES (1,'a@b.org');\nINSERT IGNORE INTO `t` VALUES (2,'c@d.org');\n"
+    )
+    masked = transit.mask_mysql(script.encode(), rules(t__note="email"), FAKES)
+    assert masked.originals == {("t", "note"): {"a@b.org", "c@d.org"}} and b"@b.org" not in masked.data
