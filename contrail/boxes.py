@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from contrail import inputs
 from contrail.base import BASE_ROLE, ensure_base, load_spec
@@ -26,12 +27,23 @@ from contrail.images import Box, BoxStore, box_labels, utc_now
 from contrail.roles import Role, load_catalog
 from contrail.tools import docker, packer, vagrant
 from contrail.tools.run import run
-from contrail.ui import BuildProgress
 from contrail.workspace import Workspace
 
 SMOKE_TIMEOUT = 90.0
 # Every box runs sshd under supervisor; the role's own check comes after this one.
 COMMON_SMOKE = "nc -z 127.0.0.1 22"
+
+
+class Progress(Protocol):
+    """Where a build reports what each box is doing (the CLI's progress screen)."""
+
+    def start(self, name: str, text: str) -> None: ...
+
+    def status(self, name: str, text: str) -> None: ...
+
+    def tool_line(self, name: str, text: str) -> None: ...
+
+    def finish(self, name: str, ok: bool, text: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,7 @@ class Outcome:
     error: ContrailError | None = None  # why a box could not be built here
 
 
-def build_boxes(ws: Workspace, options: BuildOptions, ui: BuildProgress) -> list[Outcome]:
+def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outcome]:
     """Bring every selected role's box up to date; BuildFailed names the roles that failed."""
     if options.jobs < 1:
         raise ConfigError(f"-j/--jobs must be at least 1 (got {options.jobs})")
@@ -129,7 +141,7 @@ def _dry(p: Planned) -> Outcome:
 
 
 def _attempt(
-    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: BuildProgress
+    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
 ) -> Outcome:
     started = time.monotonic()
     name = p.role.name
@@ -150,7 +162,7 @@ def _attempt(
 
 
 def build_role(
-    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: BuildProgress
+    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
 ) -> Box:
     role = p.role
     log = ws.new_log(f"build-{role.name}")
@@ -240,6 +252,6 @@ def smoke_check(image_id: str, role: Role, log: Path, timeout: float = SMOKE_TIM
         docker.remove_container(name)
 
 
-def _tool(ui: BuildProgress, name: str, line: str) -> None:
+def _tool(ui: Progress, name: str, line: str) -> None:
     ui.tool_line(name, line)
     ui.status(name, line)

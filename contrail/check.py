@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from contrail import adapt, apperror, deploy, flow
-from contrail.deploy import APP, Environment
+from contrail.deploy import APP, Project
 from contrail.errors import ContrailError, ToolFailed
-from contrail.remote import Remote
+from contrail.tools.ssh import Remote
 
 TOKEN = f"{APP}/run/check-token"
 PROBE = "http://127.0.0.1:8000/_contrail/check"
@@ -74,7 +74,7 @@ class Report:
         )
 
 
-def run(env: Environment, extra: Callable[[list[Remote]], list[Finding]] | None = None) -> Report:
+def run(env: Project, extra: Callable[[list[Remote]], list[Finding]] | None = None) -> Report:
     """Every check on the live topology; `extra` adds the flow checks (given the app servers)."""
     started = time.monotonic()
     log = env.ws.new_log("check")
@@ -260,7 +260,7 @@ def settings_findings(names: list[str], settings: list[dict]) -> list[Finding]:
     return findings
 
 
-def adaptation_findings(env: Environment) -> list[Finding]:
+def adaptation_findings(env: Project) -> list[Finding]:
     """What devenv/contrail_settings.py adapts: production must do the same from its environment."""
     cfg = env.cfg
     if cfg.app.framework != "django":
@@ -312,7 +312,7 @@ def file_findings(listings: list[list[str]], names: list[str]) -> list[Finding]:
     return findings
 
 
-def flow_checks(env: Environment, steps: list[flow.Step], concurrency: int) -> Callable[[list[Remote]], list[Finding]]:
+def flow_checks(env: Project, steps: list[flow.Step], concurrency: int) -> Callable[[list[Remote]], list[Finding]]:
     """The flow replayed pinned, alternated and (with `concurrency`) by that many clients at once."""
 
     def checks(remotes: list[Remote]) -> list[Finding]:

@@ -18,12 +18,12 @@ from rich.table import Table
 from contrail import __version__, aptcache, doctor
 from contrail.errors import ContrailError
 from contrail.images import BoxStore
-from contrail.workspace import Workspace, workspace
+from contrail.workspace import workspace
 
 if TYPE_CHECKING:
     from contrail import check
     from contrail.config import DevConfig
-    from contrail.machines import NodeHealth
+    from contrail.environment.health import NodeHealth
     from contrail.staging import Engine
     from contrail.team import TeamConfig
 
@@ -456,7 +456,9 @@ def team_destroy() -> None:
 
     cfg = team.find(Path.cwd())
     with console.status("vagrant destroy …"):
-        team.destroy(cfg)
+        left = team.destroy(cfg)
+    if left:
+        raise ContrailError(f"still present after destroy: {', '.join(left)}", "remove them with docker rm")
     console.print(f"Team {cfg.name} destroyed.")
 
 
@@ -526,19 +528,19 @@ def staging_rollback(engine: str) -> None:
 )
 def staging_pull(team_dir: Path) -> None:
     """Copy the anonymised staging data into this environment's database node (never the raw dump)."""
-    from contrail import deploy, machines, staging, team, topology
-    from contrail.remote import Remote
+    from contrail import deploy, staging, team
+    from contrail.environment import dev
 
     cfg = _project_config(Path.cwd())
     tcfg = team.find(team_dir)
-    log = workspace_for(cfg).new_log("staging-pull")
+    project = deploy.Project(cfg, dev.environment(cfg))
+    log = project.ws.new_log("staging-pull")
     source = _staging_engine(tcfg, cfg.db_engine, log)
-    db_node = topology.by_role(cfg, "db")[0].name
-    target_remote = Remote(db_node, machines.ssh_config(cfg), machines.control_dir(cfg), log)
-    target = staging.ENGINES[cfg.db_engine](target_remote, cfg.db_name, cfg.db_user)
+    db_node = project.env.by_role("db")[0].name
+    target = staging.ENGINES[cfg.db_engine](project.env.remote(db_node, log), cfg.db_name, cfg.db_user)
     with console.status("pulling …"):
         tables, unmasked = staging.pull(source, target)
-        deploy.forget_migrations(deploy.Environment.load(Path.cwd()), log)
+        deploy.forget_migrations(project, log)
     console.print(
         f"{cfg.name}'s {db_node} node now holds the team's anonymised staging data: "
         f"{sum(tables.values())} rows in {len(tables)} tables (the previous data is kept as {cfg.db_name}__previous)."
@@ -640,7 +642,9 @@ def startdev_cmd(
 @click.option("-v", "--verbose", is_flag=True, help="Stream Vagrant's own output.")
 def up_cmd(verbose: bool) -> None:
     """`vagrant up` every node (in parallel), then wait until the whole topology is healthy."""
-    from contrail import deploy, devenv, machines
+    from contrail import deploy, devenv
+    from contrail.environment import dev
+    from contrail.environment.core import REMOVED
     from contrail.ui import BuildProgress
 
     cfg = _project_config(Path.cwd())
@@ -659,18 +663,17 @@ def up_cmd(verbose: bool) -> None:
                 last[node] = text
 
         caught_up: list[str] = []
-        report = machines.up(
+        report = dev.up(
             cfg,
-            workspace_for(cfg),
             on_node,
             lambda ssh_config_written: caught_up.extend(deploy.catch_up(cfg, on_node, ssh_config_written)),
         )
         for node in sorted(last):
-            ui.finish(node, True, machines.REMOVED if last[node] == machines.REMOVED else "configured")
+            ui.finish(node, True, REMOVED if last[node] == REMOVED else "configured")
     _print_health(report)
     if caught_up:
         console.print(f"{', '.join(caught_up)}: got the live release from another app server before taking traffic")
-    newer = machines.newer_boxes(cfg)
+    newer = dev.newer_boxes(cfg)
     if newer:
         console.print(
             f"Newer boxes are published for {', '.join(newer)}: `vagrant box update`, then "
@@ -689,11 +692,14 @@ def status_cmd(as_json: bool, watch: bool) -> None:
     """Each node: container state, health, live release, requests/s and 5xx HAProxy sees."""
     from rich.live import Live
 
-    from contrail import machines
+    from contrail import deploy, fabtasks
+    from contrail.environment import dev
+    from contrail.environment.health import health
 
     cfg = _project_config(Path.cwd())
+    env = dev.environment(cfg)
     if as_json:
-        states = machines.container_states(cfg)
+        states = env.states()
         click.echo(
             json.dumps(
                 [
@@ -708,22 +714,20 @@ def status_cmd(as_json: bool, watch: bool) -> None:
                         "errors": h.errors,
                         "detail": h.detail,
                     }
-                    for h in machines.health(cfg)
+                    for h in health(cfg)
                 ],
                 indent=2,
             )
         )
         return
     if not watch:
-        _print_health(machines.health(cfg), machines.container_states(cfg))
-        if machines.ssh_config_path(cfg).exists():
-            from contrail import deploy
-
-            deploy.print_push_state(deploy.push_state(deploy.Environment.load(cfg.project_dir)))
+        _print_health(health(cfg), env.states())
+        if env.ssh_config_path.exists():
+            fabtasks.print_push_state(deploy.push_state(deploy.Project(cfg, env)))
     else:
         with Live(console=console, auto_refresh=False) as live:
             while True:
-                live.update(_health_table(machines.health(cfg), machines.container_states(cfg)), refresh=True)
+                live.update(_health_table(health(cfg), env.states()), refresh=True)
                 time.sleep(1)
     console.print(
         f"App: http://127.0.0.1:{cfg.host_port}/   HAProxy stats: http://127.0.0.1:{cfg.stats_port}/ "
@@ -768,9 +772,16 @@ def drill_cmd(action: str, nodes: tuple[str, ...], delay_ms: int) -> None:
 def logs_cmd(targets: tuple[str, ...], follow: bool, lines: int) -> None:
     """The role services' logs of NODEs or ROLEs (default: all), merged, each line prefixed by its node."""
     from contrail import logs
+    from contrail.environment import dev
 
     cfg = _project_config(Path.cwd())
-    logs.show(cfg, list(targets), lines=lines, follow=follow, echo=lambda line: console.print(line, markup=False))
+    logs.show(
+        dev.environment(cfg),
+        list(targets),
+        lines=lines,
+        follow=follow,
+        echo=lambda line: console.print(line, markup=False),
+    )
 
 
 @cli.command("check")
@@ -798,7 +809,7 @@ def check_cmd(flow_file: Path | None, concurrency: int, as_json: bool) -> None:
     if flow_file and not flow_file.is_file():
         raise ContrailError(f"flow file {flow_file} not found")
     steps = flow.load(flow_file) if flow_file else []
-    env = deploy.Environment.load(cfg.project_dir)
+    env = deploy.Project.load(cfg.project_dir)
     with console.status("checking the app servers …") if not as_json else contextlib.nullcontext():
         report = check.run(env, check.flow_checks(env, steps, concurrency) if steps else None)
     if as_json:
@@ -861,20 +872,16 @@ def load_cmd(seconds: float, max_requests: int, connections: int, path: str) -> 
 @cli.command("destroy")
 def destroy_cmd() -> None:
     """Remove exactly what this environment created: its machines and their network."""
-    from contrail import machines
+    from contrail.environment import dev
 
     cfg = _project_config(Path.cwd())
     with console.status("vagrant destroy …"):
-        left = machines.destroy(cfg, workspace_for(cfg))
+        left = dev.environment(cfg).destroy()
     if left:
         raise ContrailError(
             f"still present after destroy: {', '.join(left)}", "remove them with docker rm / docker network rm"
         )
     console.print(f"Environment {cfg.name} destroyed.")
-
-
-def workspace_for(cfg: DevConfig) -> Workspace:
-    return Workspace(cfg.project_dir, cfg.project_dir / ".contrail")
 
 
 def _print_health(report: list[NodeHealth], states: dict[str, str] | None = None) -> None:

@@ -24,7 +24,6 @@ import json
 import os
 import shlex
 import socket
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -34,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from rich.console import Console
-
-from contrail import adapt, apperror, config, haproxy_stats, machines, release, topology, wheelhouse
+from contrail import adapt, apperror, config, haproxy_stats, release, topology, wheelhouse
 from contrail.config import DevConfig
+from contrail.environment import dev
+from contrail.environment.core import Environment
+from contrail.environment.health import http_get
 from contrail.errors import ContrailError, ToolFailed
-from contrail.remote import Remote, Session
+from contrail.tools.ssh import Remote, Session
 from contrail.workspace import Workspace
 
 APP = "/srv/app"
@@ -58,7 +58,6 @@ DRAIN_LIMIT = 60  # likewise for a drained app server: back in rotation after th
 STATUS_WAIT = 3  # seconds `status` waits for a node's answer (a paused machine never answers)
 T = TypeVar("T")
 X = TypeVar("X")
-console = Console(highlight=False)
 
 
 class PushFailed(ContrailError):
@@ -66,31 +65,35 @@ class PushFailed(ContrailError):
 
 
 @dataclass(frozen=True)
-class Environment:
+class Project:
+    """An app project (contrail.toml) and the environment it is pushed to."""
+
     cfg: DevConfig
-    ssh_config: Path
-    ws: Workspace
+    env: Environment
 
     @classmethod
-    def load(cls, project: Path) -> Environment:
+    def load(cls, project: Path) -> Project:
         cfg = config.load(project / config.FILENAME)
-        explicit = os.environ.get("CONTRAIL_SSH_CONFIG")
-        ssh_config = Path(explicit) if explicit else machines.ssh_config(cfg)
-        return cls(cfg, ssh_config, Workspace(project, project / ".contrail"))
+        return cls(cfg, dev.environment(cfg))
+
+    @property
+    def ws(self) -> Workspace:
+        return self.env.workspace
 
     @property
     def app_nodes(self) -> list[topology.Node]:
-        return topology.by_role(self.cfg, "app")
+        return self.env.by_role("app")
 
     @property
     def web_nodes(self) -> list[topology.Node]:
-        return topology.by_role(self.cfg, "web")
+        return self.env.by_role("web")
 
 
 @dataclass(frozen=True)
 class PushReport:
     release: str
     seconds: float
+    servers: int
     installed_requirements: bool
     migrated: bool
     collected_static: bool
@@ -110,38 +113,29 @@ class Phases:
         self._last = now
 
 
-def run_task(task: Callable[..., object], project: Path, *args: object) -> None:
-    """Run a task for the fabfile: a ContrailError becomes one line and the exit status, not a traceback."""
-    try:
-        task(Environment.load(project), *args)
-    except ContrailError as err:
-        print(f"contrail: error: {err}", file=sys.stderr)
-        sys.exit(err.exit_status)
-
-
-def push(env: Environment, rolling: bool = True) -> PushReport:
+def push(project: Project, rolling: bool = True, on_wait: Callable[[str], None] = lambda holder: None) -> PushReport:
     """Rolling by default: one app server at a time, the first one a canary (out of rotation until its
-    page answers on the new release)."""
+    page answers on the new release). `on_wait(holder)` while another push holds the lock."""
     phases = Phases()
-    log = env.ws.new_log("push")
-    remotes = connect(env, env.app_nodes, log)
-    lock = _lock(remotes[0], "rolling" if rolling else "all-at-once")
+    log = project.ws.new_log("push")
+    remotes = connect(project, project.app_nodes, log)
+    lock = _lock(remotes[0], "rolling" if rolling else "all-at-once", on_wait)
     phases.done("lock")
     try:
-        return _push(env, log, remotes, rolling, phases)
+        return _push(project, log, remotes, rolling, phases)
     finally:
         lock.close()
 
 
-def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
-    cfg = env.cfg
+def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
+    cfg = project.cfg
     django = cfg.app.framework == "django"
     rid = release.new_release_id()
     settings = _adapted_settings(cfg)
     extra = adapt.extra_wheels(settings, release.requirement_lines(cfg.app.requirements)) if settings else []
-    key, wheels = wheelhouse.ensure(cfg.app.requirements, env.ws.state / "wheelhouse", log, extra)
+    key, wheels = wheelhouse.ensure(cfg.app.requirements, project.ws.state / "wheelhouse", log, extra)
     phases.done("wheelhouse")
-    webs = connect(env, env.web_nodes, log)
+    webs = connect(project, project.web_nodes, log)
     first = remotes[0]
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
         code = release.code_digest(cfg.app.path, key + settings)
@@ -167,34 +161,26 @@ def _push(env: Environment, log: Path, remotes: list[Remote], rolling: bool, pha
     phases.done("upload+check")
     migrated = django and _migrate_if_changed(first, cfg, rid, uploads[0].migrated)
     phases.done("migrate")
-    static = django and _publish_static(env, first, webs, links, rid, key)
+    static = django and _publish_static(project, first, webs, links, rid, key)
     phases.done("static")
     previous = [u.live_release for u in uploads]
     restarts = [u.new_venv for u in uploads]
     if rolling or any(restarts):
         # A new venv restarts the Gunicorn masters, which closes their listening sockets: one server
         # at a time, drained first, even for --all-at-once.
-        _rolling_switch(env, remotes, webs, rid, previous, restarts, canary=rolling)
+        _rolling_switch(project, remotes, webs, rid, previous, restarts, canary=rolling)
     else:
         _switch_all(remotes, rid, previous)
     phases.done("switch")
-    _wait_front_door(env, log, f"release {rid} is live on the app servers")
+    _wait_front_door(project, log, f"release {rid} is live on the app servers")
     phases.done("front door")
     installed = any(u.installed for u in uploads)
-    report = PushReport(rid, time.monotonic() - phases.started, installed, migrated, static, phases.seconds)
-    console.print(
-        f"[green]✓[/] release {rid} live on {len(remotes)} app servers in {report.seconds:.2f} s"
-        f"{' (requirements installed)' if installed else ''}{' (migrated)' if migrated else ''}"
-        f"{' (static collected)' if static else ''}"
-    )
-    console.print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.seconds.items()), style="dim")
-    return report
+    seconds = time.monotonic() - phases.started
+    return PushReport(rid, seconds, len(remotes), installed, migrated, static, phases.seconds)
 
 
-def connect(env: Environment, nodes: list[topology.Node], log: Path) -> list[Remote]:
-    if not nodes:
-        raise ContrailError("no such nodes in contrail.toml")
-    return [Remote(n.name, env.ssh_config, machines.control_dir(env.cfg), log) for n in nodes]
+def connect(project: Project, nodes: list[topology.Node], log: Path) -> list[Remote]:
+    return project.env.remotes(nodes, log)
 
 
 def parallel(work: Callable[[X], T], items: list[X]) -> list[T]:
@@ -304,9 +290,9 @@ def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str, migrated: str)
     return True
 
 
-def forget_migrations(env: Environment, log: Path) -> None:
+def forget_migrations(project: Project, log: Path) -> None:
     """The database was replaced (`staging pull`): whatever was migrated before, the next push migrates."""
-    remotes = connect(env, env.app_nodes, log)
+    remotes = connect(project, project.app_nodes, log)
     parallel(lambda r: r.run(f"rm -f {MIGRATED}", what="forgetting the migrations"), remotes)
 
 
@@ -319,9 +305,9 @@ def _static_links(webs: list[Remote]) -> set[str]:
     return set(parallel(lambda w: w.run("readlink /srv/static/current", check=False).stdout.strip(), webs))
 
 
-def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: set[str], rid: str, key: str) -> bool:
+def _publish_static(project: Project, first: Remote, webs: list[Remote], links: set[str], rid: str, key: str) -> bool:
     """collectstatic once (on the first app server) and copy the result to every web node, if it changed."""
-    digest = release.static_digest(env.cfg.app.path, key)
+    digest = release.static_digest(project.cfg.app.path, key)
     if links == {f"/srv/static/{digest}"}:
         return False
     built = f"{APP}/static/{digest}"
@@ -329,7 +315,7 @@ def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: 
         f"test -d {built} || (cd {APP}/releases/{rid} && {_env_prefix()}STATIC_ROOT={built}.tmp "
         f"venv/bin/python manage.py collectstatic --noinput -v 0 && mv -T {built}.tmp {built})"
     )
-    local = env.ws.state / "static" / digest
+    local = project.ws.state / "static" / digest
     local.mkdir(parents=True, exist_ok=True)
     first.rsync([f"{built}/"], f"{local}/", pull=True)
 
@@ -343,32 +329,16 @@ def _publish_static(env: Environment, first: Remote, webs: list[Remote], links: 
 
 
 def _switch(remote: Remote, rid: str) -> None:
-    """Atomic `current` switch (ln + mv -T); Gunicorn HUP (or a restart when the venv changed); wait
-    until the health endpoint reports the new release CONFIRMATIONS times in a row (one curl, several
-    requests: a worker of the old release may still answer one); prune old releases in the background.
-    One switch at a time per server (flock): a switch left running by a push that was killed finishes
-    first. A server already serving `rid` from `current` is left alone, so switching back after a
-    failure is safe to repeat."""
-    url = "http://127.0.0.1:8000/_contrail/health"
-    answers = f"curl -fsS {' '.join([url] * CONFIRMATIONS)} 2>/dev/null"
-    serves = f'[ "$({answers} | grep -o \'"release": "{rid}"\' | wc -l)" -eq {CONFIRMATIONS} ]'
-    tries = HEALTH_WAIT * 100
+    """`contrail-switch` in the app box (provision_scripts/contrail-files/contrail-switch): atomic
+    `current` switch (ln + mv -T); Gunicorn HUP (or a restart when the venv changed); wait until the
+    health endpoint reports the new release CONFIRMATIONS times in a row (a worker of the old release
+    may still answer one); prune old releases in the background. One switch at a time per server
+    (flock): a switch left running by a push that was killed finishes first. A server already serving
+    `rid` from `current` is left alone, so switching back after a failure is safe to repeat."""
     remote.run(
-        f"set -e; cd {APP}; exec 8>>.switch.lock; flock -w {HEALTH_WAIT * 2} 8; "
-        f'if [ "$(readlink current)" = "releases/{rid}" ] && {serves}; then exit 0; fi; '
-        "old=$(readlink current/venv); "
-        f"ln -sfn releases/{rid} .current-{rid}; mv -T .current-{rid} current; "
-        'if [ "$old" = "$(readlink current/venv)" ]; then '
-        # Gunicorn rewrites its pidfile while it handles a HUP: read it again for a moment if it is gone.
-        "for i in $(seq 100); do pid=$(cat run/gunicorn.pid 2>/dev/null) && break; sleep 0.02; done; "
-        'sudo kill -HUP "$pid"; '
-        # (a server waiting for its first release has no `app` program loaded yet: update starts it)
-        "else sudo supervisorctl restart app >/dev/null 2>&1 || sudo supervisorctl update >/dev/null; fi; "
-        f"for i in $(seq {tries}); do {serves} && break; "
-        f"[ $i -lt {tries} ] || {{ echo 'the health endpoint never reported release {rid}' >&2; exit 1; }}; "
-        "sleep 0.01; done; "
-        f"(ls -1d releases/2*/ | head -n -{KEEP_RELEASES} | grep -v 'releases/{rid}/' | xargs -r rm -rf) "
-        "</dev/null >/dev/null 2>&1 8>&- &"
+        f"contrail-switch {shlex.quote(rid)} --app-dir {APP} --health-url http://127.0.0.1:8000/_contrail/health "
+        f"--confirmations {CONFIRMATIONS} --wait {HEALTH_WAIT} --keep {KEEP_RELEASES}",
+        what="contrail-switch",
     )
 
 
@@ -384,9 +354,9 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
         return []
     rid = live.most_common(1)[0][0]
     ssh_ready()
-    env = Environment.load(cfg.project_dir)
-    log = env.ws.new_log("catch-up")
-    remotes = {r.name: r for r in connect(env, env.app_nodes, log)}
+    project = Project.load(cfg.project_dir)
+    log = project.ws.new_log("catch-up")
+    remotes = {r.name: r for r in connect(project, project.app_nodes, log)}
     waiting = [
         remotes[name]
         for name, release_served in served.items()
@@ -395,7 +365,7 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
     if not waiting:
         return []
     source = remotes[next(name for name, r in served.items() if r == rid)]
-    lock = _lock(remotes[env.app_nodes[0].name], "catch-up")
+    lock = _lock(remotes[project.app_nodes[0].name], "catch-up")
     try:
         for remote in waiting:
             on_node(remote.name, f"getting release {rid} from {source.name}")
@@ -418,7 +388,7 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
 
 def _served(ip: str) -> str:
     """The release an app server's health endpoint reports ("" when nothing answers)."""
-    status, body = machines.http_get(f"http://{ip}:8000/_contrail/health", timeout=1)
+    status, body = http_get(f"http://{ip}:8000/_contrail/health", timeout=1)
     try:
         return str(json.loads(body).get("release", "")) if status == 200 else ""
     except ValueError:
@@ -451,7 +421,7 @@ def _switch_back(remotes: list[Remote], previous: list[str]) -> None:
 
 
 def _rolling_switch(
-    env: Environment,
+    project: Project,
     remotes: list[Remote],
     webs: list[Remote],
     rid: str,
@@ -468,7 +438,7 @@ def _rolling_switch(
     master closes its listening socket. Any other server needs no drain: on a HUP the socket stays
     open, old workers finish their requests and new ones accept the next. A lone app server is never
     drained (Nginx would have nowhere to send requests)."""
-    ips = {n.name: n.ip for n in env.app_nodes}
+    ips = {n.name: n.ip for n in project.app_nodes}
     restoring: list[Session] = []  # a server put back while the next one switches (if that one stays in)
     try:
         for index, remote in enumerate(remotes):
@@ -505,13 +475,13 @@ def _rolling_switch(
         _undrain(restoring)
 
 
-def _wait_front_door(env: Environment, log: Path, done: str) -> None:
+def _wait_front_door(project: Project, log: Path, done: str) -> None:
     """Until HAProxy's checks see every web node UP, after a push or a rollback (`done` says which). A
     restarted lone app server (a new venv) can take the web nodes out of rotation for a few seconds
     after its own health endpoint answers again, and "live" means served by the front door, as the
     next request (or a CI job's check) expects."""
     deadline = time.monotonic() + FRONT_DOOR_WAIT
-    for proxy in connect(env, topology.by_role(env.cfg, "proxy"), log):
+    for proxy in connect(project, topology.by_role(project.cfg, "proxy"), log):
         while True:
             stat = proxy.run("echo 'show stat' | sudo nc -U /run/haproxy/admin.sock", what="HAProxy's stats")
             waiting = [s for s in haproxy_stats.parse(stat.stdout) if s.proxy == "web" and not s.in_rotation]
@@ -551,9 +521,9 @@ def _undrain(sessions: list[Session]) -> None:
         session.close()
 
 
-def _lock(first: Remote, kind: str) -> Session:
+def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda holder: None) -> Session:
     """The environment's push lock (a flock on the first app server), held until the session closes. A
-    push that finds it taken says by whom and waits for it; after LOCK_WAIT it gives up."""
+    push that finds it taken tells `on_wait` by whom and waits for it; after LOCK_WAIT it gives up."""
     since = datetime.datetime.now().strftime("%H:%M:%S")
     who = f"{getpass.getuser()}@{socket.gethostname()} ({kind} push, pid {os.getpid()}, since {since})"
     command = (
@@ -567,7 +537,7 @@ def _lock(first: Remote, kind: str) -> Session:
 
     def waiting(line: str) -> None:
         if line.startswith("busy "):
-            console.print(f"waiting for the push by {line[5:] or 'another user'} to end …", style="yellow")
+            on_wait(line[5:] or "another user")
 
     try:
         session.expect("locked", waiting)
@@ -614,10 +584,10 @@ def app_error(remote: Remote) -> apperror.AppError | None:
     return apperror.last_error(tail.stdout)
 
 
-def rollback(env: Environment) -> None:
-    """Every app server back to the release before its current one."""
-    log = env.ws.new_log("rollback")
-    remotes = connect(env, env.app_nodes, log)
+def rollback(project: Project) -> str:
+    """Every app server back to the release before its current one; which went where."""
+    log = project.ws.new_log("rollback")
+    remotes = connect(project, project.app_nodes, log)
 
     def back(remote: Remote) -> str:
         listing = remote.run(f"readlink {APP}/current; ls -1d {APP}/releases/2*/").stdout.split()
@@ -630,18 +600,19 @@ def rollback(env: Environment) -> None:
 
     targets = [back(r) for r in remotes]  # one server at a time: a rollback may restart Gunicorn
     moves = ", ".join(f"{r.name} → {t}" for r, t in zip(remotes, targets, strict=True))
-    _wait_front_door(env, log, f"rolled back ({moves})")
-    console.print(f"[green]✓[/] rolled back: {moves}")
+    _wait_front_door(project, log, f"rolled back ({moves})")
+    return moves
 
 
-def migrate(env: Environment) -> None:
-    remote = connect(env, env.app_nodes, env.ws.new_log("migrate"))[0]
+def migrate(project: Project) -> tuple[str, str]:
+    """Migrations of the live release applied (on the first app server); (release, server)."""
+    remote = connect(project, project.app_nodes, project.ws.new_log("migrate"))[0]
     current = Path(remote.run(f"readlink {APP}/current").stdout.strip()).name
-    if env.cfg.app.framework != "django":
+    if project.cfg.app.framework != "django":
         raise ContrailError('migrate is for Django apps (app.framework = "django")')
     _manage(remote, current, "migrate --noinput")
-    remote.run(f"echo {release.migrations_digest(env.cfg.app.path)} > {MIGRATED}")
-    console.print(f"[green]✓[/] migrations applied from release {current} on {remote.name}")
+    remote.run(f"echo {release.migrations_digest(project.cfg.app.path)} > {MIGRATED}")
+    return current, remote.name
 
 
 @dataclass(frozen=True)
@@ -653,12 +624,12 @@ class PushState:
 REASONS = {"drained": "drained by a push", "unhealthy": "health checks fail"}
 
 
-def push_state(env: Environment) -> PushState:
+def push_state(project: Project) -> PushState:
     """The push in progress, and the app servers out of some web node's rotation (read on the nodes)."""
-    log = env.ws.new_log("status")
-    first = connect(env, env.app_nodes[:1], log)[0]
+    log = project.ws.new_log("status")
+    first = connect(project, project.app_nodes[:1], log)[0]
     holder = first.run(f"exec 9>>{LOCK}; flock -n 9 || cat {HOLDER}", check=False, timeout=STATUS_WAIT).stdout.strip()
-    names = {n.ip: n.name for n in env.app_nodes}
+    names = {n.ip: n.name for n in project.app_nodes}
     out: dict[str, list[str]] = {}
 
     def read(web: Remote) -> tuple[str, str]:
@@ -668,33 +639,8 @@ def push_state(env: Environment) -> PushState:
         )
         return web.name, web.run(listing, check=False, timeout=STATUS_WAIT).stdout
 
-    for web, listing in parallel(read, connect(env, env.web_nodes, log)):
+    for web, listing in parallel(read, connect(project, project.web_nodes, log)):
         for reason, ip, since in (line.split() for line in listing.splitlines() if len(line.split()) == 3):
             at = datetime.datetime.fromtimestamp(int(since)).strftime("%H:%M:%S") if since.isdigit() else "?"
             out.setdefault(names.get(ip, ip), []).append(f"{web} ({REASONS.get(reason, reason)} since {at})")
     return PushState(holder, out)
-
-
-def status(env: Environment) -> None:
-    for health in machines.health(env.cfg):
-        if health.node.role == "app":
-            console.print(f"{health.node.name:<8} {health.node.ip:<15} {health.detail}")
-    print_push_state(push_state(env))
-
-
-def print_push_state(state: PushState) -> None:
-    if state.holder:
-        console.print(f"push in progress: {state.holder}", style="yellow", markup=False)
-    for app, webs in sorted(state.out.items()):
-        console.print(f"{app} is out of rotation on {', '.join(webs)}", style="yellow", markup=False)
-
-
-def logs(env: Environment, node: str, lines: int) -> None:
-    remote = connect(env, [n for n in topology.nodes(env.cfg) if n.name == node], env.ws.new_log("logs"))[0]
-    print(remote.run(f"sudo tail -n {lines} /var/log/supervisor/*.log", check=False).stdout)
-
-
-def shell(env: Environment, node: str) -> None:
-    if node not in {n.name for n in topology.nodes(env.cfg)}:
-        raise ContrailError(f"no node {node!r} in contrail.toml")
-    os.execvp("ssh", ["ssh", "-F", str(env.ssh_config), node])

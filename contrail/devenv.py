@@ -23,8 +23,9 @@ from contrail.config import DevConfig
 from contrail.errors import ConfigError, ContrailError
 from contrail.images import BoxStore
 from contrail.tools import docker
+from contrail.workspace import COOKIECUTTERS, state_dir
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "devenv"
+TEMPLATE = COOKIECUTTERS / "devenv"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Rendered:
 
 def startdev(project: Path, request: Request) -> Rendered:
     project = project.resolve()
-    state = project / ".contrail"
+    state = state_dir(project)
     toml = project / config.FILENAME
     fresh = not toml.exists()
     cfg = _initial_config(project, request) if fresh else config.load(toml)

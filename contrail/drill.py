@@ -1,78 +1,57 @@
 """`contrail drill`: fail a node of this environment on purpose, and put it back.
 
-Drills act only on this environment's own containers (`<env>-<node>`), and every one is reversible:
-`stop` (docker stop: the node is gone), `pause` (docker pause: the node hangs, connections stall),
-`slow` (app nodes: every request waits, added by the app box's own WSGI wrapper, since this kernel has
-no netem), `restore` (start / unpause / un-slow whatever a drill changed, then wait until healthy).
+Drills act only on this environment's own machines, through its provider, and every one is reversible:
+`stop` (the node is gone), `pause` (the node hangs, connections stall), `slow` (app nodes: every request
+waits, added by the app box's own WSGI wrapper, since this kernel has no netem), `restore` (start /
+resume / un-slow whatever a drill changed, then wait until healthy).
 """
 
 from __future__ import annotations
 
-import subprocess
 import time
 
-from contrail import machines, topology
 from contrail.config import DevConfig
+from contrail.environment import dev
+from contrail.environment.health import health
 from contrail.errors import ContrailError, ToolFailed
 
-ACTIONS = ("stop", "pause", "slow")
 SLOW_FILE = "/srv/app/run/slow-ms"  # read by the app box's WSGI wrapper on every request
 
 
-def container(cfg: DevConfig, node: str) -> str:
-    if node not in {n.name for n in topology.nodes(cfg)}:
-        names = ", ".join(n.name for n in topology.nodes(cfg))
-        raise ContrailError(f"no node {node!r} in this environment", f"nodes: {names}")
-    return f"{cfg.name}-{node}"
-
-
-def state(name: str) -> str:
-    """running, paused, exited, … or missing."""
-    done = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", name], capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else "missing"
-
-
 def act(cfg: DevConfig, action: str, node: str, delay_ms: int = 500) -> None:
-    if action not in ACTIONS:
-        raise ContrailError(f"unknown drill {action!r}", f"drills: {', '.join(ACTIONS)}, restore")
-    name = container(cfg, node)
+    env = dev.environment(cfg)
+    machine = env.node(node)
     if action == "slow":
-        if node not in {n.name for n in topology.by_role(cfg, "app")}:
+        if machine.role != "app":
             raise ContrailError(f"drill slow is for app nodes, not {node!r}")
-        _ssh(cfg, node, f"echo {int(delay_ms)} | sudo tee {SLOW_FILE} >/dev/null")
+        remote = env.remote(machine, env.workspace.new_log("drill"))
+        remote.run(f"echo {int(delay_ms)} | sudo tee {SLOW_FILE} >/dev/null", what="drill slow")
         return
-    command = {"stop": ["docker", "stop", "-t", "5", name], "pause": ["docker", "pause", name]}[action]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ToolFailed(f"drill {action} {node}: {done.stderr.strip()}")
-
-
-def _ssh(cfg: DevConfig, node: str, command: str, check: bool = True) -> bool:
-    done = subprocess.run(["ssh", "-F", str(machines.ssh_config(cfg)), node, command], capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise ToolFailed(f"drill on {node}: {done.stderr.strip() or 'ssh failed'}")
-    return done.returncode == 0
+    if action not in env.provider.drills:
+        drills = ", ".join((*env.provider.drills, "slow", "restore"))
+        raise ContrailError(f"unknown drill {action!r}", f"drills: {drills}")
+    env.provider.fail(env.name, node, action)
 
 
 def restore(cfg: DevConfig, nodes: list[str] | None = None, timeout: float = 60) -> list[str]:
     """Undo every drill on `nodes` (default: all); wait until the topology is healthy; the nodes restored."""
+    env = dev.environment(cfg)
     restored = []
-    apps = {n.name for n in topology.by_role(cfg, "app")}
-    for node in nodes or [n.name for n in topology.nodes(cfg)]:
-        name = container(cfg, node)
-        current = state(name)
+    log = env.workspace.new_log("drill")
+    unslow = f"sudo rm {SLOW_FILE} 2>/dev/null"
+    for node in nodes or [n.name for n in env.nodes]:
+        machine = env.node(node)
+        current = env.provider.state(env.name, node)
         if current == "missing":
-            raise ContrailError(f"{node} has no machine (container {name} is gone)", "run `contrail up` to recreate it")
-        command = {"paused": ["docker", "unpause", name], "exited": ["docker", "start", name]}.get(current)
-        if command:
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise ToolFailed(f"drill restore {node}: {done.stderr.strip() or 'docker failed'}")
-            restored.append(node)
-        elif current == "running" and node in apps and _ssh(cfg, node, f"sudo rm {SLOW_FILE} 2>/dev/null", False):
+            raise ContrailError(
+                f"{node} has no machine ({env.name}-{node} is gone)", "run `contrail up` to recreate it"
+            )
+        resumed = env.provider.resume(env.name, node)
+        unslowed = not resumed and machine.role == "app" and env.remote(machine, log).run(unslow, check=False).ok
+        if resumed or unslowed:
             restored.append(node)
     deadline = time.monotonic() + timeout
-    while not all(h.healthy for h in machines.health(cfg)):
+    while not all(h.healthy for h in health(cfg)):
         if time.monotonic() > deadline:
             raise ToolFailed(f"the topology is not healthy {timeout:.0f} s after restoring {', '.join(restored)}")
         time.sleep(0.5)

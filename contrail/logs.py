@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Callable
 
-from contrail import machines, topology
-from contrail.config import DevConfig
+from contrail import topology
+from contrail.environment.core import Environment
 from contrail.errors import ContrailError
+from contrail.tools.ssh import Remote
 
 # Where each box's services log (sshd, in every box, is left out).
 LOGS = {
@@ -22,8 +22,8 @@ LOGS = {
 }
 
 
-def select(cfg: DevConfig, targets: list[str]) -> list[topology.Node]:
-    nodes = topology.nodes(cfg)
+def select(env: Environment, targets: list[str]) -> list[topology.Node]:
+    nodes = list(env.nodes)
     if not targets:
         return nodes
     chosen = [n for n in nodes if n.name in targets or n.role in targets]
@@ -35,28 +35,20 @@ def select(cfg: DevConfig, targets: list[str]) -> list[topology.Node]:
     return chosen
 
 
-def show(cfg: DevConfig, targets: list[str], *, lines: int, follow: bool, echo: Callable[[str], None]) -> None:
-    ssh_config = machines.ssh_config(cfg)
-    nodes = select(cfg, targets)
+def show(env: Environment, targets: list[str], *, lines: int, follow: bool, echo: Callable[[str], None]) -> None:
+    nodes = select(env, targets)
+    log = env.workspace.new_log("logs")
+    remotes = env.remotes(nodes, log)
     width = max(len(n.name) for n in nodes)
     lock = threading.Lock()
 
-    def pump(node: topology.Node) -> None:
+    def pump(node: topology.Node, remote: Remote) -> None:
         files = " ".join(LOGS.get(node.box_name, []))
-        command = f"sudo tail -q -n {lines} {'-F' if follow else ''} {files}"
-        with subprocess.Popen(
-            ["ssh", "-F", str(ssh_config), node.name, command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        ) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                with lock:
-                    echo(f"{node.name:>{width}} | {line.rstrip()}")
+        for line in remote.follow(f"sudo tail -q -n {lines} {'-F' if follow else ''} {files}"):
+            with lock:
+                echo(f"{node.name:>{width}} | {line}")
 
-    threads = [threading.Thread(target=pump, args=(n,), daemon=True) for n in nodes]
+    threads = [threading.Thread(target=pump, args=pair, daemon=True) for pair in zip(nodes, remotes, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:

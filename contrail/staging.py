@@ -30,7 +30,7 @@ from contrail import dumpsql, leaks, pii, transit
 from contrail.anonymise import Fakes, Rule, check_rules, unmasked
 from contrail.dumpsql import Filtered
 from contrail.errors import ConfigError, ToolFailed
-from contrail.remote import Remote, error_line, redact
+from contrail.tools.ssh import Remote, error_line, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
 BATCH = 5000  # mapping rows per INSERT (MariaDB)

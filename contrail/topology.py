@@ -36,10 +36,16 @@ CACHE_NODE = "cache"
 
 @dataclass(frozen=True)
 class Node:
+    """A machine of an environment (a developer's topology or the team's services)."""
+
     name: str
-    role: str
+    role: str  # what it does: proxy, web, app, db, cache; the team's scm, ci, apt-cache
     ip: str
     box: str = ""  # the box it runs, when not the one named after its role
+    port: int = 0  # where its service answers (the team's report)
+    engine: str = ""  # what serves it (the team's: postgresql, mysql, git, buildbot, apt, http)
+    configure: str = ""  # its configure script, relative to the environment's directory (the team's)
+    topology_name: str = ""  # a staging topology node's name in its topology (proxy, web1, app1)
 
     @property
     def box_name(self) -> str:

@@ -14,6 +14,14 @@ from pathlib import Path
 from contrail.errors import ContrailError
 
 TEMPLATE = Path("boxes/box.pkr.hcl")
+CLONE = Path(__file__).resolve().parent.parent  # the clone this package runs from
+COOKIECUTTERS = CLONE / "cookiecutters"
+STATE = ".contrail"  # the state directory's name, in the directory a command runs from
+
+
+def state_dir(directory: Path) -> Path:
+    """The state directory of an environment, a team or a build run from `directory`."""
+    return directory / STATE
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class Workspace:
 def find_root() -> Path:
     """CONTRAIL_ROOT, else the clone this package runs from."""
     explicit = os.environ.get("CONTRAIL_ROOT")
-    candidates = [Path(explicit)] if explicit else [Path(__file__).resolve().parent.parent]
+    candidates = [Path(explicit)] if explicit else [CLONE]
     for candidate in candidates:
         if (candidate / TEMPLATE).is_file():
             return candidate.resolve()
@@ -68,5 +76,5 @@ def find_root() -> Path:
     )
 
 
-def workspace(state_dir: Path | None = None) -> Workspace:
-    return Workspace(find_root(), (state_dir or Path.cwd() / ".contrail").resolve())
+def workspace(state: Path | None = None) -> Workspace:
+    return Workspace(find_root(), (state or state_dir(Path.cwd())).resolve())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -147,3 +148,14 @@ def published_catalog(built_boxes: Path, catalog_server: Catalog) -> Catalog:
     print(result.stdout)
     assert result.status == 0, result.stderr
     return catalog_server
+
+
+def one_line_error(result: Result, pattern: str) -> None:
+    """Bad input as a user sees it: exit status 2, nothing on stdout, one `contrail: error:` line matching
+    `pattern` on stderr."""
+    assert result.status == 2, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("contrail: error: ")
+    assert re.search(pattern, lines[0]), lines[0]

@@ -164,6 +164,45 @@ def environment_containers(environment: str) -> list[str]:
     return done.output.split() if done.status == 0 else []
 
 
+def container_states(environment: str) -> dict[str, str]:
+    """Container name → its state (running, paused, exited, …) for an environment's containers, in one call."""
+    done = run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=org.contrail.environment={environment}",
+            "--format",
+            "{{.Names}} {{.State}}",
+        ],
+        check=False,
+    )
+    pairs = (line.split() for line in done.output.splitlines() if len(line.split()) == 2) if done.status == 0 else ()
+    return dict(pairs)
+
+
+def container_state(name: str) -> str:
+    """running, paused, exited, … or missing."""
+    done = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)
+    return done.output.strip() if done.status == 0 else "missing"
+
+
+def kill(names: Sequence[str]) -> None:
+    """Containers stopped at once (no graceful stop: they are being thrown away)."""
+    if names:
+        run(["docker", "kill", *names], check=False)
+
+
+def change_state(action: str, name: str) -> None:
+    """`docker stop|pause|unpause|start` of one container; ToolFailed with docker's own words if it fails."""
+    args = {"stop": ["stop", "-t", "5"], "pause": ["pause"], "unpause": ["unpause"], "start": ["start"]}[action]
+    done = run(["docker", *args, name], check=False)
+    if done.status != 0:
+        said = done.output.strip().splitlines()[-1] if done.output.strip() else f"status {done.status}"
+        raise ToolFailed(f"docker {action} {name}: {said}")
+
+
 def container_ip(name: str) -> str | None:
     done = run(
         ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],

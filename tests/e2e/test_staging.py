@@ -24,10 +24,9 @@ from contrail import config
 from contrail import team as teams
 from contrail.tools import docker
 from tests import dumps
-from tests.conftest import REPO, Result, contrail
+from tests.conftest import REPO, Result, contrail, one_line_error
 from tests.e2e.running import FAB, leftovers, ssh
 from tests.integration.test_startdev import free_port
-from tests.unit.test_cli_errors import one_line_error
 
 pytestmark = pytest.mark.e2e
 

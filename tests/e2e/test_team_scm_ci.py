@@ -22,10 +22,9 @@ from pathlib import Path
 import pytest
 
 from contrail import team
-from tests.conftest import REPO, Result, contrail
+from tests.conftest import REPO, Result, contrail, one_line_error
 from tests.e2e.running import leftovers
 from tests.integration.test_startdev import free_port
-from tests.unit.test_cli_errors import one_line_error
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, contrail
-from tests.unit.test_cli_errors import one_line_error
+from tests.conftest import REPO, contrail, one_line_error
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +109,10 @@ def test_drills_act_only_on_this_environments_nodes(built_boxes, project):
     assert contrail("startdev", "--port", str(free_port()), "--stats-port", str(free_port()), cwd=project).status == 0
     one_line_error(contrail("drill", "stop", "app9", cwd=project), r"no node 'app9' in this environment — nodes: proxy")
     one_line_error(contrail("drill", "stop", cwd=project), r"drill stop needs a node")
+
+
+def test_team_init_before_boxes_exist_names_every_missing_box(tmp_path):
+    result = contrail("team", "init", "--name", "crew", cwd=tmp_path, env={"CONTRAIL_NAMESPACE": "nothing-built-here"})
+    boxes = "db, db-mariadb, scm, ci, apt-cache, proxy, web, app"
+    one_line_error(result, rf"no {boxes} box is built .* run `contrail build-boxes {boxes.replace(', ', ' ')}` first")
+    assert not (tmp_path / "team").exists()

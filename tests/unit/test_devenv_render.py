@@ -111,22 +111,6 @@ def test_a_django_project_gets_its_settings_adapted_in_the_render(django_project
     assert "from demo.settings import *" in text and "_CONTRAIL_WHEELS = []" in text
 
 
-def test_vagrant_validates_the_rendered_vagrantfile(django_project, tmp_path):
-    cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
-    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
-    secrets.ensure(out / ".contrail")
-    secrets.ensure_ssh_key(out / ".contrail", "contrail-test")
-    done = subprocess.run(
-        ["vagrant", "validate"],
-        cwd=out,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Vagrantfile validated successfully" in done.stdout
-
-
 def test_secrets_are_private_and_stable(tmp_path):
     first = secrets.ensure(tmp_path)
     assert (tmp_path / "secrets.toml").stat().st_mode & 0o777 == 0o600

@@ -12,8 +12,7 @@ import yaml
 
 from contrail import github
 from contrail.errors import ContrailError
-from tests.conftest import REPO, contrail
-from tests.unit.test_cli_errors import one_line_error
+from tests.conftest import REPO, contrail, one_line_error
 
 
 def test_github_init_renders_valid_workflows_codeowners_and_a_checklist(tmp_path):

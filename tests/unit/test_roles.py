@@ -73,10 +73,3 @@ def test_bad_role_data_points_at_the_line(role_tree, edit, expected):
     var_file.write_text(edit(var_file.read_text()))
     with pytest.raises(ConfigError, match=expected):
         load_catalog(ws_at(role_tree))
-
-
-def test_a_syntax_error_is_reported_by_packer_with_file_and_line(role_tree):
-    var_file = role_tree / "boxes" / "roles" / f"web{SUFFIX}"
-    var_file.write_text(var_file.read_text().replace('"web.sh", "cleanup.sh"]', '"web.sh" "cleanup.sh"]'))
-    with pytest.raises(ConfigError, match=rf"{re.escape(str(var_file))}:3: Missing item separator"):
-        load_catalog(ws_at(role_tree))

@@ -4,7 +4,7 @@ the e2e tests run the same statements on real PostgreSQL and MariaDB)."""
 import pytest
 
 from contrail import staging
-from contrail.remote import Output
+from contrail.tools.ssh import Output
 
 
 class Recorder:

@@ -1,4 +1,5 @@
-"""One host over SSH: commands and rsync through OpenSSH, reading the environment's ssh config.
+"""One machine over SSH: commands, file transfer (rsync), held sessions, log streaming and an interactive
+shell, all through OpenSSH and the environment's ssh config — the one way Contrail reaches a machine.
 
 Why OpenSSH here rather than Fabric's Connection: a push runs a handful of commands on each host, and
 a fresh paramiko session costs ~0.2 s of key exchange per host per push, while OpenSSH's control master
@@ -15,9 +16,10 @@ import shlex
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from contrail.errors import ContrailError, ToolFailed
 from contrail.tools.run import run
@@ -146,6 +148,26 @@ class Remote:
         remote_sources = [f"{self.name}:{s}" for s in sources] if pull else list(sources)
         target = dest if pull else f"{self.name}:{dest}"
         run(["rsync", "-a", "-e", shlex.join(self.ssh_command()), *options, *remote_sources, target], log=self.log)
+
+    def follow(self, command: str) -> Iterator[str]:
+        """The lines `command` prints (stdout and stderr), as they come: for logs, followed or not."""
+        with self.log.open("a") as log:
+            log.write(f"[{self.name}] $ {command}  (streamed, output not logged)\n")
+        with subprocess.Popen(
+            [*self.ssh_command(), self.name, command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                yield line.rstrip("\n")
+
+    def shell(self) -> NoReturn:
+        """This process becomes an interactive ssh session on the machine (a terminal, not BatchMode)."""
+        os.execvp("ssh", ["ssh", "-F", str(self.ssh_config), self.name])
 
 
 class Session:

@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from contrail import remote
 from contrail.errors import ContrailError
-from contrail.remote import Output, last_line
+from contrail.tools import ssh
+from contrail.tools.ssh import Output, last_line
 
 
 def test_a_python_failure_is_reported_with_its_file_and_line():
@@ -34,15 +34,15 @@ def test_plain_shell_errors_are_the_last_line():
 
 
 def test_control_sockets_live_in_a_private_directory_made_by_this_user(tmp_path, monkeypatch):
-    monkeypatch.setattr(remote.tempfile, "gettempdir", lambda: str(tmp_path))
-    made = remote.control_dir("shop")
+    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: str(tmp_path))
+    made = ssh.control_dir("shop")
     assert made == tmp_path / f"contrail-{os.getuid()}" / "ssh-shop"
     assert made.stat().st_mode & 0o777 == 0o700 and made.parent.stat().st_mode & 0o777 == 0o700
-    assert remote.control_dir("shop") == made  # its own directory is used again
+    assert ssh.control_dir("shop") == made  # its own directory is used again
     made.chmod(0o755)  # as if made by someone else for others to enter
     with pytest.raises(ContrailError, match=r"ssh-shop is not a private directory of this user .* mode 755"):
-        remote.control_dir("shop")
+        ssh.control_dir("shop")
     made.rmdir()
     made.symlink_to(tmp_path)  # a symlink planted at the predictable path
     with pytest.raises(ContrailError, match="is not a private directory"):
-        remote.control_dir("shop")
+        ssh.control_dir("shop")

@@ -1,0 +1,117 @@
+"""A developer's environment (contrail.toml's topology) as an `Environment`, and bringing it up: the
+catalog's boxes added, the registry logged in to, `vagrant up`, new app servers caught up, every node
+healthy."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from contrail import secrets, topology
+from contrail.config import DevConfig
+from contrail.environment.core import Environment
+from contrail.environment.health import NodeHealth, wait_healthy
+from contrail.environment.providers import provider
+from contrail.errors import ContrailError
+from contrail.tools import docker
+from contrail.tools import vagrant as vagrant_tools
+from contrail.workspace import state_dir
+
+
+def environment(cfg: DevConfig) -> Environment:
+    """The project's machines; with CONTRAIL_SSH_CONFIG set (CI's push to staging), reached through that
+    ssh config instead of Vagrant's."""
+    explicit = os.environ.get("CONTRAIL_SSH_CONFIG")
+    return Environment(
+        name=cfg.name,
+        directory=cfg.project_dir,
+        nodes=tuple(topology.nodes(cfg)),
+        provider=provider(cfg.provider),
+        control_name=cfg.name,
+        not_up="run `contrail startdev` and `contrail up` first",
+        explicit_ssh_config=Path(explicit) if explicit else None,
+    )
+
+
+def up(
+    cfg: DevConfig,
+    on_node: Callable[[str, str], None],
+    catch_up: Callable[[Callable[[], object]], object],
+    timeout: float = 120,
+) -> list[NodeHealth]:
+    """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy. Meanwhile
+    `catch_up` (new app servers get the live release) is called with what waits for the ssh config."""
+    env = environment(cfg)
+    if not (cfg.project_dir / "Vagrantfile").exists():
+        raise ContrailError(f"no Vagrantfile in {cfg.project_dir}", "run `contrail startdev` first")
+    secrets.load(env.state)
+    log = env.workspace.new_log("up")
+    if cfg.catalog:
+        add_catalog_boxes(cfg, log, on_node)
+    with registry_login(cfg, log):
+        runner = env.up(log, on_node)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ssh_config = pool.submit(env.write_ssh_config, runner)  # `vagrant ssh-config` takes seconds
+        catch_up(ssh_config.result)
+        report = wait_healthy(cfg, timeout)
+        ssh_config.result()
+    return report
+
+
+@contextmanager
+def registry_login(cfg: DevConfig, log: Path) -> Iterator[None]:
+    """Logged in to the catalog's registry (credentials from .contrail/secrets.toml) for as long as the
+    machines may pull their images: `docker login --password-stdin` here, not the docker provider's own
+    login, which passes the password on docker's command line (`-p`), where every process list shows it."""
+    auth = secrets.load(state_dir(cfg.project_dir)).get("catalog_auth", "")
+    if not (cfg.catalog and auth):
+        yield
+        return
+    registry = urllib.parse.urlsplit(cfg.catalog).netloc
+    user, _, password = auth.partition(":")
+    docker.login(registry, user, password, log)
+    try:
+        yield
+    finally:
+        docker.logout(registry)
+
+
+def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], None]) -> None:
+    """Add the roles' boxes that are not installed yet, one after the other, before `vagrant up`: a
+    parallel `vagrant up` in which several machines wait for the same missing box can hang in Vagrant
+    2.3.4 (seen here with 2 web and 3 app machines)."""
+    for role in topology.boxes(cfg):
+        box = f"{cfg.namespace}/{role}"
+        if vagrant_tools.installed_versions(box, cfg.provider):
+            continue
+        url = f"{cfg.catalog}/{box}/metadata.json"
+        on_node("", f"adding box {box} from {url}")
+        vagrant_tools.box_add(url, cfg.provider, cfg.box_version, log, lambda line: on_node("", line))
+
+
+def newer_boxes(cfg: DevConfig) -> list[str]:
+    """'<box> <installed> → <published>' for each role whose catalog has a newer version than any
+    installed (what `vagrant box outdated` would say); empty without a catalog or when it is unreachable."""
+    from contrail import catalog, catalog_format
+    from contrail.catalog_store import open_store, parse_url
+
+    if not cfg.catalog:
+        return []
+    store = open_store(parse_url(cfg.catalog))
+    newer = []
+    for role in topology.boxes(cfg):
+        box = f"{cfg.namespace}/{role}"
+        installed = vagrant_tools.installed_versions(box, cfg.provider)
+        try:
+            metadata = catalog.read_metadata(store, box)
+        except ContrailError:
+            return []
+        latest = metadata.latest() if metadata else None
+        have = max(installed, key=catalog_format.parse_version, default=None)
+        if latest and have and catalog_format.parse_version(latest.version) > catalog_format.parse_version(have):
+            newer.append(f"{box} {have} → {latest.version}")
+    return newer

@@ -1,0 +1,54 @@
+"""The docker provider: each machine a container named `<environment>-<node>`, labelled with its
+environment (org.contrail.environment), on the environment's own network."""
+
+from __future__ import annotations
+
+from contrail.tools import docker
+
+
+class DockerProvider:
+    name = "docker"
+    drills = ("stop", "pause")
+
+    def states(self, environment: str) -> dict[str, str]:
+        return {
+            name.removeprefix(f"{environment}-"): state for name, state in docker.container_states(environment).items()
+        }
+
+    def state(self, environment: str, node: str) -> str:
+        return docker.container_state(f"{environment}-{node}")
+
+    def fail(self, environment: str, node: str, drill: str) -> None:
+        docker.change_state(drill, f"{environment}-{node}")
+
+    def resume(self, environment: str, node: str) -> bool:
+        name = f"{environment}-{node}"
+        action = {"paused": "unpause", "exited": "start", "created": "start"}.get(docker.container_state(name))
+        if action:
+            docker.change_state(action, name)
+        return action is not None
+
+    def discard(self, environment: str) -> None:
+        docker.kill(docker.environment_containers(environment))
+
+    def remove(self, environment: str, nodes: list[str] | None = None) -> list[str]:
+        removed = []
+        for name in docker.environment_containers(environment):
+            node = name.removeprefix(f"{environment}-")
+            if nodes is None or node in nodes:
+                docker.remove_container(name)
+                removed.append(node)
+        return removed
+
+    def leftovers(self, environment: str) -> list[str]:
+        return (
+            docker.environment_containers(environment)
+            + docker.environment_networks(environment)
+            + docker.environment_volumes(environment)
+        )
+
+    def clean(self, environment: str) -> None:
+        for network in docker.environment_networks(environment):  # the Vagrantfile removes it with its last machine
+            docker.remove_network(network)
+        for volume in docker.environment_volumes(environment):  # the app servers' shared directory
+            docker.remove_volume(volume)
