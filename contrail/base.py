@@ -7,7 +7,6 @@ image id, so a new base rebuilds every role.
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 import tomllib
 from collections.abc import Callable
@@ -15,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contrail import inputs
-from contrail.errors import ConfigError, ToolFailed
+from contrail.errors import ConfigError
 from contrail.images import Box, BoxStore, box_labels, utc_now
-from contrail.tools import apt_sources, docker
+from contrail.tools import apt_sources, docker, tar
 from contrail.tools.debootstrap import debootstrap
 from contrail.workspace import Workspace
 
@@ -91,11 +90,8 @@ def ensure_base(
         slim(rootfs, spec.exclude)
         on_line("importing the root filesystem into Docker")
         changes = [f"LABEL {k}={v}" for k, v in labels.items()] + ['CMD ["/bin/bash"]']
-        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
-            assert tar.stdout is not None
-            image_id = docker.import_tar(tar.stdout, f"{store.namespace}/{BASE_ROLE}:{version}", changes, log)
-        if tar.returncode != 0:
-            raise ToolFailed(f"tar of the base root filesystem failed (status {tar.returncode})", f"see {log}")
+        with tar.archive(rootfs, log) as stream:
+            image_id = docker.import_tar(stream, f"{store.namespace}/{BASE_ROLE}:{version}", changes, log)
     return store.promote(image_id), True
 
 

@@ -11,7 +11,6 @@ metadata.json is one file: a failure between two of them leaves the first box pu
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,10 +21,6 @@ from contrail.catalog_store import CatalogURL, HttpStore, Store, open_store
 from contrail.errors import ConfigError, ContrailError, ToolFailed
 from contrail.images import Box, BoxStore
 from contrail.tools import docker
-
-# Test hook: a real failure at the one point where the boxes are uploaded and no metadata.json has
-# been written yet (`make test` injects it to prove the catalog stays as it was).
-FAULT_ENV = "CONTRAIL_PUBLISH_FAULT"
 
 
 @dataclass(frozen=True)
@@ -103,35 +98,70 @@ def publish(
     registry = registry or (location.netloc if location.is_http else None)
     if registry and location.user and registry == location.netloc:
         docker.login(registry, location.user, location.password, log)
-    uploaded: list[tuple[str, str]] = []  # (box name, path) of every .box this run wrote
-    pushed: list[tuple[str, str]] = []
-    committed: set[str] = set()  # boxes whose metadata.json now references what this run uploaded
-    try:
-        public = public_url.rstrip("/") if public_url else location.base
-        staged = [
-            _stage(store, box, version, force, registry, public, log, uploaded, pushed, on_step, on_line)
-            for box in boxes
-        ]
-        if os.environ.get(FAULT_ENV) == "before-metadata":
-            raise ToolFailed(f"publish stopped by {FAULT_ENV}=before-metadata (a test of the catalog's atomicity)")
+    public = public_url.rstrip("/") if public_url else location.base
+    request = _Request(version, force, registry, public, log, on_step, on_line)
+    with _Uploads(store) as uploads:
+        staged = [_stage(uploads, box, request) for box in boxes]
         for item in staged:
             if item.published.action != "unchanged":
                 on_step(item.role, f"writing {metadata_path(item.name)}")
-                store.write(metadata_path(item.name), item.metadata.to_bytes())
-                committed.add(item.name)
-    except BaseException:
-        try:
-            for name, path in uploaded:
-                if name not in committed:
-                    store.delete(path)
-            _delete_unreferenced_images(store, pushed)
-        except ContrailError:
-            pass  # the catalog went away too; what was uploaded is unreferenced, `catalog prune` removes it
-        raise
+                uploads.commit(item.name, item.metadata)
     names = sorted(set(index) | {s.name for s in staged})
     if names != sorted(index):
         store.write(fmt.INDEX, fmt.index_bytes(names))
     return [s.published for s in staged]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one `contrail publish` asks of every box it publishes."""
+
+    version: str | None
+    force: bool
+    registry: str | None
+    public: str  # the catalog's URL as teammates read it
+    log: Path
+    on_step: Callable[[str, str], None]
+    on_line: Callable[[str, str], None]
+
+
+class _Uploads:
+    """What one publish writes to the catalog (.box files, manifests in the catalog's own registry) and
+    which boxes' metadata.json it has rewritten since (committed). Leaving the `with` block by an
+    exception — a failure, Ctrl-C — deletes everything no metadata.json references, as pipx's
+    `preserve_venv` restores a venv that a failed upgrade touched."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._files: list[tuple[str, str]] = []  # (box name, path) of every .box this run wrote
+        self._images: list[tuple[str, str]] = []  # (box name, digest) pushed to the catalog's own registry
+        self._committed: set[str] = set()  # boxes whose metadata.json now references what this run uploaded
+
+    def __enter__(self) -> _Uploads:
+        return self
+
+    def write_box(self, name: str, path: str, data: bytes) -> None:
+        self._files.append((name, path))  # first: a write that fails half way is removed too
+        self.store.write(path, data)
+
+    def pushed(self, name: str, digest: str) -> None:
+        self._images.append((name, digest))
+
+    def commit(self, name: str, metadata: fmt.BoxMetadata) -> None:
+        """Replace the box's metadata.json (atomically): what it references is published."""
+        self.store.write(metadata_path(name), metadata.to_bytes())
+        self._committed.add(name)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: object) -> None:
+        if error is None:
+            return
+        try:
+            for name, path in self._files:
+                if name not in self._committed:
+                    self.store.delete(path)
+            _delete_unreferenced_images(self.store, self._images)
+        except ContrailError:
+            pass  # the catalog went away too; what was uploaded is unreferenced, `catalog prune` removes it
 
 
 def _boxes_to_publish(store: BoxStore, roles: Sequence[str], namespace: str, known: Sequence[str]) -> list[Box]:
@@ -153,70 +183,34 @@ def _boxes_to_publish(store: BoxStore, roles: Sequence[str], namespace: str, kno
     return boxes
 
 
-def _stage(
-    store: Store,
-    box: Box,
-    version: str | None,
-    force: bool,
-    registry: str | None,
-    public: str,
-    log: Path,
-    uploaded: list[tuple[str, str]],
-    pushed: list[tuple[str, str]],
-    on_step: Callable[[str, str], None],
-    on_line: Callable[[str, str], None],
-) -> _Staged:
+def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
+    """The box's image pushed and its .box uploaded and read back; its new metadata, not yet written."""
+    store = uploads.store
     name = f"{box.namespace}/{box.role}"
     metadata = read_metadata(store, name) or fmt.BoxMetadata(name, f"Contrail {box.role} box (team {box.namespace})")
     latest = metadata.latest()
     latest_docker = latest.provider("docker") if latest else None
-    if version is None:
-        if latest_docker and latest_docker.image_id == box.image_id and not force:
-            on_step(box.role, f"{name} {latest.version} already has this image")  # type: ignore[union-attr]
-            return _Staged(
-                box.role,
-                name,
-                metadata,
-                Published(name, latest.version, "unchanged", latest_docker.image, latest_docker.checksum),  # type: ignore[union-attr]
-            )
+    if request.version is None:
+        if latest and latest_docker and latest_docker.image_id == box.image_id and not request.force:
+            request.on_step(box.role, f"{name} {latest.version} already has this image")
+            unchanged = Published(name, latest.version, "unchanged", latest_docker.image, latest_docker.checksum)
+            return _Staged(box.role, name, metadata, unchanged)
         number = fmt.next_patch(latest.version) if latest else fmt.FIRST_VERSION
     else:
-        number = version
-        if metadata.find(number) and not force:
-            raise ConfigError(
-                f"{name} {number} is already in the catalog",
-                "pass --force to replace it, or leave out --version to publish the next patch version",
-            )
-        if latest and fmt.parse_version(number) < fmt.parse_version(latest.version) and not metadata.find(number):
-            raise ConfigError(
-                f"{name} {number} is older than the catalog's latest, {latest.version}",
-                "versions only go up: choose a higher --version",
-            )
-    if registry:
-        on_step(box.role, f"pushing the image to {registry}")
-        target = f"{registry}/{name}:{number}"
-        docker.tag(box.image_id, target)
-        try:
-            digest = docker.push(target, log, lambda line: on_line(box.role, line))
-        finally:
-            docker.remove_image(target)  # only the tag: the box keeps its own
-        image = f"{registry}/{name}@{digest}"
-        if registry == store.location.netloc:
-            pushed.append((name, digest))
-    else:
-        image = box.image_id  # a file:// catalog without a registry serves this machine only
+        number = request.version
+        _check_version(name, metadata, number, request.force)
+    image = _push_image(uploads, box, name, number, request)
     data = fmt.docker_box(image, f"{name} {number}: Contrail {box.role} box, input hash {box.input_hash[:12]}")
     checksum = fmt.sha256(data)
     path = f"{name}/{number}/docker-{checksum[:16]}.box"
-    on_step(box.role, f"uploading {path}")
-    uploaded.append((name, path))
-    store.write(path, data)
+    request.on_step(box.role, f"uploading {path}")
+    uploads.write_box(name, path, data)
     echoed = store.read(path)
     if echoed is None or fmt.sha256(echoed) != checksum:
         raise ToolFailed(f"{store.location.url(path)} does not read back with the checksum just written")
     provider = fmt.Provider(
         name="docker",
-        url=f"{public}/{path}",
+        url=f"{request.public}/{path}",
         checksum=checksum,
         size=len(data),
         image=image,
@@ -226,6 +220,38 @@ def _stage(
     action = "replaced" if metadata.find(number) else "published"
     new_version = fmt.Version(number, [provider], f"built {box.built_at}, input hash {box.input_hash[:12]}")
     return _Staged(box.role, name, metadata.with_version(new_version), Published(name, number, action, image, checksum))
+
+
+def _check_version(name: str, metadata: fmt.BoxMetadata, number: str, force: bool) -> None:
+    """--version: new, or replaced with --force; never older than the catalog's latest."""
+    latest = metadata.latest()
+    if metadata.find(number) and not force:
+        raise ConfigError(
+            f"{name} {number} is already in the catalog",
+            "pass --force to replace it, or leave out --version to publish the next patch version",
+        )
+    if latest and fmt.parse_version(number) < fmt.parse_version(latest.version) and not metadata.find(number):
+        raise ConfigError(
+            f"{name} {number} is older than the catalog's latest, {latest.version}",
+            "versions only go up: choose a higher --version",
+        )
+
+
+def _push_image(uploads: _Uploads, box: Box, name: str, number: str, request: _Request) -> str:
+    """The image reference the .box pins: pushed to the registry by digest, or (a file:// catalog
+    without a registry, which serves this machine only) the local image id."""
+    if not request.registry:
+        return box.image_id
+    request.on_step(box.role, f"pushing the image to {request.registry}")
+    target = f"{request.registry}/{name}:{number}"
+    docker.tag(box.image_id, target)
+    try:
+        digest = docker.push(target, request.log, lambda line: request.on_line(box.role, line))
+    finally:
+        docker.remove_image(target)  # only the tag: the box keeps its own
+    if request.registry == uploads.store.location.netloc:
+        uploads.pushed(name, digest)
+    return f"{request.registry}/{name}@{digest}"
 
 
 def _all_metadata(store: Store) -> Iterator[tuple[str, fmt.BoxMetadata]]:

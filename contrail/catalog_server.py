@@ -28,7 +28,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from contrail.catalog_store import write_atomic
 from contrail.errors import FIX_DEPS, ConfigError, ContrailError, ToolFailed, ToolMissing
+from contrail.tools import registry
 from contrail.tools.run import run
 
 PORT = 8070
@@ -113,19 +113,12 @@ def serve(root: Path, port: int = PORT, listen: str = "127.0.0.1", wait: float =
     gc_log = paths["logs"] / "registry-gc.log"
     if any(paths["registry"].iterdir()):
         # Reclaims the layers of images `contrail catalog prune` deleted (the registry must be stopped).
-        run(["docker-registry", "garbage-collect", str(paths["registry_conf"])], log=gc_log)
+        registry.garbage_collect(paths["registry_conf"], gc_log)
     sock.unlink(missing_ok=True)
     if service:
         _hand_over(paths, service)
-    with (paths["logs"] / "registry.log").open("ab") as out:
-        registry = subprocess.Popen(
-            ["docker-registry", "serve", str(paths["registry_conf"])],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **({"user": service.pw_uid, "group": service.pw_gid, "extra_groups": []} if service else {}),
-        )
-    paths["registry_pid"].write_text(f"{registry.pid}\n")
+    registry_pid = registry.start(paths["registry_conf"], paths["logs"] / "registry.log", service)
+    paths["registry_pid"].write_text(f"{registry_pid}\n")
     try:
         run(nginx, log=paths["logs"] / "nginx-start.log")
         paths["address"].write_text(f"{listen}:{port}\n")

@@ -10,13 +10,13 @@ copy) before anything is written. No network calls.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from contrail import config, devenv, render
 from contrail.errors import ConfigError, ContrailError
+from contrail.tools import check_jsonschema
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "github"
 TEST_COMMANDS = {"django": "python manage.py test", "wsgi": "python -m pytest"}
@@ -51,13 +51,8 @@ def init(project: Path, *, owners: str, branch: str, test_command: str | None, f
 def validate(workflows: list[Path]) -> None:
     """Each workflow against the GitHub workflow schema bundled with check-jsonschema (offline)."""
     for workflow in workflows:
-        done = subprocess.run(
-            [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(workflow)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            detail = " ".join((done.stdout + done.stderr).split())[-400:]
+        detail = check_jsonschema.problems(workflow, "vendor.github-workflows")
+        if detail:
             raise ContrailError(f"the rendered {workflow.name} is not a valid GitHub workflow: {detail}")
 
 

@@ -1,7 +1,8 @@
 """pytest-testinfra checks of every node's role, run by `contrail verify` (hosts from the ssh config).
 
-The environment is the project named by CONTRAIL_PROJECT; each test runs once per node and checks
-what that node's role promises.
+The environment is the project named by CONTRAIL_PROJECT. Each check is marked with the roles it
+applies to and `contrail verify` (verify.RoleNodes) runs it once per node of those roles, as `node`;
+an unmarked check runs on every node.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ import shlex
 from pathlib import Path
 
 import pytest
+import testinfra
+from testinfra.host import Host
 
 from contrail import config, release, secrets, topology
 
 PROJECT = Path(os.environ["CONTRAIL_PROJECT"])
 CFG = config.load(PROJECT / config.FILENAME)
-NODES = {n.name: n for n in topology.nodes(CFG)}
 
 
-@pytest.fixture
-def node(host) -> topology.Node:  # type: ignore[no-untyped-def]
-    return NODES[host.backend.hostname]
-
-
-def only(node: topology.Node, role: str) -> None:
-    if node.role != role:
-        pytest.skip(f"{node.name} is a {node.role} node")
+@pytest.fixture(scope="module")
+def host(node: topology.Node, pytestconfig: pytest.Config) -> Host:
+    """The node over ssh (in place of testinfra's own `host`, which is parametrized by --hosts for every check)."""
+    return testinfra.get_host(f"ssh://{node.name}", ssh_config=pytestconfig.getoption("ssh_config"))
 
 
 def test_every_service_runs_under_supervisor(host, node) -> None:  # type: ignore[no-untyped-def]
@@ -36,8 +34,8 @@ def test_every_service_runs_under_supervisor(host, node) -> None:  # type: ignor
     assert "sshd" in status.stdout
 
 
+@pytest.mark.roles("proxy")
 def test_proxy_config_is_valid_and_lists_every_web_node(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "proxy")
     assert host.run("sudo haproxy -c -q -f /etc/haproxy/haproxy.cfg").rc == 0
     assert host.socket("tcp://0.0.0.0:80").is_listening
     cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
@@ -45,8 +43,8 @@ def test_proxy_config_is_valid_and_lists_every_web_node(host, node) -> None:  # 
         assert f"server {web.name} {web.ip}:80 check" in cfg
 
 
+@pytest.mark.roles("web")
 def test_web_upstream_lists_every_app_node(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "web")
     assert host.run("sudo nginx -t -q").rc == 0
     assert host.socket("tcp://0.0.0.0:80").is_listening
     conf = host.file("/etc/nginx/contrail-upstream.conf").content_string
@@ -54,8 +52,8 @@ def test_web_upstream_lists_every_app_node(host, node) -> None:  # type: ignore[
         assert f"server {app.ip}:8000" in conf
 
 
+@pytest.mark.roles("app")
 def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "app")
     assert host.socket("tcp://0.0.0.0:8000").is_listening
     current = host.run("basename $(readlink /srv/app/current)").stdout.strip()
     assert current
@@ -67,19 +65,19 @@ def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignor
     assert health["node"] == node.name
 
 
+@pytest.mark.roles("app")
 def test_app_python_is_the_one_wheels_are_made_for(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "app")
     assert host.run("python3 --version").stdout.split()[-1] == release.TARGET_FULL_PYTHON
 
 
+@pytest.mark.roles("app")
 def test_db_port_is_reachable_from_app_nodes(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "app")
     db = topology.by_role(CFG, "db")[0]
     assert host.run(f"nc -z -w 2 {db.ip} {topology.database(CFG).port}").rc == 0
 
 
+@pytest.mark.roles("db")
 def test_db_accepts_the_apps_user(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "db")
     assert host.socket(f"tcp://0.0.0.0:{topology.database(CFG).port}").is_listening
     password = shlex.quote(secrets.load(PROJECT / ".contrail")["db_password"])
     if CFG.db_engine == "postgresql":
@@ -91,8 +89,8 @@ def test_db_accepts_the_apps_user(host, node) -> None:  # type: ignore[no-untype
     assert result.stdout.strip() == "1"
 
 
+@pytest.mark.roles("cache")
 def test_cache_answers_the_apps_password(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "cache")
     port = topology.cache(CFG).port
     assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
     if CFG.cache_engine == "redis":
@@ -104,10 +102,8 @@ def test_cache_answers_the_apps_password(host, node) -> None:  # type: ignore[no
         assert stats.stdout.startswith("VERSION "), stats.stdout
 
 
+@pytest.mark.roles("app", reaches="cache")
 def test_cache_is_reachable_from_app_nodes(host, node) -> None:  # type: ignore[no-untyped-def]
-    only(node, "app")
-    caches = topology.by_role(CFG, "cache")
-    if not caches:
-        pytest.skip("topology.cache = 0")
-    assert host.run(f"nc -z -w 2 {caches[0].ip} {topology.cache(CFG).port}").rc == 0
+    cache = topology.by_role(CFG, "cache")[0]
+    assert host.run(f"nc -z -w 2 {cache.ip} {topology.cache(CFG).port}").rc == 0
     assert "CACHE_URL=" in host.run("sudo cat /etc/contrail/app.env").stdout

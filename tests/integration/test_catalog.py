@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 
 from contrail import catalog
+from contrail import catalog_format as fmt
+from contrail.catalog_store import HttpStore, parse_url
+from contrail.errors import ToolFailed
 from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail, served_directory
 from tests.integration.test_startdev import free_port
 from tests.unit.test_cli_errors import one_line_error
@@ -242,22 +245,28 @@ def published_scratch_box(cat: Catalog, namespace: str, cwd: Path) -> dict[str, 
     return tree(cat.root / "catalog")
 
 
-def test_a_failure_between_upload_and_metadata_leaves_the_catalog_as_it_was(open_catalog, scratch_namespace, tmp_path):
+def test_a_failure_between_upload_and_metadata_leaves_the_catalog_as_it_was(
+    open_catalog, scratch_namespace, tmp_path, monkeypatch
+):
+    """The server refuses the first metadata.json, after the image was pushed and the .box uploaded."""
     ns, cat = scratch_namespace, open_catalog
     before = published_scratch_box(cat, ns, tmp_path)
-    failed = contrail(
-        "publish",
-        "--catalog",
-        cat.url,
-        "--namespace",
-        ns,
-        "--version",
-        "9.0.0",
-        "web",
-        cwd=tmp_path,
-        env={catalog.FAULT_ENV: "before-metadata"},
-    )
-    assert failed.status == 1 and "before-metadata" in failed.stderr
+    written: list[str] = []
+    write = HttpStore.write
+
+    def refusing_metadata(store: HttpStore, path: str, data: bytes) -> None:
+        written.append(path)
+        if path.endswith(f"/{fmt.METADATA}"):
+            raise ToolFailed(f"PUT {path} refused (injected by the test)")
+        write(store, path, data)
+
+    monkeypatch.setattr(HttpStore, "write", refusing_metadata)
+    with pytest.raises(ToolFailed, match="injected by the test"):
+        catalog.publish(
+            parse_url(cat.url), ["web"], namespace=ns, known_roles=["web"], version="9.0.0", log=tmp_path / "log"
+        )
+    [box, metadata] = written  # the .box was uploaded, then its metadata.json refused
+    assert box.startswith(f"{ns}/web/9.0.0/") and metadata == f"{ns}/web/{fmt.METADATA}"
     assert tree(cat.root / "catalog") == before
     added = vagrant_box_add(cat.public_url, f"{ns}/web", "1.0.0", tmp_path / "vagrant.d")
     assert added.status == 0, added.stdout + added.stderr  # still consumable by stock Vagrant

@@ -140,3 +140,15 @@ def test_prune_needs_to_keep_at_least_one(tmp_path):
 def test_a_missing_catalog_directory_is_bad_input(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         catalog.rows(parse_url(str(tmp_path / "nope")))
+
+
+def test_a_failed_publish_removes_what_it_uploaded_and_keeps_what_it_committed(tmp_path):
+    store = LocalStore(parse_url(str(tmp_path)))
+    with pytest.raises(KeyboardInterrupt), catalog._Uploads(store) as uploads:
+        uploads.write_box("team/web", "team/web/1.0.0/docker-a.box", b"web")
+        uploads.commit("team/web", fmt.BoxMetadata("team/web"))
+        uploads.write_box("team/db", "team/db/1.0.0/docker-b.box", b"db")
+        raise KeyboardInterrupt  # Ctrl-C between two boxes' metadata.json
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["team/web/1.0.0/docker-a.box", "team/web/metadata.json"]
+    assert not (tmp_path / "team" / "db").exists()  # its emptied folders too
