@@ -85,7 +85,7 @@ def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
             what="installing Contrail on the ci box",
         )
     hosts = "".join(f"Host {n.topology_name}\n  HostName {n.ip}\n" for n in cfg.nodes() if n.topology_name)
-    hosts += f"Host {topology.DATABASE_NODE}\n  HostName {cfg.address('postgresql')}\n"
+    hosts += f"Host {topology.DATABASE_NODE}\n  HostName {cfg.staging_postgresql_address()}\n"
     ssh_config = (
         f"# Written by `contrail team up`: the staging topology, for CI's `fab push`.\n{hosts}"
         f"Host *\n  User vagrant\n  IdentityFile {CI_HOME}/.ssh/id_ed25519\n  IdentitiesOnly yes\n"

@@ -131,9 +131,13 @@ class TeamConfig:
     def service(self, role: str) -> Node:
         return next(n for n in self.nodes() if n.role == role)
 
-    def address(self, engine: str) -> str:
-        """The address of the node that serves `engine` ("" when the team has none)."""
-        return next((n.ip for n in self.nodes() if n.engine == engine), "")
+    def address(self, role: str) -> str:
+        """The address of the (first) node of `role` ("" when the team has none)."""
+        return next((n.ip for n in self.nodes() if n.role == role), "")
+
+    def staging_postgresql_address(self) -> str:
+        """The staging PostgreSQL's address (the staging topology's database; "" when disabled)."""
+        return next((n.ip for n in self.nodes() if n.engine == "postgresql"), "")
 
     def node(self, engine: str) -> Node:
         found = next((n for n in self.nodes() if n.engine == engine), None)

@@ -93,8 +93,8 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
         "subnet": str(cfg.subnet),
         "db_name": cfg.database,
         "db_user": cfg.user,
-        "scm_ip": cfg.address("git"),
-        "ci_ip": cfg.address("buildbot"),
+        "scm_ip": cfg.address("scm"),
+        "ci_ip": cfg.address("ci"),
         "repositories": list(cfg.repositories),
         "test_command": cfg.test_command,
         "deploy_branch": cfg.deploy_branch if cfg.staging_topology else "",
@@ -110,7 +110,7 @@ def _context(cfg: TeamConfig, images: dict[str, str]) -> dict[str, object]:
             }
             for n in cfg.nodes()
         ],
-        "postgresql_ip": cfg.address("postgresql"),
-        "apt_cache_ip": cfg.address("apt"),
+        "postgresql_ip": cfg.staging_postgresql_address(),
+        "apt_cache_ip": cfg.address("apt-cache"),
         "apt_cache_port": cfg.apt_cache_port,
     }
