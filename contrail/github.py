@@ -17,8 +17,9 @@ from pathlib import Path
 from contrail import config, devenv, render
 from contrail.errors import ConfigError, ContrailError
 from contrail.tools import check_jsonschema
+from contrail.workspace import COOKIECUTTERS, state_dir
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "cookiecutters" / "github"
+TEMPLATE = COOKIECUTTERS / "github"
 TEST_COMMANDS = {"django": "python manage.py test", "wsgi": "python -m pytest"}
 _OWNER = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
 
@@ -42,7 +43,7 @@ def init(project: Path, *, owners: str, branch: str, test_command: str | None, f
         rendered = render.render(TEMPLATE, context, Path(tmp), key="github")
         validate(sorted((rendered / ".github" / "workflows").glob("*.yml")))
         files = render.files_of(rendered)
-        state = project / ".contrail"
+        state = state_dir(project)
         render.refuse_user_changes(rendered, project, state, files, force)
         written, _ = render.install(rendered, project, state, files)
     return written

@@ -25,9 +25,8 @@ from contrail import catalog
 from contrail import catalog_format as fmt
 from contrail.catalog_store import HttpStore, parse_url
 from contrail.errors import ToolFailed
-from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail, served_directory
+from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail, one_line_error, served_directory
 from tests.integration.test_startdev import free_port
-from tests.unit.test_cli_errors import one_line_error
 
 pytestmark = pytest.mark.integration
 
