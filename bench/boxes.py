@@ -11,7 +11,7 @@ import argparse
 import subprocess
 
 from bench.common import contrail, report
-from contrail import aptcache
+from contrail.boxes import aptcache
 
 NS = ["--namespace", "contrail-bench"]
 

@@ -26,7 +26,8 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import contrail, report
-from contrail import config, release, topology
+from contrail import config, topology
+from contrail.deploy import release
 
 REPO = Path(__file__).resolve().parent.parent
 FAB = str(Path(sys.executable).parent / "fab")

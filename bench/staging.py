@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.common import contrail, report
-from contrail import aptcache
+from contrail.boxes import aptcache
 from tests import dumps
 
 

@@ -198,7 +198,7 @@ def load(file: Path) -> DevConfig:
 
 
 def _check_catalog(file: Path, text: str, url: str) -> None:
-    from contrail.catalog_store import parse_url
+    from contrail.catalog.store import parse_url
 
     try:
         location = parse_url(url)

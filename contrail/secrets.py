@@ -12,7 +12,7 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from contrail.catalog_store import CatalogURL, write_atomic
+from contrail.catalog.store import CatalogURL, write_atomic
 from contrail.errors import ContrailError
 from contrail.tools.run import run
 

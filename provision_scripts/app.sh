@@ -42,3 +42,6 @@ exec /srv/app/current/venv/bin/python -m gunicorn --config /srv/app/lib/gunicorn
   --chdir /srv/app/current --pythonpath /srv/app/lib contrail_wsgi:application
 SH
 chmod 0755 /usr/local/sbin/contrail-app
+# The switch of a release (`current`, Gunicorn's reload, the health wait, pruning): the push runs it
+# as vagrant over ssh; its logic is unit-tested on the host (tests/unit/test_contrail_switch.py).
+install -o root -g root -m 0755 /tmp/contrail-files/contrail-switch /usr/local/bin/contrail-switch

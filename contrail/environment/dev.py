@@ -96,8 +96,9 @@ def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], N
 def newer_boxes(cfg: DevConfig) -> list[str]:
     """'<box> <installed> → <published>' for each role whose catalog has a newer version than any
     installed (what `vagrant box outdated` would say); empty without a catalog or when it is unreachable."""
-    from contrail import catalog, catalog_format
-    from contrail.catalog_store import open_store, parse_url
+    from contrail.catalog import metadata as catalog_format
+    from contrail.catalog import publish as catalog
+    from contrail.catalog.store import open_store, parse_url
 
     if not cfg.catalog:
         return []

@@ -13,8 +13,9 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 
-from contrail import haproxy_stats, secrets, topology
+from contrail import secrets, topology
 from contrail.config import DevConfig
+from contrail.environment import haproxy_stats
 from contrail.workspace import state_dir
 
 

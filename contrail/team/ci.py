@@ -10,7 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from contrail import topology, wheelhouse
+from contrail import topology
+from contrail.deploy import wheelhouse
 from contrail.team.config import CI_KEY, TeamConfig, environment
 from contrail.tools.run import run
 from contrail.workspace import CLONE

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contrail import config, topology
-from contrail.anonymise import Rule, parse_rules
 from contrail.config import DevConfig, Field
 from contrail.environment.core import Environment
 from contrail.environment.providers import provider
 from contrail.errors import ConfigError, ContrailError
+from contrail.staging.anonymise import Rule, parse_rules
 from contrail.topology import Node
 from contrail.workspace import Workspace, state_dir
 

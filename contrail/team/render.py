@@ -9,9 +9,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from contrail import config, devenv, render, secrets, topology
+from contrail import config, secrets, topology
+from contrail.boxes.images import BoxStore
 from contrail.errors import ContrailError
-from contrail.images import BoxStore
+from contrail.scaffold import devenv, render
 from contrail.team.ci import CI_WHEELHOUSE
 from contrail.team.config import CI_KEY, DIRNAME, FILENAME, SECRET_NAMES, TeamConfig, load, staging_devconfig
 from contrail.tools import docker

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
-from contrail import load
-from contrail.load import LoadReport
+from contrail.watch import load
+from contrail.watch.load import LoadReport
 from tests.conftest import REPO, Result, contrail
 from tests.integration.test_startdev import free_port
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from contrail import config, load, topology
+from contrail import config, topology
+from contrail.watch import load
 from tests.conftest import Result, contrail
 from tests.e2e.running import LEAD, Env, example_environment, leftovers, under_load
 

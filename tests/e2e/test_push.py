@@ -117,7 +117,7 @@ def test_thirty_pushes_back_to_back_each_live_everywhere(env: Env, figures: list
 
 
 def test_pushes_under_clients_that_never_resend_fail_no_request(env: Env, figures: list[str]) -> None:
-    """contrail.load (8 keep-alive connections, never resends) and `requests` with its defaults (a
+    """contrail.watch.load (8 keep-alive connections, never resends) and `requests` with its defaults (a
     Session per thread, no retries) during 10 pushes of `.py` changes, rolling and all at once."""
     stop = threading.Event()
     outcomes: Counter[str] = Counter()

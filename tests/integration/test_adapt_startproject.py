@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from contrail import adapt
+from contrail.deploy import adapt
 from tests.conftest import contrail
 from tests.integration.test_startdev import free_port
 from tests.userapps import django_tools, startproject

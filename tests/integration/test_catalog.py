@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from contrail import catalog
-from contrail import catalog_format as fmt
-from contrail.catalog_store import HttpStore, parse_url
+from contrail.catalog import metadata as fmt
+from contrail.catalog import publish as catalog
+from contrail.catalog.store import HttpStore, parse_url
 from contrail.errors import ToolFailed
 from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail, one_line_error, served_directory
 from tests.integration.test_startdev import free_port

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contrail.roles import placeholders
+from contrail.boxes.roles import placeholders
 from contrail.tools import packer
 from tests.conftest import REPO, contrail
 

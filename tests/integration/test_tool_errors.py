@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 
-from contrail import devenv, secrets
+from contrail import secrets
+from contrail.boxes.roles import SUFFIX, load_catalog
 from contrail.errors import ConfigError
-from contrail.roles import SUFFIX, load_catalog
+from contrail.scaffold import devenv
 from tests.conftest import REPO, contrail, one_line_error
 from tests.unit.test_devenv_render import IMAGES
 from tests.unit.test_roles import ws_at

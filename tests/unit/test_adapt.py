@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from contrail import adapt
+from contrail.deploy import adapt
 from contrail.errors import ConfigError
 
 

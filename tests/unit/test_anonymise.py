@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from contrail import staging
-from contrail.anonymise import Fakes, Rule, check_rules, parse_rules, unmasked
 from contrail.errors import ConfigError
+from contrail.staging.anonymise import Fakes, Rule, check_rules, parse_rules, unmasked
 from tests import dumps
 
 COLUMNS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contrail import apperror
+from contrail.deploy import apperror
 
 FLASK = """[2026-11-29 15:49:01 +0000] [12] [INFO] Booting worker with pid: 12
 [2026-11-29 15:49:20,123] ERROR in app: Exception on / [GET]

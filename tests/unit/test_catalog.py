@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from contrail import catalog
-from contrail import catalog_format as fmt
-from contrail.catalog_store import LocalStore, parse_url, write_atomic
+from contrail.catalog import metadata as fmt
+from contrail.catalog import publish as catalog
+from contrail.catalog.store import LocalStore, parse_url, write_atomic
 from contrail.errors import ConfigError
 
 IMAGE = "127.0.0.1:8070/team/web@sha256:" + "a" * 64

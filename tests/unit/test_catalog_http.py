@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import pytest
 
-from contrail import catalog_store
-from contrail.catalog_store import CatalogURL, HttpStore
+from contrail.catalog import store as catalog_store
+from contrail.catalog.store import CatalogURL, HttpStore
 from contrail.errors import ToolFailed
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contrail import check
+from contrail.watch import check
 
 SETTINGS = {
     "debug": False,

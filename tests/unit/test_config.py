@@ -82,7 +82,7 @@ def test_bad_settings_point_at_their_line(tmp_path, edit, expected):
 
 def test_a_catalog_password_holding_quotes_or_backslashes_is_kept_as_one_value(tmp_path):
     from contrail import secrets
-    from contrail.catalog_store import parse_url
+    from contrail.catalog.store import parse_url
 
     secrets.ensure(tmp_path)
     location = parse_url("http://contrail:a%22b%5Cc%27d%20e@127.0.0.1:8070")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from contrail import config, devenv, secrets, topology
+from contrail import config, secrets, topology
 from contrail.errors import ConfigError
+from contrail.scaffold import devenv
 from tests.conftest import REPO
 
 ROLES = ("proxy", "web", "app", "db", "db-mariadb", "cache", "cache-memcached")

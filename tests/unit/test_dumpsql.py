@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from contrail.dumpsql import filter_mysql, filter_postgresql, my_pieces, pg_pieces
 from contrail.errors import ConfigError
+from contrail.staging.dumpsql import filter_mysql, filter_postgresql, my_pieces, pg_pieces
 
 DUMPS = Path(__file__).resolve().parent.parent / "fixtures" / "dumps"
 

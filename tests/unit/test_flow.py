@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import pytest
 
-from contrail import flow
 from contrail.errors import ConfigError
+from contrail.watch import flow
 
 GOOD = """[[step]]
 path = "/login"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contrail import github
 from contrail.errors import ContrailError
+from contrail.scaffold import github
 from tests.conftest import REPO, contrail, one_line_error
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from contrail import haproxy_stats
+from contrail.environment import haproxy_stats
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "haproxy"
 

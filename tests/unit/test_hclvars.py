@@ -1,6 +1,6 @@
 import pytest
 
-from contrail import hclvars
+from contrail.boxes import hclvars
 
 
 def test_reads_literals_with_their_lines():

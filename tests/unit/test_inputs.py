@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from contrail import inputs
-from contrail.roles import load_catalog
+from contrail.boxes import inputs
+from contrail.boxes.roles import load_catalog
 from contrail.workspace import Workspace
 
 
@@ -59,7 +59,7 @@ def test_base_hash_follows_the_spec_bytes():
 
 
 def test_the_base_is_slimmed_but_keeps_copyright_files(tmp_path):
-    from contrail.base import slim
+    from contrail.boxes.base import slim
 
     root = tmp_path / "rootfs"
     for name in (
@@ -90,7 +90,7 @@ def test_the_base_is_slimmed_but_keeps_copyright_files(tmp_path):
     "pattern", ["/../../etc/*", "/usr/share/../../../etc/*", "usr/share/doc/*", "/usr/share/doc/*\npath-include /*"]
 )
 def test_an_exclude_pattern_cannot_reach_outside_the_root_filesystem(tmp_path, pattern):
-    from contrail.base import load_spec
+    from contrail.boxes.base import load_spec
     from contrail.errors import ConfigError
 
     spec = tmp_path / "base.toml"
@@ -100,7 +100,7 @@ def test_an_exclude_pattern_cannot_reach_outside_the_root_filesystem(tmp_path, p
 
 
 def test_slimming_never_follows_a_symlink_out_of_the_root_filesystem(tmp_path):
-    from contrail.base import slim
+    from contrail.boxes.base import slim
 
     outside = tmp_path / "host-docs"
     outside.mkdir()

@@ -1,7 +1,7 @@
 """The verification pass before a swap, over rows as the clients print them (a stand-in engine hands
 out the text; the e2e tests run it on real PostgreSQL and MariaDB)."""
 
-from contrail import leaks
+from contrail.staging import leaks
 
 
 class Rows:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 
-from contrail import load
+from contrail.watch import load
 
 
 def closing_server(listener: socket.socket, answered: list[int]) -> None:

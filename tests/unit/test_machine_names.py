@@ -8,7 +8,8 @@ as a prefix of the machines' hex UUIDs; a name such as "db" then picks whichever
 import re
 from pathlib import Path
 
-from contrail import devenv, team, topology
+from contrail import team, topology
+from contrail.scaffold import devenv
 from tests.conftest import REPO
 
 UUID_PREFIX = re.compile(r"^[0-9a-f]+$")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from contrail import pii
+from contrail.staging import pii
 
 # Seen in real schemas (Django, Rails, WordPress, Magento, SAP exports, hand-made ones), none of them in the
 # single pattern Contrail used before.

@@ -1,7 +1,7 @@
 import datetime
 import shutil
 
-from contrail import release
+from contrail.deploy import release
 from tests.conftest import REPO
 
 

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
+from contrail.boxes.roles import SUFFIX, load_catalog
 from contrail.errors import ConfigError
-from contrail.roles import SUFFIX, load_catalog
 from contrail.workspace import Workspace
 from tests.conftest import REPO
 

@@ -3,8 +3,8 @@ rows with the clients' escapes)."""
 
 from pathlib import Path
 
-from contrail import dumpsql, transit
-from contrail.anonymise import Fakes, Rule
+from contrail.staging import dumpsql, transit
+from contrail.staging.anonymise import Fakes, Rule
 
 DUMPS = Path(__file__).resolve().parent.parent / "fixtures" / "dumps"
 FAKES = Fakes("salt")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from contrail import config, topology, verify
+from contrail import config, topology
+from contrail.watch import verify
 
 TOML = """[environment]
 name = "shop"
@@ -31,7 +32,7 @@ def collected(
     (tmp_path / "contrail.toml").write_text(TOML.format(cache=cache))
     nodes = topology.nodes(config.load(tmp_path / "contrail.toml"))
     monkeypatch.setenv("CONTRAIL_PROJECT", str(tmp_path))  # restored afterwards (run_checks sets it)
-    monkeypatch.delitem(sys.modules, "contrail.verify_checks", raising=False)  # its CFG is this project's
+    monkeypatch.delitem(sys.modules, "contrail.watch.verify_checks", raising=False)  # its CFG is this project's
     assert verify.run_checks(tmp_path, nodes, tmp_path / "ssh_config", ["--collect-only"]) == 0
     out = capsys.readouterr().out
     checks: dict[str, list[str]] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from contrail import wheelhouse
+from contrail.deploy import wheelhouse
 
 
 def wheel(directory: Path, name: str, requires: list[str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fabric import task
 
-from contrail import fabtasks
+from contrail.cli import fabtasks
 
 HERE = Path(__file__).resolve().parent
 

@@ -29,10 +29,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from contrail import adapt, apperror, deploy, flow
-from contrail.deploy import APP, Project
+from contrail import deploy
+from contrail.deploy import adapt, apperror
+from contrail.deploy.rollout import APP, Project
 from contrail.errors import ContrailError, ToolFailed
 from contrail.tools.ssh import Remote
+from contrail.watch import flow
 
 TOKEN = f"{APP}/run/check-token"
 PROBE = "http://127.0.0.1:8000/_contrail/check"

@@ -17,11 +17,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import adapt, aptcache, catalog, config, render, secrets, topology
-from contrail.catalog_store import CatalogURL, open_store, parse_url
+from contrail import config, secrets, topology
+from contrail.boxes import aptcache
+from contrail.boxes.images import BoxStore
+from contrail.catalog import publish as catalog
+from contrail.catalog.store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
+from contrail.deploy import adapt
 from contrail.errors import ConfigError, ContrailError
-from contrail.images import BoxStore
+from contrail.scaffold import render
 from contrail.tools import docker
 from contrail.workspace import COOKIECUTTERS, state_dir
 

@@ -13,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from contrail.boxes.images import BoxStore
 from contrail.errors import ContrailError, ToolFailed
-from contrail.images import BoxStore
 from contrail.tools import docker
 
 CONTAINER = "contrail-apt-cache"

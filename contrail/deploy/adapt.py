@@ -22,8 +22,8 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from contrail.config import MODULE_NAME, DevConfig
+from contrail.deploy.release import requirement_lines
 from contrail.errors import ConfigError
-from contrail.release import requirement_lines
 
 SETTINGS_FILE = "devenv/contrail_settings.py"
 SETTINGS_MODULE = "contrail_settings"  # its name on the app servers (at the root of every release)

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from contrail import dumpsql
-from contrail.anonymise import Fakes, Rule
+from contrail.staging import dumpsql
+from contrail.staging.anonymise import Fakes, Rule
 
 COPY_HEADER = re.compile(
     r"^\s*COPY\s+((?:\"(?:[^\"]|\"\")*\"|[\w$]+)(?:\.(?:\"(?:[^\"]|\"\")*\"|[\w$]+))?)\s*\(([^)]*)\)\s+FROM\s+stdin",

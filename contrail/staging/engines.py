@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from contrail import dumpsql, leaks, pii, transit
-from contrail.anonymise import Fakes, Rule, check_rules, unmasked
-from contrail.dumpsql import Filtered
 from contrail.errors import ConfigError, ToolFailed
+from contrail.staging import dumpsql, leaks, pii, transit
+from contrail.staging.anonymise import Fakes, Rule, check_rules, unmasked
+from contrail.staging.dumpsql import Filtered
 from contrail.tools.ssh import Remote, error_line, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"

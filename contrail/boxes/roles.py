@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from contrail import hclvars
+from contrail.boxes import hclvars
 from contrail.errors import ConfigError
 from contrail.tools import packer
 from contrail.workspace import Workspace

@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail.catalog_store import write_atomic
+from contrail.catalog.store import write_atomic
 from contrail.errors import FIX_DEPS, ConfigError, ContrailError, ToolFailed, ToolMissing
 from contrail.tools import registry
 from contrail.tools.run import run

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from contrail import adapt, apperror, config, haproxy_stats, release, topology, wheelhouse
+from contrail import config, topology
 from contrail.config import DevConfig
-from contrail.environment import dev
+from contrail.deploy import adapt, apperror, release, wheelhouse
+from contrail.environment import dev, haproxy_stats
 from contrail.environment.core import Environment
 from contrail.environment.health import http_get
 from contrail.errors import ContrailError, ToolFailed

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import inputs
+from contrail.boxes import inputs
+from contrail.boxes.images import Box, BoxStore, box_labels, utc_now
 from contrail.errors import ConfigError
-from contrail.images import Box, BoxStore, box_labels, utc_now
 from contrail.tools import apt_sources, docker, tar
 from contrail.tools.debootstrap import debootstrap
 from contrail.workspace import Workspace

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import catalog_format as fmt
-from contrail.catalog_store import CatalogURL, HttpStore, Store, open_store
+from contrail.boxes.images import Box, BoxStore
+from contrail.catalog import metadata as fmt
+from contrail.catalog.store import CatalogURL, HttpStore, Store, open_store
 from contrail.errors import ConfigError, ContrailError, ToolFailed
-from contrail.images import Box, BoxStore
 from contrail.tools import docker
 
 

@@ -13,9 +13,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from contrail import namelists
 from contrail.errors import ConfigError
-from contrail.pii import name_looks_personal
+from contrail.staging import namelists
+from contrail.staging.pii import name_looks_personal
 
 KINDS = ("name", "email", "phone", "address", "hash", "null", "keep")
 TEXT_TYPES = ("text", "character varying", "character", "varchar", "char", "tinytext", "mediumtext", "longtext")

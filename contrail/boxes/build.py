@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from contrail import inputs
-from contrail.base import BASE_ROLE, ensure_base, load_spec
+from contrail.boxes import inputs
+from contrail.boxes.base import BASE_ROLE, ensure_base, load_spec
+from contrail.boxes.images import Box, BoxStore, box_labels, utc_now
+from contrail.boxes.roles import Role, load_catalog
 from contrail.errors import BuildFailed, CannotBuildHere, ConfigError, ContrailError, ToolFailed
-from contrail.images import Box, BoxStore, box_labels, utc_now
-from contrail.roles import Role, load_catalog
 from contrail.tools import docker, packer, vagrant
 from contrail.tools.run import run
 from contrail.workspace import Workspace

@@ -21,10 +21,10 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from contrail import dumpsql
+from contrail.staging import dumpsql
 
 if TYPE_CHECKING:
-    from contrail.staging import Engine
+    from contrail.staging.engines import Engine
 
 SHORT = 4
 _ESCAPED = re.compile(r"[\\\t\n\r]")  # characters the clients print escaped

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import phonenumbers
 from stdnum import iban, luhn
 
-from contrail import namelists
+from contrail.staging import namelists
 
 # Personal terms, each as one word once a name's words are joined ("first_name" → "firstname").
 _TERMS = """

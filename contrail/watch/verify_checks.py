@@ -16,7 +16,8 @@ import pytest
 import testinfra
 from testinfra.host import Host
 
-from contrail import config, release, secrets, topology
+from contrail import config, secrets, topology
+from contrail.deploy import release
 
 PROJECT = Path(os.environ["CONTRAIL_PROJECT"])
 CFG = config.load(PROJECT / config.FILENAME)
@@ -68,6 +69,13 @@ def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignor
 @pytest.mark.roles("app")
 def test_app_python_is_the_one_wheels_are_made_for(host, node) -> None:  # type: ignore[no-untyped-def]
     assert host.run("python3 --version").stdout.split()[-1] == release.TARGET_FULL_PYTHON
+
+
+@pytest.mark.roles("app")
+def test_app_switch_script_is_installed(host, node) -> None:  # type: ignore[no-untyped-def]
+    switch = host.file("/usr/local/bin/contrail-switch")  # what a push runs on every app server
+    assert switch.is_file and switch.user == "root" and switch.mode & 0o755 == 0o755 and not switch.mode & 0o022
+    assert host.run("contrail-switch --help").rc == 0
 
 
 @pytest.mark.roles("app")

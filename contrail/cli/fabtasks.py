@@ -1,4 +1,4 @@
-"""The rendered fabfile's tasks: each runs the library (`contrail.deploy`, `contrail.logs`) and prints what
+"""The rendered fabfile's tasks: each runs the library (`contrail.deploy`, `contrail.watch.logs`) and prints what
 it returned; a ContrailError becomes one line and the exit status, never a traceback."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 from rich.console import Console
 
 from contrail import deploy
-from contrail import logs as node_logs
 from contrail.environment.health import health
 from contrail.errors import ContrailError
+from contrail.watch import logs as node_logs
 
 console = Console(highlight=False)
 

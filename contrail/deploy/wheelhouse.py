@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from contrail.release import TARGET_MARKERS, TARGET_PYTHON, requirement_lines, requirements_key
+from contrail.deploy.release import TARGET_MARKERS, TARGET_PYTHON, requirement_lines, requirements_key
 from contrail.tools.run import run
 
 

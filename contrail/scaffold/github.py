@@ -14,8 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from contrail import config, devenv, render
+from contrail import config
 from contrail.errors import ConfigError, ContrailError
+from contrail.scaffold import devenv, render
 from contrail.tools import check_jsonschema
 from contrail.workspace import COOKIECUTTERS, state_dir
 

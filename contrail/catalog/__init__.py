@@ -1,0 +1,1 @@
+"""The team's box catalog: boxes published under versions Vagrant understands, served, pruned."""

@@ -1,0 +1,1 @@
+"""Projects rendered from cookiecutters: `contrail startdev` and `contrail github init`."""
