@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 # Piped output (CI logs, files) gets wide lines instead of rich's 80-column default.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-
-
 err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 400)
 
 
@@ -58,7 +56,8 @@ engine_option = click.option(
 )
 
 
-def _project_config(project: Path) -> DevConfig:
+def project_config(project: Path) -> DevConfig:
+    """contrail.toml of the project in `project` (the directory a command runs from)."""
     from contrail import config
 
     toml = project / config.FILENAME

@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from contrail.cli.common import _project_config, cli, console
+from contrail.cli.common import cli, console, project_config
 from contrail.errors import ContrailError
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def up_cmd(verbose: bool) -> None:
     from contrail.scaffold import devenv
     from contrail.ui import BuildProgress
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     devenv.check_ports(cfg)
     started = time.monotonic()
     with BuildProgress(console, verbose=verbose) as ui:
@@ -154,7 +154,7 @@ def status_cmd(as_json: bool, watch: bool) -> None:
     from contrail.environment import dev
     from contrail.environment.health import health
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     env = dev.environment(cfg)
     if as_json:
         states = env.states()
@@ -209,7 +209,7 @@ def drill_cmd(action: str, nodes: tuple[str, ...], delay_ms: int) -> None:
     """Fail a node on purpose (stop, pause, slow) and watch traffic move; `restore` undoes every drill."""
     from contrail.environment import drill
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     if action == "restore":
         restored = drill.restore(cfg, list(nodes) or None)
         console.print(f"restored {', '.join(restored) or 'nothing (no drill was active)'}; the topology is healthy")
@@ -232,7 +232,7 @@ def logs_cmd(targets: tuple[str, ...], follow: bool, lines: int) -> None:
     from contrail.environment import dev
     from contrail.watch import logs
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     logs.show(
         dev.environment(cfg),
         list(targets),
@@ -262,7 +262,7 @@ def check_cmd(flow_file: Path | None, concurrency: int, as_json: bool) -> None:
     from contrail import deploy
     from contrail.watch import check, flow
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     if concurrency and not flow_file:
         raise ContrailError("--concurrency runs a flow: give it with --flow FILE")
     if flow_file and not flow_file.is_file():
@@ -298,7 +298,7 @@ def verify_cmd(pytest_args: tuple[str, ...]) -> None:
     """Check every node's role with pytest-testinfra (extra arguments go to pytest, e.g. -v)."""
     from contrail.watch import verify
 
-    status = verify.verify(_project_config(Path.cwd()), list(pytest_args))
+    status = verify.verify(project_config(Path.cwd()), list(pytest_args))
     if status != 0:
         raise ContrailError("some role checks failed (see above)", "`contrail status` shows each node's health")
 
@@ -319,7 +319,7 @@ def load_cmd(seconds: float, max_requests: int, connections: int, path: str) -> 
     """A bounded load against this environment's front door (127.0.0.1), with a summary."""
     from contrail.watch import load
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     report = load.run(
         f"http://127.0.0.1:{cfg.host_port}{path}", seconds=seconds, max_requests=max_requests, concurrency=connections
     )
@@ -333,7 +333,7 @@ def destroy_cmd() -> None:
     """Remove exactly what this environment created: its machines and their network."""
     from contrail.environment import dev
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     with console.status("vagrant destroy …"):
         left = dev.environment(cfg).destroy()
     if left:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from contrail.cli.common import _project_config, cli, console, engine_option
+from contrail.cli.common import cli, console, engine_option, project_config
 from contrail.errors import ContrailError
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def staging_pull(team_dir: Path) -> None:
     from contrail import deploy, staging, team
     from contrail.environment import dev
 
-    cfg = _project_config(Path.cwd())
+    cfg = project_config(Path.cwd())
     tcfg = team.find(team_dir)
     project = deploy.Project(cfg, dev.environment(cfg))
     log = project.ws.new_log("staging-pull")
