@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import getpass
-import json
 import os
 import shlex
 import socket
@@ -38,7 +37,7 @@ from contrail.config import DevConfig
 from contrail.deploy import adapt, apperror, release, wheelhouse
 from contrail.environment import dev, haproxy_stats
 from contrail.environment.core import Environment
-from contrail.environment.health import http_get
+from contrail.environment.health import http_get, json_field
 from contrail.errors import ContrailError, ToolFailed
 from contrail.tools.ssh import Remote, Session
 from contrail.workspace import Workspace
@@ -390,10 +389,7 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
 def _served(ip: str) -> str:
     """The release an app server's health endpoint reports ("" when nothing answers)."""
     status, body = http_get(f"http://{ip}:8000/_contrail/health", timeout=1)
-    try:
-        return str(json.loads(body).get("release", "")) if status == 200 else ""
-    except ValueError:
-        return ""
+    return json_field(body, "release") if status == 200 else ""
 
 
 def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
