@@ -196,23 +196,10 @@ def index_bytes(boxes: list[str]) -> bytes:
     return (json.dumps({"boxes": sorted(set(boxes))}, indent=2) + "\n").encode()
 
 
-def docker_box(image: str, description: str) -> bytes:
-    """A docker-provider .box: metadata.json {"provider": "docker"} and a Vagrantfile pinning `image`.
-
-    Byte-for-byte reproducible (fixed mtimes, no gzip timestamp), so the same image always gives the
-    same checksum.
-    """
-    vagrantfile = (
-        f"# {description}\n"
-        "# Vagrant merges this into the project's Vagrantfile; the image is pinned by its registry digest.\n"
-        'Vagrant.configure("2") do |config|\n'
-        '  config.vm.provider "docker" do |docker|\n'
-        f'    docker.image = "{image}"\n'
-        "    docker.has_ssh = true\n"
-        "  end\n"
-        "end\n"
-    )
-    members = {"metadata.json": b'{"provider": "docker"}\n', "Vagrantfile": vagrantfile.encode()}
+def box_archive(members: dict[str, bytes]) -> bytes:
+    """A .box file (what `vagrant box add` downloads): a gzipped tar of the provider's files (for every
+    provider its metadata.json and a Vagrantfile). Byte-for-byte reproducible (fixed mtimes, no gzip
+    timestamp), so the same files always give the same checksum."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in members.items():

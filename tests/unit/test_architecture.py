@@ -35,16 +35,25 @@ def part(path: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else "shared"
 
 
+SEAM = "contrail.environment.providers"  # the provider seam: the catalog packages boxes through it
+
+
 def imported_parts(path: Path) -> set[str]:
-    """The parts (or shared modules, by name) a module imports, lazily or not."""
+    """The parts (or shared modules, by name) a module imports, lazily or not; the provider seam counts as
+    its own part ("providers")."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names: list[str] = []
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "contrail":
-            names = [node.module] if node.module != "contrail" else [f"contrail.{a.name}" for a in node.names]
+            if node.module == "contrail":
+                names = [f"contrail.{a.name}" for a in node.names]
+            elif node.module == "contrail.environment":
+                names = [f"contrail.environment.{a.name}" for a in node.names]
+            else:
+                names = [node.module]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names if a.name.split(".")[0] == "contrail"]
-        found |= {name.split(".")[1] for name in names if "." in name}
+        found |= {"providers" if name.startswith(SEAM) else name.split(".")[1] for name in names if "." in name}
     return found
 
 

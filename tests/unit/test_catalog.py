@@ -14,6 +14,7 @@ import pytest
 from contrail.catalog import metadata as fmt
 from contrail.catalog import publish as catalog
 from contrail.catalog.store import LocalStore, parse_url, write_atomic
+from contrail.environment import providers
 from contrail.errors import ConfigError
 
 IMAGE = "127.0.0.1:8070/team/web@sha256:" + "a" * 64
@@ -74,7 +75,8 @@ def test_a_malformed_metadata_json_is_named_with_what_is_wrong(text, pattern):
 
 
 def test_a_docker_box_pins_its_image_and_is_reproducible():
-    first, second = fmt.docker_box(IMAGE, "team/web 1.0.0"), fmt.docker_box(IMAGE, "team/web 1.0.0")
+    docker = providers.provider("docker")
+    first, second = (fmt.box_archive(docker.box_files(IMAGE, "team/web 1.0.0")) for _ in range(2))
     assert first == second and fmt.sha256(first) == fmt.sha256(second)
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first))) as tar:
         assert sorted(tar.getnames()) == ["Vagrantfile", "metadata.json"]

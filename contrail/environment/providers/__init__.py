@@ -1,5 +1,6 @@
 """What differs between the machines' providers (docker today; libvirt next): how a machine is found,
-inspected, stopped, paused and resumed, and what is left of an environment to clean up. Everything else
+inspected, stopped, paused and resumed, what is left of an environment to clean up, and what a box of the
+provider holds. Everything else
 about an environment (Vagrant, its state directory, reaching a machine over SSH) is the same for all."""
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class Provider(Protocol):
 
     def clean(self, environment: str) -> None:
         """Remove what Vagrant leaves of an environment besides its machines (networks, volumes)."""
+        ...
+
+    def box_files(self, image: str, description: str) -> dict[str, bytes]:
+        """The files of a box of this provider for a built box (`image`), as the catalog publishes it."""
         ...
 
 

@@ -47,6 +47,21 @@ class DockerProvider:
             + docker.environment_volumes(environment)
         )
 
+    def box_files(self, image: str, description: str) -> dict[str, bytes]:
+        """A docker box: metadata.json {"provider": "docker"} and a Vagrantfile pinning `image` (by its
+        registry digest, or its local id for a catalog on this machine only)."""
+        vagrantfile = (
+            f"# {description}\n"
+            "# Vagrant merges this into the project's Vagrantfile; the image is pinned by its registry digest.\n"
+            'Vagrant.configure("2") do |config|\n'
+            '  config.vm.provider "docker" do |docker|\n'
+            f'    docker.image = "{image}"\n'
+            "    docker.has_ssh = true\n"
+            "  end\n"
+            "end\n"
+        )
+        return {"metadata.json": b'{"provider": "docker"}\n', "Vagrantfile": vagrantfile.encode()}
+
     def clean(self, environment: str) -> None:
         for network in docker.environment_networks(environment):  # the Vagrantfile removes it with its last machine
             docker.remove_network(network)
