@@ -19,6 +19,8 @@ from contrail.tools.run import run
 if TYPE_CHECKING:
     import vagrant
 
+ENV = {"VAGRANT_CHECKPOINT_DISABLE": "1"}  # with VAGRANT_DEFAULT_PROVIDER, every Vagrant run's environment
+_MACHINE_LINE = re.compile(r"^==> (?P<node>[\w-]+): (?P<text>.*)$")
 # Debian's vagrant package, then HashiCorp's own packaging.
 _KEY_GLOBS = (
     "/usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub",
@@ -50,10 +52,6 @@ def box_add(metadata_url: str, provider: str, version: str, log: Path, on_line: 
     """`vagrant box add` from a catalog's metadata.json (Vagrant checks the box's sha256)."""
     args = ["vagrant", "box", "add", "--provider", provider, *(["--box-version", version] if version else [])]
     run([*args, metadata_url], log=log, on_line=on_line, env=ENV)
-
-
-ENV = {"VAGRANT_CHECKPOINT_DISABLE": "1"}
-_MACHINE_LINE = re.compile(r"^==> (?P<node>[\w-]+): (?P<text>.*)$")
 
 
 def machine(directory: Path, provider: str, log: Path) -> vagrant.Vagrant:
