@@ -42,18 +42,22 @@ demo: deps
 demo-destroy: venv
 	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) destroy
 
+# Contrail, its tests and benchmarks, and the Python the boxes install (two scripts without .py)
+PYTHON_SOURCES = contrail tests bench provision_scripts/contrail-files \
+  provision_scripts/contrail-files/contrail-switch provision_scripts/contrail-files/contrail-push
+
 ## test: the whole suite (unit, integration against real Docker and Packer, end to end with Vagrant)
 test: deps
 	@command -v psql >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-client)
-	$(BIN)/ruff check contrail tests bench
+	$(BIN)/ruff check $(PYTHON_SOURCES)
 	$(BIN)/pytest -m "not slow"
 
 unit: venv
 	$(BIN)/pytest tests/unit
 
 lint: venv
-	$(BIN)/ruff check contrail tests bench
-	$(BIN)/ruff format --check contrail tests bench
+	$(BIN)/ruff check $(PYTHON_SOURCES)
+	$(BIN)/ruff format --check $(PYTHON_SOURCES)
 
 bench: deps
 	$(BIN)/python bench/run.py

@@ -31,11 +31,27 @@ CONF
 cat > /usr/local/sbin/contrail-upstream <<'SH'
 #!/bin/sh
 set -eu
-usage="usage: contrail-upstream drain|restore|down|up IP"
-ip=${2:?$usage}
-case "$ip" in *[!0-9.]*|"") echo "$usage" >&2; exit 2 ;; esac
+usage="usage: contrail-upstream drain|restore|down|up IP | hold IP SECONDS | list"
 state=/run/contrail-upstream
 conf=/etc/nginx/contrail-upstream.conf
+if [ "${1:-}" = list ]; then
+  # Every reason that holds, one per line: REASON IP SINCE (seconds since the epoch).
+  for f in "$state"/drained/* "$state"/unhealthy/*; do
+    [ -e "$f" ] && echo "$(basename "$(dirname "$f")") $(basename "$f") $(cat "$f")"
+  done
+  exit 0
+fi
+ip=${2:?$usage}
+case "$ip" in *[!0-9.]*|"") echo "$usage" >&2; exit 2 ;; esac
+if [ "$1" = hold ]; then
+  # Drained for as long as the caller (a push, over ssh) keeps stdin open, SECONDS at most: a push that
+  # dies or loses its connection never leaves the server out of rotation.
+  limit=${3:?$usage}
+  case "$limit" in *[!0-9]*|"") echo "$usage" >&2; exit 2 ;; esac
+  trap '' HUP PIPE
+  { "$0" drain "$ip" && echo drained && timeout "$limit" head -n 1 >/dev/null; } || true
+  exec "$0" restore "$ip" >/dev/null 2>&1
+fi
 mkdir -p "$state/drained" "$state/unhealthy"
 exec 9>"$state/.lock"
 flock 9

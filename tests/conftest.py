@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import re
 import shutil
@@ -13,10 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+BOX_FILES = REPO / "provision_scripts" / "contrail-files"  # what every box build uploads
 
 
 @dataclass(frozen=True)
@@ -159,3 +163,22 @@ def one_line_error(result: Result, pattern: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("contrail: error: ")
     assert re.search(pattern, lines[0]), lines[0]
+
+
+def box_script(name: str) -> ModuleType:
+    """A Python script the boxes install (provision_scripts/contrail-files/NAME, no .py), imported for
+    its unit tests."""
+    module_name = name.replace("-", "_")
+    loader = importlib.machinery.SourceFileLoader(
+        module_name, str(REPO / "provision_scripts" / "contrail-files" / name)
+    )
+    spec = importlib.util.spec_from_loader(module_name, loader)
+    assert spec
+    module = importlib.util.module_from_spec(spec)
+    written = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ in contrail-files: every box uploads the directory
+    try:
+        loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = written
+    return module

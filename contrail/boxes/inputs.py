@@ -29,7 +29,7 @@ def role_hash(
     parts = [BOX_FORMAT.encode(), template.read_bytes(), var_file.read_bytes()]
     for script in scripts:
         parts += [script.name.encode(), script.read_bytes()]
-    for path in sorted(p for p in shared_files.rglob("*") if p.is_file()):
+    for path in sorted(p for p in shared_files.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         parts += [str(path.relative_to(shared_files)).encode(), path.read_bytes()]
     parts += [base_image_id.encode(), pubkey.encode()]
     return digest(parts)

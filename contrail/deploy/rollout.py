@@ -50,8 +50,7 @@ DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
 CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
 FRONT_DOOR_WAIT = 20  # seconds for HAProxy's checks to see every web node UP after the switch
 CONFIRMATIONS = 3  # health answers in a row that must report the new release (one worker may lag)
-LOCK = f"{APP}/.push.lock"  # flock(1)ed by the push in progress, on the first app server
-HOLDER = f"{APP}/.push.holder"  # who holds it, since when (for the push that waits, and `status`)
+UPSTREAM = "/usr/local/sbin/contrail-upstream"  # a web node's rotation (provision_scripts/web.sh)
 LOCK_WAIT = 120  # seconds a push waits for the one in progress to end
 LOCK_LIMIT = 1800  # a lock whose holder's connection hangs (not drops) ends by itself after this long
 DRAIN_LIMIT = 60  # likewise for a drained app server: back in rotation after this long at most
@@ -216,19 +215,34 @@ class Upload:
     live_release: str  # the release `current` points at before this push
     migrated: str  # the migrations' digest this server's database was last migrated to ("" if none)
 
+    @staticmethod
+    def question(venv: str) -> str:
+        """What the upload asks the server about its live release (one `key=value` line each)."""
+        return (
+            f"echo release=$(basename $(readlink {APP}/current)); echo venv=$(readlink {APP}/current/venv); "
+            f"echo code=$(cat {APP}/current/.contrail-code 2>/dev/null); echo migrated=$(cat {MIGRATED} 2>/dev/null); "
+            f"echo complete=$(test -e {venv}/.complete && echo yes)"
+        )
+
+    @classmethod
+    def read(cls, answer: str, venv: str) -> Upload:
+        """The question's answer, for an upload of a release running `venv`."""
+        state = dict(line.partition("=")[::2] for line in answer.splitlines())
+        return cls(
+            state.get("complete") != "yes",
+            state.get("venv") != venv,
+            state.get("code", ""),
+            state.get("release", ""),
+            state.get("migrated", ""),
+        )
+
 
 def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> Upload:
     """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`;
     what the server runs now is read at the same time."""
     venv = f"{APP}/venvs/{key}"
     with ThreadPoolExecutor(1) as pool:
-        asked = pool.submit(
-            remote.run,
-            f"echo release=$(basename $(readlink {APP}/current)); echo venv=$(readlink {APP}/current/venv); "
-            f"echo code=$(cat {APP}/current/.contrail-code 2>/dev/null); echo migrated=$(cat {MIGRATED} 2>/dev/null); "
-            f"echo complete=$(test -e {venv}/.complete && echo yes)",
-            check=False,
-        )
+        asked = pool.submit(remote.run, Upload.question(venv), check=False)
         options = [f"--exclude={e}" for e in release.EXCLUDES]
         # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
         # file from the live release when the edit kept its length within the second (a word changed, or
@@ -239,13 +253,10 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
         # as on any one server (see configure/app.sh); the pushed files stay read-only to it.
         options += ["--chmod=Dg+ws"]
         remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-        state = dict(line.partition("=")[::2] for line in asked.result().stdout.splitlines())
-    installed = state.get("complete") != "yes"
-    if installed:
+        upload = Upload.read(asked.result().stdout, venv)
+    if upload.installed:
         _install_venv(remote, key, wheels)
-    return Upload(
-        installed, state.get("venv") != venv, state.get("code", ""), state.get("release", ""), state.get("migrated", "")
-    )
+    return upload
 
 
 def _install_venv(remote: Remote, key: str, wheels: Path) -> None:
@@ -335,11 +346,9 @@ def _switch(remote: Remote, rid: str) -> None:
     may still answer one); prune old releases in the background. One switch at a time per server
     (flock): a switch left running by a push that was killed finishes first. A server already serving
     `rid` from `current` is left alone, so switching back after a failure is safe to repeat."""
-    remote.run(
-        f"contrail-switch {shlex.quote(rid)} --app-dir {APP} --health-url http://127.0.0.1:8000/_contrail/health "
-        f"--confirmations {CONFIRMATIONS} --wait {HEALTH_WAIT} --keep {KEEP_RELEASES}",
-        what="contrail-switch",
-    )
+    switch = ["contrail-switch", rid, "--app-dir", APP, "--health-url", "http://127.0.0.1:8000/_contrail/health"]
+    switch += ["--confirmations", str(CONFIRMATIONS), "--wait", str(HEALTH_WAIT), "--keep", str(KEEP_RELEASES)]
+    remote.run(shlex.join(switch), what="contrail-switch")
 
 
 def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Callable[[], object]) -> list[str]:
@@ -495,11 +504,7 @@ def _wait_front_door(project: Project, log: Path, done: str) -> None:
 
 def _drain(webs: list[Remote], ip: str) -> list[Session]:
     """`ip` out of every web node's Nginx upstream for as long as the returned sessions stay open."""
-    quoted = shlex.quote(ip)
-    command = (
-        f"trap '' HUP PIPE; sudo contrail-upstream drain {quoted} && echo drained && "
-        f"timeout {DRAIN_LIMIT} head -n 1 >/dev/null; sudo contrail-upstream restore {quoted} >/dev/null 2>&1"
-    )
+    command = shlex.join(["sudo", UPSTREAM, "hold", ip, str(DRAIN_LIMIT)])
     sessions = [web.hold(command) for web in webs]
     try:
         for session in sessions:
@@ -523,14 +528,9 @@ def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda hold
     push that finds it taken tells `on_wait` by whom and waits for it; after LOCK_WAIT it gives up."""
     since = datetime.datetime.now().strftime("%H:%M:%S")
     who = f"{getpass.getuser()}@{socket.gethostname()} ({kind} push, pid {os.getpid()}, since {since})"
-    command = (
-        f"trap '' HUP PIPE; exec 9>>{LOCK}; "
-        f'if ! flock -n 9; then echo "busy $(cat {HOLDER} 2>/dev/null)"; flock -w {LOCK_WAIT} 9 || '
-        f'{{ echo "the push by $(cat {HOLDER} 2>/dev/null) still runs after {LOCK_WAIT} s" >&2; exit 75; }}; fi; '
-        f"printf '%s\\n' {shlex.quote(who)} > {HOLDER}; echo locked; "
-        f"timeout {LOCK_LIMIT} head -n 1 >/dev/null; rm -f {HOLDER}"
+    session = first.hold(
+        shlex.join(["contrail-push", "lock", "--who", who, "--wait", str(LOCK_WAIT), "--limit", str(LOCK_LIMIT)])
     )
-    session = first.hold(command)
 
     def waiting(line: str) -> None:
         if line.startswith("busy "):
@@ -545,23 +545,13 @@ def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda hold
 
 def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:
     """Until no connection is open to Gunicorn (in-flight requests done; Nginx's old workers gone)."""
-    remote.run(
-        f"for i in $(seq {seconds * 100}); do "
-        "[ \"$(ss -Htn state established '( sport = :8000 )' | wc -l)\" -eq 0 ] && break; sleep 0.01; done",
-        check=False,
-    )
+    remote.run(shlex.join(["contrail-push", "idle", "--wait", str(seconds)]), check=False)
 
 
 def _canary_check(remote: Remote) -> None:
     """The canary's new release answers its page without a server error (the import check cannot see
     errors that happen only when a request runs)."""
-    checked = remote.run(
-        f"for i in $(seq {CANARY_WAIT * 50}); do "
-        "code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/); "
-        '[ "$code" -gt 0 ] && [ "$code" -lt 500 ] && exit 0; sleep 0.02; done; '
-        'echo "its page answers HTTP $code" >&2; exit 1',
-        check=False,
-    )
+    checked = remote.run(shlex.join(["contrail-push", "canary", "--wait", str(CANARY_WAIT)]), check=False)
     if checked.ok:
         return
     said = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else "no answer"
@@ -587,18 +577,30 @@ def rollback(project: Project) -> str:
     remotes = connect(project, project.app_nodes, log)
 
     def back(remote: Remote) -> str:
-        listing = remote.run(f"readlink {APP}/current; ls -1d {APP}/releases/2*/").stdout.split()
-        current, releases = Path(listing[0]).name, [Path(p).name for p in listing[1:]]
-        older = [r for r in releases if r < current]
-        if not older:
+        listing = remote.run(f"readlink {APP}/current; ls -1d {APP}/releases/2*/", check=False)
+        current, target = previous_release(listing.stdout)
+        if not target:
             raise PushFailed(f"{remote.name}: no release before {current} to roll back to")
-        _switch(remote, older[-1])
-        return older[-1]
+        _switch(remote, target)
+        return target
 
     targets = [back(r) for r in remotes]  # one server at a time: a rollback may restart Gunicorn
     moves = ", ".join(f"{r.name} → {t}" for r, t in zip(remotes, targets, strict=True))
     _wait_front_door(project, log, f"rolled back ({moves})")
     return moves
+
+
+def previous_release(listing: str) -> tuple[str, str]:
+    """(current, the release before it) from `current`'s link and the release directories, as `readlink`
+    and `ls -1d` print them; ("placeholder", "") on a server that has had no push yet."""
+    lines = listing.split()
+    if not lines:
+        return "", ""
+    current = Path(lines[0]).name
+    if not current.startswith("2"):  # release ids start with the year
+        return current, ""
+    older = sorted(name for name in (Path(line).name for line in lines[1:]) if name < current)
+    return current, older[-1] if older else ""
 
 
 def migrate(project: Project) -> tuple[str, str]:
@@ -625,19 +627,23 @@ def push_state(project: Project) -> PushState:
     """The push in progress, and the app servers out of some web node's rotation (read on the nodes)."""
     log = project.ws.new_log("status")
     first = connect(project, project.app_nodes[:1], log)[0]
-    holder = first.run(f"exec 9>>{LOCK}; flock -n 9 || cat {HOLDER}", check=False, timeout=STATUS_WAIT).stdout.strip()
-    names = {n.ip: n.name for n in project.app_nodes}
-    out: dict[str, list[str]] = {}
+    holder = first.run("contrail-push holder", check=False, timeout=STATUS_WAIT).stdout.strip()
 
     def read(web: Remote) -> tuple[str, str]:
-        listing = (
-            "for f in /run/contrail-upstream/drained/* /run/contrail-upstream/unhealthy/*; do "
-            '[ -e "$f" ] && echo "$(basename "$(dirname "$f")") $(basename "$f") $(cat "$f")"; done; true'
-        )
-        return web.name, web.run(listing, check=False, timeout=STATUS_WAIT).stdout
+        return web.name, web.run(f"{UPSTREAM} list", check=False, timeout=STATUS_WAIT).stdout
 
-    for web, listing in parallel(read, connect(project, project.web_nodes, log)):
+    listings = parallel(read, connect(project, project.web_nodes, log))
+    return PushState(holder, out_of_rotation(listings, {n.ip: n.name for n in project.app_nodes}))
+
+
+def out_of_rotation(listings: list[tuple[str, str]], names: dict[str, str]) -> dict[str, list[str]]:
+    """App server → on which web nodes it is out, why, since when: from each web node's `contrail-upstream
+    list` (REASON IP SINCE lines); `names` maps app servers' addresses to their names."""
+    out: dict[str, list[str]] = {}
+    for web, listing in listings:
         for reason, ip, since in (line.split() for line in listing.splitlines() if len(line.split()) == 3):
+            if reason not in REASONS:
+                continue
             at = datetime.datetime.fromtimestamp(int(since)).strftime("%H:%M:%S") if since.isdigit() else "?"
-            out.setdefault(names.get(ip, ip), []).append(f"{web} ({REASONS.get(reason, reason)} since {at})")
-    return PushState(holder, out)
+            out.setdefault(names.get(ip, ip), []).append(f"{web} ({REASONS[reason]} since {at})")
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from contrail import topology
 from contrail.deploy import wheelhouse
 from contrail.team.config import CI_KEY, TeamConfig, environment
 from contrail.tools.run import run
+from contrail.tools.ssh import Remote, commands
 from contrail.workspace import CLONE
 
 
@@ -76,15 +78,7 @@ def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
     Contrail in a venv (wheels built on the host: the box has no PyPI, cached by Contrail's own sources),
     the staging contrail.toml and fabfile.py, and an ssh config naming the staging nodes."""
     ci = environment(cfg).remote("ci", log)
-    key, wheels = _contrail_wheels(cfg, log)
-    if ci.run(f"cat {CI_HOME}/contrail/.wheels-key", check=False).stdout.strip() != key:
-        ci.rsync([f"{wheels}/"], f"/tmp/contrail-wheels-{key}/", options=["--chmod=D755,F644"])
-        ci.run(
-            f"sudo -u buildbot sh -c 'rm -rf {CI_HOME}/contrail && python3 -m venv {CI_HOME}/contrail && "
-            f"{CI_HOME}/contrail/bin/pip install -q --no-index --find-links /tmp/contrail-wheels-{key} contrail && "
-            f"echo {key} > {CI_HOME}/contrail/.wheels-key' && rm -rf /tmp/contrail-wheels-{key}",
-            what="installing Contrail on the ci box",
-        )
+    _install_contrail(ci, *_contrail_wheels(cfg, log))
     hosts = "".join(f"Host {n.topology_name}\n  HostName {n.ip}\n" for n in cfg.nodes() if n.topology_name)
     hosts += f"Host {topology.DATABASE_NODE}\n  HostName {cfg.staging_postgresql_address()}\n"
     ssh_config = (
@@ -92,18 +86,45 @@ def prepare_ci_deploy(cfg: TeamConfig, log: Path) -> None:
         f"Host *\n  User vagrant\n  IdentityFile {CI_HOME}/.ssh/id_ed25519\n  IdentitiesOnly yes\n"
         "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
     )
+    incoming = "/tmp/contrail-ci-staging"
     with tempfile.TemporaryDirectory(prefix="contrail-ci-staging-") as tmp:
         staging = Path(tmp) / "staging"
         staging.mkdir()
         for name in ("contrail.toml", "fabfile.py"):
             shutil.copy2(cfg.dir / "staging" / name, staging / name)
         (staging / "ssh_config").write_text(ssh_config)
-        ci.rsync([f"{staging}/"], "/tmp/contrail-ci-staging/", options=["--chmod=D755,F644"])
+        names = sorted(path.name for path in staging.iterdir())
+        ci.rsync([f"{staging}/"], f"{incoming}/", options=["--chmod=D755,F644"])
+    owner = ["-o", "buildbot", "-g", "buildbot"]
     ci.run(
-        f"sudo install -d -o buildbot -g buildbot {CI_HOME}/staging && "
-        f"sudo install -o buildbot -g buildbot -m 0600 /tmp/contrail-ci-staging/* {CI_HOME}/staging/ && "
-        "rm -rf /tmp/contrail-ci-staging",
+        commands(
+            ["sudo", "install", "-d", *owner, f"{CI_HOME}/staging"],
+            ["sudo", "install", *owner, "-m", "0600", *(f"{incoming}/{n}" for n in names), f"{CI_HOME}/staging/"],
+            ["rm", "-rf", incoming],
+        ),
         what="the staging files of CI",
+    )
+
+
+def _install_contrail(ci: Remote, key: str, wheels: Path) -> None:
+    """Contrail from the wheels in `wheels` into buildbot's venv, unless it holds them already (`key`)."""
+    venv = f"{CI_HOME}/contrail"
+    installed = f"{venv}/.wheels-{key}"
+    if ci.run(shlex.join(["test", "-e", installed]), check=False).ok:
+        return
+    incoming = f"/tmp/contrail-wheels-{key}"
+    ci.rsync([f"{wheels}/"], f"{incoming}/", options=["--chmod=D755,F644"])
+    as_buildbot = ["sudo", "-u", "buildbot"]
+    pip = [f"{venv}/bin/pip", "install", "-q", "--no-index", "--find-links", incoming, "contrail"]
+    ci.run(
+        commands(
+            [*as_buildbot, "rm", "-rf", venv],
+            [*as_buildbot, "python3", "-m", "venv", venv],
+            [*as_buildbot, *pip],
+            [*as_buildbot, "touch", installed],
+            ["rm", "-rf", incoming],
+        ),
+        what="installing Contrail on the ci box",
     )
 
 

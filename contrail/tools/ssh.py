@@ -211,6 +211,11 @@ class Session:
             log.write(f"[{self.remote.name}] (held command ended with status {self.process.returncode})\n")
 
 
+def commands(*argvs: Sequence[str]) -> str:
+    """A shell command line running each argv in turn while they succeed, every word quoted for sh."""
+    return " && ".join(shlex.join(argv) for argv in argvs)
+
+
 def error_line(output: str) -> str:
     """The first line that says ERROR (else the last line) of a database client's output."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]

@@ -36,7 +36,7 @@ def _attempt(probe, *args):
     def attempt() -> None:
         try:
             outcome.append((probe(*args), ""))
-        except Exception as err:  # noqa: BLE001 - any backend error is reported as such
+        except Exception as err:  # any backend error is reported as such
             outcome.append((None, f"{type(err).__module__}.{type(err).__name__}: {err}"))
 
     worker = threading.Thread(target=attempt, daemon=True)

@@ -17,8 +17,8 @@ Before the first push `current` is a placeholder release and the app answers tha
 
 from __future__ import annotations
 
-import importlib
 import hmac
+import importlib
 import json
 import os
 import socket

@@ -12,7 +12,7 @@ import os
 for _module in filter(None, (m.strip() for m in os.environ.get("CONTRAIL_PRELOAD", "").split(","))):
     try:
         importlib.import_module(_module)
-    except Exception as _err:  # noqa: BLE001 - a framework that cannot preload must not stop the master
+    except Exception as _err:  # a framework that cannot preload must not stop the master
         # e.g. the placeholder release before the first push installs the app (ImportError), or Django's
         # MySQL backend before the app's settings installed PyMySQL as MySQLdb (ImproperlyConfigured)
         print(f"contrail: not preloading {_module}: {_err}", flush=True)

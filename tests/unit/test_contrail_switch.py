@@ -5,8 +5,6 @@ server standing in for the health endpoint (and a `sudo` on PATH that only recor
 from __future__ import annotations
 
 import fcntl
-import importlib.machinery
-import importlib.util
 import json
 import os
 import socket
@@ -17,30 +15,15 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import BOX_FILES, box_script
 
-SCRIPT = REPO / "provision_scripts" / "contrail-files" / "contrail-switch"
-
-
-def load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("contrail_switch", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("contrail_switch", loader)
-    assert spec
-    module = importlib.util.module_from_spec(spec)
-    written = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # no __pycache__ in contrail-files: it is part of every box's input hash
-    try:
-        loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = written
-    return module
+SCRIPT = BOX_FILES / "contrail-switch"
 
 
-cs = load()
+cs = box_script("contrail-switch")
 
 
 class Health:

@@ -111,3 +111,12 @@ def test_slimming_never_follows_a_symlink_out_of_the_root_filesystem(tmp_path):
     (root / "usr" / "share" / "doc").symlink_to(outside)  # a rootfs whose doc directory points at the host
     slim(root, ("/usr/share/doc/*",))
     assert (outside / "precious.txt").read_text() == "keep"
+
+
+def test_bytecode_beside_the_shared_files_changes_no_role(role_tree):
+    """A test or an editor importing a box script leaves __pycache__ behind: no reason to rebuild."""
+    before = hashes(role_tree)
+    cache = role_tree / "provision_scripts" / "contrail-files" / "__pycache__"
+    cache.mkdir()
+    (cache / "contrail_wsgi.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert hashes(role_tree) == before

@@ -1,0 +1,97 @@
+"""What the push, `rollback` and `status` read from the servers' answers, with answers recorded from the
+real boxes: the upload's question run as `vagrant` in the app box (a fresh one, and one after two pushes),
+`readlink current; ls -1d releases/2*/` likewise, and `contrail-upstream list` on a web node."""
+
+from __future__ import annotations
+
+import datetime
+
+from contrail.deploy import rollout
+from contrail.deploy.rollout import Upload, out_of_rotation, previous_release
+
+FRESH = "release=placeholder\nvenv=/srv/app/venv\ncode=\nmigrated=\ncomplete=\n"
+PUSHED = (
+    "release=20261129-101730-654321\nvenv=/srv/app/venvs/k1\ncode=c-20261129-101730-654321\nmigrated=m1\ncomplete=yes\n"
+)
+
+
+def test_the_first_push_to_a_fresh_server_installs_and_restarts() -> None:
+    assert Upload.read(FRESH, "/srv/app/venvs/k1") == Upload(
+        installed=True, new_venv=True, live_code="", live_release="placeholder", migrated=""
+    )
+
+
+def test_a_push_with_the_same_requirements_reuses_the_venv_and_takes_a_hup() -> None:
+    assert Upload.read(PUSHED, "/srv/app/venvs/k1") == Upload(
+        installed=False,
+        new_venv=False,
+        live_code="c-20261129-101730-654321",
+        live_release="20261129-101730-654321",
+        migrated="m1",
+    )
+
+
+def test_new_requirements_whose_venv_a_killed_push_left_incomplete_are_installed_again() -> None:
+    incomplete = PUSHED.replace("complete=yes", "complete=")
+    upload = Upload.read(incomplete, "/srv/app/venvs/k2")
+    assert upload.installed and upload.new_venv
+
+
+def test_a_server_that_answers_nothing_is_treated_as_new() -> None:
+    """(an answer lost to a dropped connection: reinstalling is slow, never wrong)"""
+    assert Upload.read("", "/srv/app/venvs/k1") == Upload(True, True, "", "", "")
+
+
+def test_the_question_names_the_venv_it_asks_about() -> None:
+    assert "test -e /srv/app/venvs/k2/.complete" in Upload.question("/srv/app/venvs/k2")
+    assert rollout.MIGRATED in Upload.question("/srv/app/venvs/k2")
+
+
+LISTING = (
+    "releases/20261129-101730-654321\n"
+    "/srv/app/releases/20261129-101500-123456/\n/srv/app/releases/20261129-101730-654321/\n"
+)
+
+
+def test_rollback_goes_to_the_release_before_the_current_one() -> None:
+    assert previous_release(LISTING) == ("20261129-101730-654321", "20261129-101500-123456")
+
+
+def test_rollback_after_a_rollback_goes_further_back_never_forward() -> None:
+    listing = (
+        "releases/20261129-101500-123456\n/srv/app/releases/20261129-094000-000001/\n"
+        "/srv/app/releases/20261129-101500-123456/\n/srv/app/releases/20261129-101730-654321/\n"
+    )
+    assert previous_release(listing) == ("20261129-101500-123456", "20261129-094000-000001")
+
+
+def test_rollback_has_nowhere_to_go_on_the_first_release_or_a_fresh_server() -> None:
+    assert previous_release("releases/20261129-101500-123456\n/srv/app/releases/20261129-101500-123456/\n") == (
+        "20261129-101500-123456",
+        "",
+    )
+    # recorded: `ls` finds no release and says so on stderr; stdout holds `current` alone
+    assert previous_release("/srv/app/releases/placeholder\n") == ("placeholder", "")
+    assert previous_release("") == ("", "")
+
+
+def test_status_names_each_server_out_of_rotation_where_and_why() -> None:
+    since = 1764412345
+    at = datetime.datetime.fromtimestamp(since).strftime("%H:%M:%S")
+    listings = [
+        ("web1", f"drained 10.77.0.21 {since}\nunhealthy 10.77.0.23 {since}\n"),
+        ("web2", f"drained 10.77.0.21 {since}\n"),
+        ("web3", ""),
+    ]
+    names = {"10.77.0.21": "app1", "10.77.0.22": "app2", "10.77.0.23": "app3"}
+    assert out_of_rotation(listings, names) == {
+        "app1": [f"web1 (drained by a push since {at})", f"web2 (drained by a push since {at})"],
+        "app3": [f"web1 (health checks fail since {at})"],
+    }
+
+
+def test_status_keeps_what_it_cannot_name() -> None:
+    """An address no longer in the topology (after `topology.app` was lowered), a damaged timestamp, a
+    line that is not a reason: shown as they are or skipped, never a traceback."""
+    listings = [("web1", "drained 10.77.0.29 garbage\nsomething else entirely\n\n")]
+    assert out_of_rotation(listings, {}) == {"10.77.0.29": ["web1 (drained by a push since ?)"]}
