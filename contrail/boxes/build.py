@@ -13,7 +13,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,16 +21,15 @@ from typing import Protocol
 
 from contrail.boxes import inputs
 from contrail.boxes.base import BASE_ROLE, ensure_base, load_spec
+from contrail.boxes.builders import builder
 from contrail.boxes.images import Box, BoxStore, box_labels, utc_now
 from contrail.boxes.roles import Role, load_catalog
 from contrail.errors import BuildFailed, CannotBuildHere, ConfigError, ContrailError, ToolFailed
-from contrail.tools import docker, packer, vagrant
+from contrail.tools import packer, vagrant
 from contrail.tools.run import run
 from contrail.workspace import Workspace
 
 SMOKE_TIMEOUT = 90.0
-# Every box runs sshd under supervisor; the role's own check comes after this one.
-COMMON_SMOKE = "nc -z 127.0.0.1 22"
 
 
 class Progress(Protocol):
@@ -52,6 +50,7 @@ class BuildOptions:
     jobs: int = 1
     force: bool = False
     namespace: str = "contrail"
+    provider: str = "docker"
     apt_proxy: str | None = None  # as build containers reach it
     host_apt_proxy: str | None = None  # as the host (debootstrap) reaches it
     dry_run: bool = False
@@ -82,7 +81,7 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outc
         raise ConfigError(f"-j/--jobs must be at least 1 (got {options.jobs})")
     roles = load_catalog(ws).select(options.roles)
     spec = load_spec(ws.base_spec)
-    docker.server_version()
+    builder(options.provider).require()
     pubkey = vagrant.insecure_public_key()
     store = BoxStore(options.namespace)
     if options.dry_run:
@@ -165,6 +164,7 @@ def build_role(
     ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
 ) -> Box:
     role = p.role
+    boxes_for = builder(options.provider)
     log = ws.new_log(f"build-{role.name}")
     labels = box_labels(store.namespace, role.name, store.next_version(role.name), p.input_hash, utc_now())
     wheel_dir = Path(tempfile.mkdtemp(prefix=f"contrail-wheels-{role.name}-"))
@@ -182,13 +182,15 @@ def build_role(
         if text:
             ui.tool_line(role.name, text)
             if event.data[0] == "say":
-                ui.status(role.name, text.removeprefix("==> docker.box: "))
+                ui.status(role.name, text.removeprefix(f"==> {boxes_for.packer_source}: "))
 
     try:
         if role.wheels:
             ui.status(role.name, f"downloading {', '.join(role.wheels)} on the host")
             download_wheels(role.wheels, wheel_dir, log)
-        result = packer.build(ws.template, [role.var_file], variables, log=log, on_event=on_event)
+        result = packer.build(
+            ws.template, [role.var_file], variables, only=boxes_for.packer_source, log=log, on_event=on_event
+        )
     finally:
         shutil.rmtree(wheel_dir, ignore_errors=True)
     if result.errors or not result.artifact_id:
@@ -200,9 +202,9 @@ def build_role(
         raise BuildFailed(f"{where} failed: {first}{said}", f"log: {log}")
     ui.status(role.name, "smoke check")
     try:
-        smoke_check(result.artifact_id, role, log, options.smoke_timeout)
+        boxes_for.smoke(result.artifact_id, role.name, role.smoke, log, options.smoke_timeout)
     except BuildFailed:
-        docker.remove_image(result.artifact_id)
+        boxes_for.discard(result.artifact_id)
         raise
     return store.promote(result.artifact_id)
 
@@ -228,28 +230,6 @@ def download_wheels(specs: tuple[str, ...], target: Path, log: Path) -> None:
         )
     except ToolFailed as err:
         raise BuildFailed(f"could not download {', '.join(specs)} on the host: {err.message}", f"log: {log}") from None
-
-
-def smoke_check(image_id: str, role: Role, log: Path, timeout: float = SMOKE_TIMEOUT) -> None:
-    """Start the box as Vagrant would (its own command: supervisor) and wait for the role's check."""
-    name = f"contrail-smoke-{role.name}-{uuid.uuid4().hex[:8]}"
-    check = f"{COMMON_SMOKE} && ( {role.smoke} )"
-    docker.run_container(image_id, name)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            done = docker.exec_in(name, check, log=log)
-            if done.status == 0:
-                return
-            if time.monotonic() > deadline:
-                last = done.output.strip().splitlines()[-1:] or ["(no output)"]
-                raise BuildFailed(
-                    f"smoke check `{role.smoke}` still failing after {timeout:.0f} s: {last[0]}",
-                    f"log: {log}",
-                )
-            time.sleep(0.5)
-    finally:
-        docker.remove_container(name)
 
 
 def _tool(ui: Progress, name: str, line: str) -> None:

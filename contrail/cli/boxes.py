@@ -12,6 +12,7 @@ from rich.table import Table
 
 from contrail import doctor
 from contrail.boxes import aptcache
+from contrail.boxes.builders import BUILDERS
 from contrail.boxes.images import BoxStore
 from contrail.cli.common import cli, console, namespace_option
 from contrail.errors import ContrailError
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
     metavar="SECONDS",
     help="How long a new box may take to pass its role's smoke check.",
 )
+@click.option(
+    "--provider",
+    type=click.Choice(sorted(BUILDERS)),
+    default="docker",
+    show_default=True,
+    help="The provider the boxes are for.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Stream Packer's and debootstrap's own output.")
 @namespace_option
 def build_boxes_cmd(
@@ -50,6 +58,7 @@ def build_boxes_cmd(
     apt_cache: str | None,
     dry_run: bool,
     smoke_timeout: float,
+    provider: str,
     verbose: bool,
     namespace: str,
 ) -> None:
@@ -64,6 +73,7 @@ def build_boxes_cmd(
         jobs=jobs,
         force=force,
         namespace=namespace,
+        provider=provider,
         dry_run=dry_run,
         smoke_timeout=smoke_timeout,
         apt_proxy=proxy.build_url if proxy else None,

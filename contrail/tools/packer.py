@@ -92,9 +92,11 @@ def build(
     var_files: Sequence[Path],
     variables: Mapping[str, str],
     *,
+    only: str,
     log: Path,
     on_event: Callable[[PackerEvent], None],
 ) -> BuildResult:
+    """`packer build` of the template's source `only` (TYPE.NAME)."""
     events: list[PackerEvent] = []
 
     def collect(line: str) -> None:
@@ -103,7 +105,7 @@ def build(
             events.append(event)
             on_event(event)
 
-    args = ["packer", "build", "-machine-readable", *var_args(var_files, variables), str(template)]
+    args = ["packer", "build", "-machine-readable", f"-only={only}", *var_args(var_files, variables), str(template)]
     completed = run(args, log=log, on_line=collect, check=False, capture=False)
     result = summarize(events)
     if completed.status != 0 and not result.errors:

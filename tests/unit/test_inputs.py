@@ -117,6 +117,6 @@ def test_bytecode_beside_the_shared_files_changes_no_role(role_tree):
     """A test or an editor importing a box script leaves __pycache__ behind: no reason to rebuild."""
     before = hashes(role_tree)
     cache = role_tree / "provision_scripts" / "contrail-files" / "__pycache__"
-    cache.mkdir()
+    cache.mkdir(exist_ok=True)
     (cache / "contrail_wsgi.cpython-311.pyc").write_bytes(b"\x00bytecode")
     assert hashes(role_tree) == before
