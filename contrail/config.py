@@ -40,7 +40,10 @@ BRANCH = (
     "must be a git branch name (letters, digits, . _ / -)",
 )
 _CATALOG = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?|file:///[A-Za-z0-9._~%/-]*")
-WSGI = (re.compile(r"[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*"), "must look like 'package.module:callable'")
+WSGI = (re.compile(r"|[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*"), "must look like 'package.module:callable'")
+WAR = (re.compile(r"|[A-Za-z0-9_.][A-Za-z0-9_./-]{0,199}\.war"), "must be the relative path of a .war file")
+HEAP = (re.compile(r"[1-9][0-9]{0,5}[mg]"), "must be a JVM heap size such as '256m' or '1g'")
+APP_SERVERS = {"django": "gunicorn", "wsgi": "gunicorn", "tomcat": "tomcat"}  # app.framework → what serves it
 SETTINGS = (re.compile(rf"|{MODULE_NAME.pattern}"), "must be a dotted module name, e.g. 'mysite.settings'")
 
 
@@ -72,11 +75,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "app": {
         "path": Field(str, ".", pattern=RELATIVE_PATH),
-        "framework": Field(str, "wsgi", choices=("django", "wsgi")),
-        "wsgi": Field(str, pattern=WSGI),
+        "framework": Field(str, "wsgi", choices=tuple(APP_SERVERS)),
+        "wsgi": Field(str, "", pattern=WSGI),
         "django_settings": Field(str, "", pattern=SETTINGS),
         "requirements": Field(str, "requirements.txt", pattern=RELATIVE_PATH),
         "workers": Field(int, 2, 1, 16),
+        "war": Field(str, "", pattern=WAR),
+        "heap": Field(str, "256m", pattern=HEAP),
     },
     "db": {
         "engine": Field(str, "postgresql", choices=("postgresql", "mysql")),
@@ -95,6 +100,13 @@ class AppSettings:
     django_settings: str
     requirements: Path  # absolute
     workers: int
+    war: Path | None = None  # absolute: the .war a Tomcat app server runs (framework = "tomcat")
+    heap: str = "256m"  # a Tomcat app server's JVM heap (-Xmx)
+
+    @property
+    def server(self) -> str:
+        """What runs the app on an app server: gunicorn or tomcat."""
+        return APP_SERVERS[self.framework]
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,10 @@ def load(file: Path) -> DevConfig:
     env, app, db = values["environment"], values["app"], values["db"]
     if app["framework"] == "django" and not app["django_settings"]:
         raise error_at(file, text, "app", "django_settings", 'is required when framework = "django"')
+    if app["framework"] == "tomcat" and not app["war"]:
+        raise error_at(file, text, "app", "war", 'is required when framework = "tomcat" (e.g. "target/shop.war")')
+    if app["framework"] != "tomcat" and not app["wsgi"]:
+        raise error_at(file, text, "app", "wsgi", f'is required when framework = "{app["framework"]}"')
     try:
         subnet = ipaddress.IPv4Network(env["subnet"] or default_subnet(env["name"]))
     except ValueError as err:
@@ -185,6 +201,8 @@ def load(file: Path) -> DevConfig:
             django_settings=app["django_settings"],
             requirements=(base / app["path"] / app["requirements"]).resolve(),
             workers=app["workers"],
+            war=(base / app["path"] / app["war"]).resolve() if app["war"] else None,
+            heap=app["heap"],
         ),
         db_engine=db["engine"],
         db_name=db["name"],

@@ -16,7 +16,7 @@ from contrail.catalog.store import CatalogURL, write_atomic
 from contrail.errors import ContrailError
 from contrail.tools.run import run
 
-NAMES = ("db_password", "stats_password", "django_secret_key", "cache_password")
+NAMES = ("db_password", "stats_password", "django_secret_key", "cache_password", "manager_password")
 
 
 def path(state_dir: Path) -> Path:

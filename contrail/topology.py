@@ -61,7 +61,8 @@ def nodes(cfg: DevConfig) -> list[Node]:
 
     result = [Node("proxy", "proxy", at(10))]
     result += [Node(f"web{i}", "web", at(20 + i)) for i in range(1, cfg.web + 1)]
-    result += [Node(f"app{i}", "app", at(40 + i)) for i in range(1, cfg.app_nodes + 1)]
+    app_box = "tomcat" if cfg.app.server == "tomcat" else ""  # (Gunicorn's box is the app role's own)
+    result += [Node(f"app{i}", "app", at(40 + i), app_box) for i in range(1, cfg.app_nodes + 1)]
     result.append(Node(DATABASE_NODE, "db", at(5), DATABASES[cfg.db_engine].box))
     if cfg.cache_nodes:
         result.append(Node(CACHE_NODE, "cache", at(6), CACHES[cfg.cache_engine].box))
@@ -69,7 +70,7 @@ def nodes(cfg: DevConfig) -> list[Node]:
 
 
 def boxes(cfg: DevConfig) -> list[str]:
-    """The boxes an environment runs: proxy, web, app, its database engine's and its cache's."""
+    """The boxes an environment runs: proxy, web, its app servers', its database engine's and its cache's."""
     return list(dict.fromkeys(n.box_name for n in nodes(cfg)))
 
 

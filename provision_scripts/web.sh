@@ -32,8 +32,10 @@ cat > /usr/local/sbin/contrail-upstream <<'SH'
 #!/bin/sh
 set -eu
 usage="usage: contrail-upstream drain|restore|down|up IP | hold IP SECONDS | list"
-state=/run/contrail-upstream
-conf=/etc/nginx/contrail-upstream.conf
+# (other places only for the host's unit tests: sudo resets the environment)
+state=${CONTRAIL_UPSTREAM_STATE:-/run/contrail-upstream}
+nginx_dir=${CONTRAIL_NGINX_DIR:-/etc/nginx}
+conf=$nginx_dir/contrail-upstream.conf
 if [ "${1:-}" = list ]; then
   # Every reason that holds, one per line: REASON IP SINCE (seconds since the epoch).
   for f in "$state"/drained/* "$state"/unhealthy/*; do
@@ -62,22 +64,33 @@ case "$1" in
   up) rm -f "$state/unhealthy/$ip" ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
-# Every server line as `up` wrote it, marked down when either reason holds.
-awk -v state="$state" '
-  function held(file,    line, found) { found = (getline line < file) > 0; close(file); return found }
-  /^[ \t]*server [0-9.]+:8000/ {
-    sub(/ down;/, ";")
-    split($2, address, ":")
-    if (held(state "/drained/" address[1]) || held(state "/unhealthy/" address[1]))
-      sub(/;$/, " down;")
-  }
-  { print }
-' "$conf" > "$conf.new"
-if cmp -s "$conf.new" "$conf"; then
-  rm -f "$conf.new"
-  exit 0
-fi
-mv "$conf.new" "$conf"
+# Every server line as `up` wrote it, marked down when one of REASONS holds for its address; 0 when the
+# file changed. The upstream every request is balanced over: either reason. The session routes (Tomcat
+# app servers: a session's requests go to the server that made it) only when its health checks fail:
+# a drained server still serves the sessions it has (a push's canary, with the old version beside the new).
+mark() {
+  [ -e "$1" ] || return 1
+  awk -v state="$state" -v reasons="$2" '
+    function held(file,    line, found) { found = (getline line < file) > 0; close(file); return found }
+    /^[ \t]*server [0-9.]+:8000/ {
+      sub(/ down;/, ";")
+      split($2, address, ":")
+      n = split(reasons, reason, " ")
+      for (i = 1; i <= n; i++)
+        if (held(state "/" reason[i] "/" address[1])) { sub(/;$/, " down;"); break }
+    }
+    { print }
+  ' "$1" > "$1.new"
+  if cmp -s "$1.new" "$1"; then
+    rm -f "$1.new"
+    return 1
+  fi
+  mv "$1.new" "$1"
+}
+changed=0
+mark "$conf" "drained unhealthy" && changed=1
+mark "$nginx_dir/contrail-routes.conf" "unhealthy" && changed=1
+[ "$changed" = 1 ] || exit 0
 nginx -t -q
 nginx -s reload
 SH

@@ -175,6 +175,7 @@ def box_script(name: str) -> ModuleType:
     spec = importlib.util.spec_from_loader(module_name, loader)
     assert spec
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # (dataclasses look their module up there)
     written = sys.dont_write_bytecode
     sys.dont_write_bytecode = True  # no __pycache__ in contrail-files: every box uploads the directory
     try:

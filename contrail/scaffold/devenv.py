@@ -16,6 +16,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from contrail import config, secrets, topology
 from contrail.boxes import aptcache
@@ -38,6 +39,7 @@ class Request:
 
     name: str | None = None
     wsgi: str | None = None
+    war: str | None = None  # a .war, relative to the project (Tomcat app servers)
     web: int | None = None
     app: int | None = None
     host_port: int | None = None
@@ -96,7 +98,7 @@ def _adapt_settings(cfg: DevConfig, rendered: Path) -> list[str]:
 def _initial_config(project: Path, request: Request) -> DevConfig:
     """contrail.toml's first values, from the project and the command line."""
     name = request.name or config.slug(project.name)
-    framework, wsgi, settings = detect_app(project, request.wsgi)
+    app = detect_app(project, request.wsgi, request.war)
     template = json.loads((TEMPLATE / "cookiecutter.json").read_text())["contrail"]
     host_port = request.host_port or template["host_port"]
     toml = project / config.FILENAME
@@ -112,7 +114,15 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
         namespace=os.environ.get("CONTRAIL_NAMESPACE", "contrail"),
         web=request.web or template["web"],
         app_nodes=request.app or template["app_nodes"],
-        app=config.AppSettings(project, framework, wsgi, settings, project / "requirements.txt", template["workers"]),
+        app=config.AppSettings(
+            project,
+            app.framework,
+            app.wsgi,
+            app.settings,
+            project / "requirements.txt",
+            template["workers"],
+            war=project / app.war if app.war else None,
+        ),
         db_engine=request.db_engine or "postgresql",
         db_name=template["db_name"],
         db_user=template["db_user"],
@@ -120,29 +130,56 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
     )
 
 
-def detect_app(project: Path, wsgi: str | None) -> tuple[str, str, str]:
-    """(framework, wsgi entry point, Django settings module) of the app in `project`."""
+class DetectedApp(NamedTuple):
+    framework: str
+    wsgi: str  # entry point (Gunicorn)
+    settings: str  # Django settings module
+    war: str  # relative to the project (Tomcat)
+
+
+# Where Java builds put a web application archive: Maven's, Gradle's war plugin's, or the project's root.
+WAR_PLACES = ("target/*.war", "build/libs/*.war", "*.war")
+
+
+def detect_app(project: Path, wsgi: str | None, war: str | None = None) -> DetectedApp:
+    """The app in `project`: a Django project (manage.py), a built .war (Tomcat), or a WSGI module."""
+    if war:
+        return DetectedApp("tomcat", "", "", war)
     manage = project / "manage.py"
     if manage.exists():
         match = re.search(r"DJANGO_SETTINGS_MODULE['\"],\s*['\"]([\w.]+)['\"]", manage.read_text())
         if not match:
             raise ConfigError(f"{manage}: no DJANGO_SETTINGS_MODULE default found", "pass --wsgi module:callable")
         settings = match.group(1)
-        return "django", wsgi or f"{settings.rsplit('.', 1)[0]}.wsgi:application", settings
+        return DetectedApp("django", wsgi or f"{settings.rsplit('.', 1)[0]}.wsgi:application", settings, "")
     if wsgi:
-        return "wsgi", wsgi, ""
+        return DetectedApp("wsgi", wsgi, "", "")
+    wars = [path.relative_to(project).as_posix() for place in WAR_PLACES for path in sorted(project.glob(place))]
+    if len(wars) > 1:
+        raise ConfigError(f"several .war files in {project}: {', '.join(wars)}", "choose one with --war PATH")
+    if wars:
+        return DetectedApp("tomcat", "", "", wars[0])
     for candidate in ("wsgi.py", "app.py", "application.py"):
         path = project / candidate
         if path.exists() and re.search(r"^(def application\b|application\s*=)", path.read_text(), re.MULTILINE):
-            return "wsgi", f"{candidate[:-3]}:application", ""
+            return DetectedApp("wsgi", f"{candidate[:-3]}:application", "", "")
     raise ConfigError(
-        f"no WSGI entry point found in {project}",
-        "a Django project has manage.py; otherwise pass --wsgi module:callable",
+        f"no app found in {project}: no manage.py, no built .war ({', '.join(WAR_PLACES)}), no WSGI module",
+        "build the .war first or pass --war PATH; for a WSGI app pass --wsgi module:callable",
     )
 
 
 def check_app(cfg: DevConfig) -> None:
-    """The entry point's module and callable, and the requirements file, exist."""
+    """The entry point's module and callable, and the requirements file, exist (Gunicorn); the .war
+    does (Tomcat)."""
+    if cfg.app.server == "tomcat":
+        if cfg.app.war is None or not cfg.app.war.is_file():
+            where = config.where(cfg.file, "app", "war") if cfg.file.exists() else str(cfg.app.path)
+            raise ConfigError(
+                f"{where}: the .war {cfg.app.war} does not exist",
+                "build it first (e.g. `mvn package`), or set app.war to where your build writes it",
+            )
+        return
     module, _, attribute = cfg.app.wsgi.partition(":")
     base = cfg.app.path / Path(*module.split("."))
     source = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.exists()), None)
@@ -243,6 +280,7 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
             "name": n.name,
             "role": n.role,
             "box": n.box_name,
+            "configure": "tomcat" if n.box_name == "tomcat" else n.role,  # its devenv/configure/ script
             "ip": n.ip,
             "image": "" if cfg.catalog else images[n.box_name],
             "ssh_port": ssh_port(cfg, n),
@@ -266,6 +304,9 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
         "settings_module": adapt.SETTINGS_MODULE,
         "requirements": os.path.relpath(cfg.app.requirements, cfg.app.path),
         "workers": cfg.app.workers,
+        "war": os.path.relpath(cfg.app.war, cfg.app.path) if cfg.app.war else "",
+        "heap": cfg.app.heap,
+        "app_server": cfg.app.server,
         "db_name": cfg.db_name,
         "db_user": cfg.db_user,
         "db_engine": cfg.db_engine,

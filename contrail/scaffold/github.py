@@ -65,7 +65,7 @@ def _app(project: Path) -> tuple[str, str]:
         cfg = config.load(toml)
         return cfg.app.framework, str(cfg.app.requirements.relative_to(project))
     try:
-        framework, _, _ = devenv.detect_app(project, None)
+        framework = devenv.detect_app(project, None).framework
     except ConfigError:
         raise ConfigError(
             f"no app found in {project}",

@@ -25,15 +25,32 @@ def django_project(tmp_path: Path) -> Path:
 
 
 def test_detects_a_django_project(django_project):
-    assert devenv.detect_app(django_project, None) == ("django", "demo.wsgi:application", "demo.settings")
+    assert devenv.detect_app(django_project, None) == ("django", "demo.wsgi:application", "demo.settings", "")
 
 
 def test_detects_a_plain_wsgi_module():
-    assert devenv.detect_app(REPO / "examples" / "wsgi-app", None) == ("wsgi", "app:application", "")
+    assert devenv.detect_app(REPO / "examples" / "wsgi-app", None) == ("wsgi", "app:application", "", "")
 
 
-def test_no_entry_point_is_a_clear_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"no WSGI entry point found .* pass --wsgi"):
+def test_detects_a_built_war_where_maven_or_gradle_writes_it(tmp_path):
+    for place in ("target/shop-1.0.war", "build/libs/shop.war", "shop.war"):
+        project = tmp_path / place.replace("/", "-")
+        (project / place).parent.mkdir(parents=True)
+        (project / place).write_bytes(b"PK")
+        assert devenv.detect_app(project, None) == ("tomcat", "", "", place)
+    assert devenv.detect_app(tmp_path, None, war="dist/app.war").war == "dist/app.war", "--war wins"
+
+
+def test_several_wars_are_a_choice_for_the_user(tmp_path):
+    for place in ("target/shop.war", "target/admin.war"):
+        (tmp_path / place).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / place).write_bytes(b"PK")
+    with pytest.raises(ConfigError, match=r"several \.war files .*target/admin\.war, target/shop\.war"):
+        devenv.detect_app(tmp_path, None)
+
+
+def test_no_app_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"no app found .* no manage\.py, no built \.war"):
         devenv.detect_app(tmp_path, None)
 
 
