@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 )
 @click.option("--name", help="Environment name (first run; default: the directory's name).")
 @click.option("--wsgi", metavar="MODULE:CALLABLE", help="WSGI entry point (first run; detected for Django).")
+@click.option(
+    "--war",
+    metavar="PATH",
+    help="The .war Tomcat app servers run (first run; detected in target/, build/libs/ or the directory).",
+)
 @click.option("--web", type=int, help="Nginx nodes (first run; default 2).")
 @click.option("--app", "app_nodes", type=int, help="App servers (first run; default 3).")
 @click.option("--port", type=int, help="Host port of the front door (first run; default 8080).")
@@ -47,6 +52,7 @@ def startdev_cmd(
     use_vagrant: bool,
     name: str | None,
     wsgi: str | None,
+    war: str | None,
     web: int | None,
     app_nodes: int | None,
     port: int | None,
@@ -65,6 +71,7 @@ def startdev_cmd(
     request = devenv.Request(
         name=name,
         wsgi=wsgi,
+        war=war,
         web=web,
         app=app_nodes,
         host_port=port,

@@ -11,6 +11,11 @@ every web node UP (the front door serves it). A release that fails its check is 
 never moves; a switch that fails on any server puts every server it touched back on its previous
 release.
 
+A Tomcat app server's release is the app's .war (app.war): rsynced the same way (so it travels only
+when its checksum changed), and deployed beside the live version by `contrail-switch` through Tomcat's
+manager (parallel deployment: sessions stay on the version that made them), with the same lock,
+canary, rolling order, rollback and front-door wait.
+
 What lives only as long as the push (the lock, an app server drained from Nginx) is held by a remote
 command that undoes it when the push's end of the connection closes (remote.Session): a push killed or
 cut off at any moment leaves neither behind for more than a few seconds.
@@ -22,6 +27,7 @@ import datetime
 import getpass
 import os
 import shlex
+import shutil
 import socket
 import tempfile
 import time
@@ -128,6 +134,8 @@ def push(project: Project, rolling: bool = True, on_wait: Callable[[str], None] 
 
 def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
     cfg = project.cfg
+    if cfg.app.server == "tomcat":
+        return _push_war(project, log, remotes, rolling, phases)
     django = cfg.app.framework == "django"
     rid = release.new_release_id()
     settings = _adapted_settings(cfg)
@@ -176,6 +184,50 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
     installed = any(u.installed for u in uploads)
     seconds = time.monotonic() - phases.started
     return PushReport(rid, seconds, len(remotes), installed, migrated, static, phases.seconds)
+
+
+def _push_war(project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
+    """The .war to every Tomcat: uploaded where its checksum changed, deployed beside the live version
+    (no release check, migrations or static files of Contrail's: the .war is the app, and a .war that
+    fails to start is refused by Tomcat's manager, on the canary first)."""
+    war = project.cfg.app.war
+    if war is None or not war.is_file():
+        raise PushFailed(f"the .war {war} does not exist", "build it first (e.g. `mvn package`), then push")
+    rid = release.new_release_id()
+    webs = connect(project, project.web_nodes, log)
+    with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp:
+        overlay = Path(tmp)
+        (overlay / ".contrail-release").write_text(rid + "\n")
+        (overlay / ".contrail-code").write_text(release.file_digest(war) + "\n")
+        try:
+            os.link(war, overlay / WAR)  # (a hard link: the .war is read, never written)
+        except OSError:
+            shutil.copyfile(war, overlay / WAR)
+        uploads = parallel(lambda r: _upload_release(r, rid, overlay), remotes)
+    phases.done("upload")
+    previous = [u.live_release for u in uploads]
+    if rolling:
+        _rolling_switch(project, remotes, webs, rid, previous, [False] * len(remotes), canary=True)
+    else:
+        _switch_all(remotes, rid, previous)
+    phases.done("switch")
+    _wait_front_door(project, log, f"release {rid} is live on the app servers")
+    phases.done("front door")
+    return PushReport(rid, time.monotonic() - phases.started, len(remotes), False, False, False, phases.seconds)
+
+
+WAR = "ROOT.war"  # a Tomcat release's .war in releases/<id> (deployed as the root context)
+
+
+def _upload_release(remote: Remote, rid: str, overlay: Path) -> Upload:
+    """A release that is one directory (a Tomcat's) into releases/<rid>, hard-linked against `current`
+    where unchanged; what the server runs now, read at the same time."""
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(remote.run, Upload.question(""), check=False)
+        options = ["--checksum", f"--link-dest={APP}/current/"]  # (--checksum: see _upload)
+        remote.rsync([f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
+        live = Upload.read(asked.result().stdout, "")
+    return Upload(False, False, live.live_code, live.live_release, live.migrated)
 
 
 def connect(project: Project, nodes: list[topology.Node], log: Path) -> list[Remote]:
@@ -378,13 +430,17 @@ def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Cal
     try:
         for remote in waiting:
             on_node(remote.name, f"getting release {rid} from {source.name}")
-        key = Path(source.run(f"readlink {APP}/releases/{rid}/venv").stdout.strip()).name
+        # (a Tomcat's release has no venv: its .war is all of it)
+        venv = source.run(f"readlink {APP}/releases/{rid}/venv", check=False).stdout.strip()
+        key = Path(venv).name if venv else ""
         with tempfile.TemporaryDirectory(prefix="contrail-catch-up-") as tmp:
-            source.rsync([f"{APP}/wheels/{key}/"], f"{tmp}/wheels/", pull=True)
+            if key:
+                source.rsync([f"{APP}/wheels/{key}/"], f"{tmp}/wheels/", pull=True)
             source.rsync([f"{APP}/releases/{rid}/"], f"{tmp}/release/", pull=True)
 
             def deliver(remote: Remote) -> None:
-                _install_venv(remote, key, Path(tmp) / "wheels")
+                if key:
+                    _install_venv(remote, key, Path(tmp) / "wheels")
                 remote.rsync([f"{tmp}/release/"], f"{APP}/releases/{rid}/")
                 _switch(remote, rid)
                 on_node(remote.name, f"serving release {rid}")

@@ -144,6 +144,8 @@ WAR_PLACES = ("target/*.war", "build/libs/*.war", "*.war")
 def detect_app(project: Path, wsgi: str | None, war: str | None = None) -> DetectedApp:
     """The app in `project`: a Django project (manage.py), a built .war (Tomcat), or a WSGI module."""
     if war:
+        if not config.WAR[0].fullmatch(war):
+            raise ConfigError(f"--war {war}: {config.WAR[1]} inside {project}", "e.g. --war target/shop.war")
         return DetectedApp("tomcat", "", "", war)
     manage = project / "manage.py"
     if manage.exists():
@@ -325,5 +327,9 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
 
 
 def render_project(cfg: DevConfig, images: dict[str, str], out: Path) -> Path:
-    """The devenv template rendered for `cfg` under `out` (its root directory)."""
-    return render.render(TEMPLATE, context(cfg, images), out)
+    """The devenv template rendered for `cfg` under `out` (its root directory), with the configure
+    script of the app servers it runs (Gunicorn's app.sh or tomcat.sh), not the other one."""
+    rendered = render.render(TEMPLATE, context(cfg, images), out)
+    unused = "app.sh" if cfg.app.server == "tomcat" else "tomcat.sh"
+    (rendered / "devenv" / "configure" / unused).unlink()
+    return rendered

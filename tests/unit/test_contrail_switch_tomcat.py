@@ -205,3 +205,12 @@ def test_the_script_reads_the_managers_credentials_from_its_file(tomcat: Tomcat,
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (0, "")
     assert tomcat.versions["r1"] == "running"
+
+
+def test_the_box_says_which_server_it_runs(tmp_path: Path) -> None:
+    role = tmp_path / "contrail-role"
+    assert cs.box_server(role) == "gunicorn", "no role file: the app box's"
+    role.write_text("tomcat\n")
+    assert cs.box_server(role) == "tomcat"
+    role.write_text("app\n")
+    assert cs.box_server(role) == "gunicorn"

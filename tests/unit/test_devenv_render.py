@@ -13,7 +13,7 @@ from contrail.errors import ConfigError
 from contrail.scaffold import devenv
 from tests.conftest import REPO
 
-ROLES = ("proxy", "web", "app", "db", "db-mariadb", "cache", "cache-memcached")
+ROLES = ("proxy", "web", "app", "tomcat", "db", "db-mariadb", "cache", "cache-memcached")
 IMAGES = {role: f"contrail/{role}:1.0.0" for role in ROLES}
 
 
@@ -77,6 +77,47 @@ def test_rendered_files_carry_the_topology(django_project, tmp_path):
     for script in (out / "devenv" / "configure").glob("*.sh"):
         assert os.access(script, os.X_OK)
         subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+def test_a_war_project_runs_tomcat_app_servers_with_session_routes(tmp_path):
+    project = tmp_path / "shop"
+    (project / "target").mkdir(parents=True)
+    (project / "target" / "shop-1.0.war").write_bytes(b"PK")
+    cfg = devenv._initial_config(project, devenv.Request(name="shop", app=2))
+    devenv.check_app(cfg)
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
+    vagrantfile = (out / "Vagrantfile").read_text()
+    assert 'name: "app1", role: "app", box: "tomcat", configure: "tomcat"' in vagrantfile
+    assert 'image: "contrail/tomcat:1.0.0"' in vagrantfile and "2 Tomcat" in vagrantfile
+    assert '"MANAGER_PASSWORD" => SECRETS["manager_password"]' in vagrantfile
+    configure = out / "devenv" / "configure"
+    assert not (configure / "app.sh").exists(), "only the configure script of the app server it runs"
+    tomcat = (configure / "tomcat.sh").read_text()
+    assert 'url="jdbc:postgresql://${DB_HOST}:${DB_PORT}/${DB_NAME}"' in tomcat and "-Xmx256m" in tomcat
+    web = (configure / "web.sh").read_text()
+    assert '"~\\.app2$" app_app2;' in web and "default $contrail_session_upstream;" in web
+    routes = web.split("cat > /etc/nginx/contrail-routes.conf <<'CFG'\n")[1].split("\nCFG\n")[0]
+    app1, app2 = (n.ip for n in topology.by_role(cfg, "app"))
+    assert routes.splitlines()[:3] == [
+        "upstream app_app1 {",
+        f"    server {app1}:8000 max_fails=1 fail_timeout=5s;",
+        f"    server {app2}:8000 backup;",
+    ]
+    toml = config.load(out / "contrail.toml")
+    assert (toml.app.framework, toml.app.war, toml.app.heap) == ("tomcat", out / "target" / "shop-1.0.war", "256m")
+    for script in configure.glob("*.sh"):
+        subprocess.run(["bash", "-n", str(script)], check=True)
+    (project / "target" / "shop-1.0.war").unlink()
+    with pytest.raises(ConfigError, match=r"the \.war .*shop-1\.0\.war does not exist"):
+        devenv.check_app(cfg)
+
+
+def test_a_gunicorn_project_has_no_tomcat_configure_script_or_session_routes(django_project, tmp_path):
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
+    out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
+    assert not (out / "devenv" / "configure" / "tomcat.sh").exists()
+    web = (out / "devenv" / "configure" / "web.sh").read_text()
+    assert "contrail-routes" not in web and "JSESSIONID" not in web
 
 
 def test_a_mysql_environment_runs_mariadb_on_its_database_node(django_project, tmp_path):

@@ -51,31 +51,11 @@ changed=0
 cmp -s /etc/contrail/app.env.new /etc/contrail/app.env || changed=1
 mv /etc/contrail/app.env.new /etc/contrail/app.env
 
-# A server with no release yet (new, or recreated) while another app server serves one stays out of
-# rotation: Gunicorn is not started, so Nginx finds nothing listening and sends its requests to the
-# others; `contrail up` then gives it the live release and starts it.
-released() {
-  release=$(curl -fs --max-time 1 "http://$1:8000/_contrail/health" | sed -n 's/.*"release": "\([^"]*\)".*/\1/p')
-  [ -n "$release" ] && [ "$release" != placeholder ] && [ "$release" != none ]
-}
-if [ "$(readlink /srv/app/current)" = /srv/app/releases/placeholder ]; then
-{%- for node in cookiecutter.contrail.app_node_list %}
-  if [ "$CONTRAIL_NODE" != {{ node.name }} ] && released {{ node.ip }}; then
-    supervisorctl stop app >/dev/null 2>&1 || true
-    echo "$CONTRAIL_NODE waits for the live release ({{ node.name }} serves one): \`contrail up\` delivers it"
-    exit 0
-  fi
-{%- endfor %}
-fi
+waits_for_release && exit 0
 
 supervisorctl reread >/dev/null
 supervisorctl update >/dev/null
 if [ "$changed" = 1 ] && supervisorctl status app | grep -q RUNNING; then
   supervisorctl restart app >/dev/null
 fi
-for _ in $(seq 100); do
-  curl -fs -o /dev/null http://127.0.0.1:8000/_contrail/health && exit 0
-  sleep 0.2
-done
-echo "gunicorn did not answer on :8000 (see /var/log/supervisor/app.log)" >&2
-exit 1
+answers_health 20 gunicorn

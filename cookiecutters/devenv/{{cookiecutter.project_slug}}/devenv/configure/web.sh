@@ -11,6 +11,22 @@ cat > /etc/nginx/contrail-upstream.conf <<'CFG'
 server {{ node.ip }}:8000 max_fails=1 fail_timeout=5s;
 {%- endfor %}
 CFG
+{%- if cookiecutter.contrail.app_server == "tomcat" %}
+# Sessions live in one Tomcat each: a request that carries one goes to the server that made it (its
+# JSESSIONID ends with that Tomcat's jvmRoute, .app2), the others standing by for when that server's
+# health checks fail (`contrail-upstream down` marks it, drains do not: see the web box).
+cat > /etc/nginx/contrail-routes.conf <<'CFG'
+{%- for node in cookiecutter.contrail.app_node_list %}
+upstream app_{{ node.name }} {
+    server {{ node.ip }}:8000 max_fails=1 fail_timeout=5s;
+{%- for other in cookiecutter.contrail.app_node_list if other.name != node.name %}
+    server {{ other.ip }}:8000 backup;
+{%- endfor %}
+    keepalive 4;
+}
+{%- endfor %}
+CFG
+{%- endif %}
 cat > /etc/nginx/conf.d/contrail.conf.new <<'CFG'
 upstream app {
     # The app server with the fewest requests in progress: a slow one (a long GC pause, a slow query)
@@ -25,8 +41,17 @@ geo $contrail_from_proxy {
     default 0;
     {{ cookiecutter.contrail.proxy_ip }} 1;
 }
-map "$contrail_from_proxy:$http_x_contrail_pin" $contrail_upstream {
+{%- if cookiecutter.contrail.app_server == "tomcat" %}
+include /etc/nginx/contrail-routes.conf;
+map $cookie_JSESSIONID $contrail_session_upstream {
     default app;
+{%- for node in cookiecutter.contrail.app_node_list %}
+    "~\.{{ node.name }}$" app_{{ node.name }};
+{%- endfor %}
+}
+{%- endif %}
+map "$contrail_from_proxy:$http_x_contrail_pin" $contrail_upstream {
+    default {{ "$contrail_session_upstream" if cookiecutter.contrail.app_server == "tomcat" else "app" }};
 {%- for node in cookiecutter.contrail.app_node_list %}
     "1:{{ node.name }}" {{ node.ip }}:8000;
 {%- endfor %}

@@ -1,0 +1,75 @@
+#!/bin/bash
+# tomcat: a Tomcat app server's settings (its node name, which is its jvmRoute, and its heap), the JNDI
+# DataSource jdbc/app every webapp can look up, the manager user pushes deploy through, and its
+# supervisor program. Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
+set -euo pipefail
+: "${CONTRAIL_NODE:?}" "${DB_HOST:?}" "${DB_PORT:?}" "${DB_NAME:?}" "${DB_USER:?}" "${DB_PASSWORD:?}" "${MANAGER_PASSWORD:?}"
+
+install -d -m 0755 /etc/contrail
+# What every app server shares (a docker volume here), for an app pointed at it.
+install -d -o tomcat -g tomcat -m 2775 /srv/shared
+umask 027
+cat > /etc/contrail/app.env.new <<ENV
+CONTRAIL_NODE=${CONTRAIL_NODE}
+CATALINA_OPTS="-Xms{{ cookiecutter.contrail.heap }} -Xmx{{ cookiecutter.contrail.heap }}"
+ENV
+# Every webapp's defaults (Tomcat's conf/context.xml): the database as jdbc/app, with the engine's JDBC
+# driver from the box. Readable by Tomcat only: it holds the database password. (The values are the
+# environment's own: addresses, identifiers checked by contrail.toml's loader, a URL-safe secret.)
+cat > /etc/tomcat10/context.xml.new <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by \`contrail up\` (devenv/configure/tomcat.sh) on every up: edits here are replaced. -->
+<Context>
+    <WatchedResource>WEB-INF/web.xml</WatchedResource>
+    <WatchedResource>WEB-INF/tomcat-web.xml</WatchedResource>
+    <WatchedResource>\${catalina.base}/conf/web.xml</WatchedResource>
+{%- if cookiecutter.contrail.db_engine == "postgresql" %}
+    <Resource name="jdbc/app" auth="Container" type="javax.sql.DataSource"
+              driverClassName="org.postgresql.Driver" url="jdbc:postgresql://${DB_HOST}:${DB_PORT}/${DB_NAME}"
+{%- else %}
+    <Resource name="jdbc/app" auth="Container" type="javax.sql.DataSource"
+              driverClassName="org.mariadb.jdbc.Driver" url="jdbc:mariadb://${DB_HOST}:${DB_PORT}/${DB_NAME}"
+{%- endif %}
+              username="${DB_USER}" password="${DB_PASSWORD}"
+              maxTotal="10" maxIdle="2" maxWaitMillis="5000" validationQuery="SELECT 1" testOnBorrow="true"/>
+</Context>
+XML
+# The manager's one user: pushes deploy and list versions through its text interface (from this
+# server only, see the box); contrail-switch reads the same credentials from manager.secret.
+cat > /etc/tomcat10/tomcat-users.xml.new <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by \`contrail up\` (devenv/configure/tomcat.sh) on every up: edits here are replaced. -->
+<tomcat-users xmlns="http://tomcat.apache.org/xml" version="1.0">
+    <role rolename="manager-script"/>
+    <user username="contrail-deploy" password="${MANAGER_PASSWORD}" roles="manager-script"/>
+</tomcat-users>
+XML
+printf 'contrail-deploy:%s\n' "$MANAGER_PASSWORD" > /etc/contrail/manager.secret
+chgrp vagrant /etc/contrail/manager.secret
+chgrp tomcat /etc/contrail/app.env.new /etc/tomcat10/context.xml.new /etc/tomcat10/tomcat-users.xml.new
+umask 022
+cat > /etc/supervisor/conf.d/app.conf <<'CONF'
+[program:app]
+command=/usr/local/sbin/contrail-app
+user=tomcat
+autorestart=true
+stopsignal=TERM
+stopwaitsecs=15
+stdout_logfile=/var/log/supervisor/app.log
+redirect_stderr=true
+CONF
+
+changed=0
+for file in /etc/contrail/app.env /etc/tomcat10/context.xml /etc/tomcat10/tomcat-users.xml; do
+  cmp -s "$file.new" "$file" || changed=1
+  mv "$file.new" "$file"
+done
+
+waits_for_release && exit 0
+
+supervisorctl reread >/dev/null
+supervisorctl update >/dev/null
+if [ "$changed" = 1 ] && supervisorctl status app | grep -q RUNNING; then
+  supervisorctl restart app >/dev/null
+fi
+answers_health 60 Tomcat  # (the JVM takes seconds to start and deploy what it has)
