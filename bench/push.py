@@ -7,7 +7,10 @@ topology, ports chosen free). A run ends when every app server, asked directly, 
 - fab push: Contrail's push (code only changed). Where the time goes: the push's own phases (as it
   prints them) and the rest (Fabric starting, Python imports, the check that every server serves it).
 - naive: rebuild the app image with the code and its requirements baked in (`docker build` FROM the
-  app box), point the Vagrantfile's app machines at it, `vagrant destroy` + `vagrant up` them.
+  app box), point the Vagrantfile's app machines at it, `vagrant destroy` + `vagrant up` them. The
+  image holds what a push would ship: the app's files (without release.EXCLUDES), the adapted settings
+  module at the release's root (the app servers run DJANGO_SETTINGS_MODULE=contrail_settings), a venv
+  from the same wheels and requirements, and the release id the health endpoint reports.
 Also measured: `contrail up` of the 8 nodes from built boxes until healthy (and `contrail destroy`).
 """
 
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from bench.common import contrail, report
 from contrail import config, topology
-from contrail.deploy import release
+from contrail.deploy import adapt, release
 
 REPO = Path(__file__).resolve().parent.parent
 FAB = str(Path(sys.executable).parent / "fab")
@@ -38,7 +41,8 @@ PHASE = re.compile(r"([a-z][a-z+ ]*?) (\d+\.\d+) s")
 DOCKERFILE = """FROM {base}
 COPY wheels /srv/app/wheels/naive
 RUN python3 -m venv --system-site-packages /srv/app/venvs/naive \\
- && /srv/app/venvs/naive/bin/pip install -q --no-index --find-links /srv/app/wheels/naive Django psycopg2-binary
+ && /srv/app/venvs/naive/bin/pip install -q --no-index --find-links /srv/app/wheels/naive \\
+    -r /srv/app/wheels/naive/requirements.txt
 COPY app /srv/app/releases/naive
 RUN echo naive > /srv/app/releases/naive/.contrail-release \\
  && ln -sfn /srv/app/venvs/naive /srv/app/releases/naive/venv \\
@@ -112,11 +116,21 @@ def fab_push_loop(
     return wall, phases
 
 
+def naive_release(project: Path, cfg: config.DevConfig, directory: Path) -> None:
+    """The app's files as a push ships them into a release: without what release.EXCLUDES names, and for
+    Django with devenv/contrail_settings.py at the root as contrail_settings.py (the module the app
+    servers' DJANGO_SETTINGS_MODULE names; without it Gunicorn's workers fail to boot)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    excluded = shutil.ignore_patterns(*(pattern.rstrip("/") for pattern in release.EXCLUDES))
+    shutil.copytree(project, directory, ignore=excluded)
+    if cfg.app.framework == "django":
+        shutil.copyfile(project / adapt.SETTINGS_FILE, directory / f"{adapt.SETTINGS_MODULE}.py")
+
+
 def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -> float:
     started = time.monotonic()
     text = edit(project, marker)
-    shutil.rmtree(build / "app", ignore_errors=True)
-    shutil.copytree(project, build / "app", ignore=shutil.ignore_patterns(".contrail", ".vagrant", "__pycache__"))
+    naive_release(project, cfg, build / "app")
     tag = f"contrail-bench/naive-app:{marker}"
     sh("docker", "build", "-q", "-t", tag, str(build), cwd=project)
     vagrantfile = project / "Vagrantfile"
