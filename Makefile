@@ -49,6 +49,11 @@ PYTHON_SOURCES = contrail tests bench provision_scripts/contrail-files \
 ## test: the whole suite (unit, integration against real Docker and Packer, end to end with Vagrant)
 test: deps
 	@command -v psql >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-client)
+	@# the Tomcat tests: the example .war built from source (JDK, servlet API), Tomcat's own sample and examples
+	@[ -e /usr/share/java/tomcat10-servlet-api.jar ] && command -v javac >/dev/null && \
+	  [ -e /usr/share/tomcat10-docs/docs/appdev/sample/sample.war ] && [ -d /usr/share/tomcat10-examples/examples ] || \
+	  (apt-get update -q && apt-get install -y -q --no-install-recommends openjdk-17-jdk-headless libtomcat10-java \
+	    tomcat10-docs tomcat10-examples)
 	$(BIN)/ruff check $(PYTHON_SOURCES)
 	$(BIN)/pytest -m "not slow"
 

@@ -99,3 +99,29 @@ def raised(log: str) -> list[tuple[str, str]]:
         if error:
             found.append((match["path"] or match["flask"], error.exception))
     return found
+
+
+# Tomcat's log lines (its OneLineFormatter): `29-Nov-2026 21:50:01.123 SEVERE [thread] source message`,
+# an exception on the next line indented by a tab.
+_SEVERE = re.compile(r"^\S+ \S+ SEVERE \[[^\]]*\] \S+ (?P<message>.*)$")
+
+
+def deploy_error(log: str, version: str) -> AppError | None:
+    """Why Tomcat did not start the root context's `version`, from its log (an app server's): the first
+    error it logged after the manager began installing that version, with the exception it names."""
+    lines = log.splitlines()
+    marks = [i for i, line in enumerate(lines) if f"Installing web application '/##{version}'" in line]
+    if not marks:
+        return None
+    severe: tuple[str, str] | None = None
+    for index in range(marks[-1] + 1, len(lines)):
+        if "has finished in" in lines[index] or "Installing web application" in lines[index]:
+            break  # (the deploy is over: later errors are its requests')
+        match = _SEVERE.match(lines[index])
+        if not match:
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if following.startswith("\t") and not following.lstrip().startswith("at "):
+            return AppError(following.strip(), match["message"].strip())
+        severe = severe or (match["message"].strip(), "")
+    return AppError(severe[0], "") if severe else None

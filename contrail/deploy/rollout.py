@@ -400,7 +400,15 @@ def _switch(remote: Remote, rid: str) -> None:
     `rid` from `current` is left alone, so switching back after a failure is safe to repeat."""
     switch = ["contrail-switch", rid, "--app-dir", APP, "--health-url", "http://127.0.0.1:8000/_contrail/health"]
     switch += ["--confirmations", str(CONFIRMATIONS), "--wait", str(HEALTH_WAIT), "--keep", str(KEEP_RELEASES)]
-    remote.run(shlex.join(switch), what="contrail-switch")
+    try:
+        remote.run(shlex.join(switch), what="contrail-switch")
+    except ToolFailed as err:
+        # A Tomcat that did not start the release says why in its log (the manager only says that it failed)
+        tail = remote.run(f"sudo tail -n 400 {APP_LOG}", check=False, private=True, timeout=STATUS_WAIT)
+        error = apperror.deploy_error(tail.stdout, rid)
+        if error is None:
+            raise
+        raise ToolFailed(f"{err.message} — Tomcat's log: {error.describe()}", err.hint) from None
 
 
 def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Callable[[], object]) -> list[str]:

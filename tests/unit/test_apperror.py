@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contrail.deploy import apperror
+from tests.conftest import REPO
 
 FLASK = """[2026-11-29 15:49:01 +0000] [12] [INFO] Booting worker with pid: 12
 [2026-11-29 15:49:20,123] ERROR in app: Exception on / [GET]
@@ -62,3 +63,33 @@ def test_each_failed_request_is_found_with_its_path():
         ),
         ("/", "sqlite3.OperationalError: unable to open database file"),
     ]
+
+
+# Tomcat 10.1's log (the tomcat box's /var/log/supervisor/app.log) around deploys through the manager,
+# recorded on the box: one release that started, a request's error, then one whose servlet class is missing.
+TOMCAT_LOG = (REPO / "tests" / "fixtures" / "tomcat-deploys.log").read_text()
+
+
+def test_a_war_tomcat_did_not_start_is_named_by_the_first_error_of_its_deploy() -> None:
+    error = apperror.deploy_error(TOMCAT_LOG, "20261129-220305-000002")
+    assert error is not None
+    assert error.describe() == (
+        "java.lang.ClassNotFoundException: example.Gone "
+        "(Servlet [gone] in web application [##20261129-220305-000002] threw load() exception)"
+    )
+
+
+def test_errors_before_a_deploy_or_of_another_version_are_not_its_reason() -> None:
+    assert apperror.deploy_error(TOMCAT_LOG, "20261129-220110-000001") is None, "it started: no error after it"
+    assert apperror.deploy_error(TOMCAT_LOG, "20991231-000000-000000") is None, "never installed here"
+    assert apperror.deploy_error("Traceback (most recent call last):\n", "r1") is None, "a Gunicorn log"
+
+
+def test_an_error_without_an_exception_is_named_by_its_message() -> None:
+    log = (
+        "29-Nov-2026 22:03:05.001 INFO [x] y.log Manager: install: Installing web application '/##r3' from 'file:/w'\n"
+        "29-Nov-2026 22:03:05.422 SEVERE [x] org.apache.catalina.core.StandardContext.startInternal "
+        "Context [##r3] startup failed due to previous errors\n"
+    )
+    error = apperror.deploy_error(log, "r3")
+    assert error is not None and error.describe() == "Context [##r3] startup failed due to previous errors"

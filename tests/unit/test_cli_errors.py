@@ -12,7 +12,7 @@ from tests.conftest import contrail, one_line_error
             ["build-boxes", "web", "nope"],
             {},
             r"unknown role 'nope' — known roles: app, apt-cache, cache, cache-memcached, ci, db, db-mariadb, gitlab, "
-            r"jenkins, proxy, scm, web",
+            r"jenkins, proxy, scm, tomcat, web",
         ),
         (["build-boxes", "-j", "0"], {}, r"-j/--jobs must be at least 1 \(got 0\)"),
         (["build-boxes", "-j", "two"], {}, r"'two' is not a valid integer.*build-boxes --help"),

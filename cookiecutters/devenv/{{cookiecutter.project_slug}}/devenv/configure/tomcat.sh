@@ -23,6 +23,8 @@ cat > /etc/tomcat10/context.xml.new <<XML
     <WatchedResource>WEB-INF/web.xml</WatchedResource>
     <WatchedResource>WEB-INF/tomcat-web.xml</WatchedResource>
     <WatchedResource>\${catalina.base}/conf/web.xml</WatchedResource>
+    <!-- A webapp's own jars are scanned for TLDs and fragments, not Tomcat's class path (see the box). -->
+    <JarScanner scanClassPath="false"/>
 {%- if cookiecutter.contrail.db_engine == "postgresql" %}
     <Resource name="jdbc/app" auth="Container" type="javax.sql.DataSource"
               driverClassName="org.postgresql.Driver" url="jdbc:postgresql://${DB_HOST}:${DB_PORT}/${DB_NAME}"
