@@ -224,7 +224,8 @@ def _upload_release(remote: Remote, rid: str, overlay: Path) -> Upload:
     where unchanged; what the server runs now, read at the same time."""
     with ThreadPoolExecutor(1) as pool:
         asked = pool.submit(remote.run, Upload.question(""), check=False)
-        options = ["--checksum", f"--link-dest={APP}/current/"]  # (--checksum: see _upload)
+        # (--checksum: see _upload; the release readable by Tomcat, which copies the .war into its webapps)
+        options = ["--checksum", f"--link-dest={APP}/current/", "--chmod=D755,F644"]
         remote.rsync([f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
         live = Upload.read(asked.result().stdout, "")
     return Upload(False, False, live.live_code, live.live_release, live.migrated)

@@ -73,7 +73,8 @@ def _app_health(node: topology.Node) -> NodeHealth:
     if status != 200:
         return NodeHealth(node, False, "no answer on :8000")
     release, current = json_field(body, "release"), json_field(body, "current")
-    detail = f"gunicorn answers, release {release}"
+    server = "tomcat" if node.box_name == "tomcat" else "gunicorn"
+    detail = f"{server} answers, release {release}"
     if current and current != release:
         detail += f" — ⚠ but `current` names {current}"
     return NodeHealth(node, True, detail, release=release)

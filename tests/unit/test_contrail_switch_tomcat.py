@@ -214,3 +214,12 @@ def test_the_box_says_which_server_it_runs(tmp_path: Path) -> None:
     assert cs.box_server(role) == "tomcat"
     role.write_text("app\n")
     assert cs.box_server(role) == "gunicorn"
+
+
+def test_switching_back_to_the_placeholder_the_box_linked_is_a_no_op(tomcat: Tomcat, tmp_path: Path) -> None:
+    """A first push that failed: `current` still names the placeholder as the box made it (absolute)."""
+    app = releases(tmp_path, {})
+    (app / "current").unlink()
+    (app / "current").symlink_to(app / "releases" / "placeholder")
+    assert not switch(tomcat, app, "placeholder")
+    assert tomcat.calls == []

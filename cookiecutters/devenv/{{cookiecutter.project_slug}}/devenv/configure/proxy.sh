@@ -27,7 +27,10 @@ backend web
     # (its old workers do, on every reload during a rolling push) while HAProxy sends the next request
     # on it would reach the client as a connection closed without an answer.
     option http-server-close
-    option httpchk GET /_contrail/health
+    # HTTP/1.1 with a Host, as a browser asks: an app server may refuse a request without one (Tomcat
+    # answers 400 to the empty Host Nginx passes on for an HTTP/1.0 check).
+    option httpchk
+    http-check send meth GET uri /_contrail/health ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
 {%- for node in cookiecutter.contrail.web_nodes %}
     server {{ node.name }} {{ node.ip }}:80 check inter 1s fall 2 rise 2
