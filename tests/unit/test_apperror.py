@@ -65,22 +65,27 @@ def test_each_failed_request_is_found_with_its_path():
     ]
 
 
-# Tomcat 10.1's log (the tomcat box's /var/log/supervisor/app.log) around deploys through the manager,
-# recorded on the box: one release that started, a request's error, then one whose servlet class is missing.
+# Tomcat 10.1's log (the tomcat box's /var/log/supervisor/app.log), recorded on a running environment:
+# three deploys through the manager — a .war Tomcat could not read, one that started, one whose servlet
+# class is missing — with requests' errors between them.
 TOMCAT_LOG = (REPO / "tests" / "fixtures" / "tomcat-deploys.log").read_text()
 
 
 def test_a_war_tomcat_did_not_start_is_named_by_the_first_error_of_its_deploy() -> None:
-    error = apperror.deploy_error(TOMCAT_LOG, "20261129-220305-000002")
+    error = apperror.deploy_error(TOMCAT_LOG, "20261129-221631-221561")
     assert error is not None
     assert error.describe() == (
         "java.lang.ClassNotFoundException: example.Gone "
-        "(Servlet [gone] in web application [##20261129-220305-000002] threw load() exception)"
+        "(Servlet [gone] in web application [##20261129-221631-221561] threw load() exception)"
+    )
+    unreadable = apperror.deploy_error(TOMCAT_LOG, "20261129-221120-191329")
+    assert unreadable is not None and unreadable.exception == (
+        "java.io.FileNotFoundException: /srv/app/releases/20261129-221120-191329/ROOT.war (Permission denied)"
     )
 
 
-def test_errors_before_a_deploy_or_of_another_version_are_not_its_reason() -> None:
-    assert apperror.deploy_error(TOMCAT_LOG, "20261129-220110-000001") is None, "it started: no error after it"
+def test_errors_after_a_deploy_or_of_another_version_are_not_its_reason() -> None:
+    assert apperror.deploy_error(TOMCAT_LOG, "20261129-221143-077472") is None, "it started"
     assert apperror.deploy_error(TOMCAT_LOG, "20991231-000000-000000") is None, "never installed here"
     assert apperror.deploy_error("Traceback (most recent call last):\n", "r1") is None, "a Gunicorn log"
 
