@@ -25,13 +25,16 @@ import secrets
 import shlex
 import time
 import urllib.parse
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from contrail import deploy
 from contrail.deploy import adapt, apperror
 from contrail.deploy.rollout import APP, Project
+from contrail.environment.health import http_get
 from contrail.errors import ContrailError, ToolFailed
 from contrail.tools.ssh import Remote
 from contrail.watch import flow
@@ -81,6 +84,10 @@ def run(env: Project, extra: Callable[[list[Remote]], list[Finding]] | None = No
     started = time.monotonic()
     log = env.ws.new_log("check")
     remotes = deploy.connect(env, env.app_nodes, log)
+    if env.cfg.app.server == "tomcat":
+        findings = session_findings(env, [health_of(n.ip) for n in env.app_nodes])
+        findings += file_findings(deploy.parallel(lambda r: _written_files(r, "tomcat"), remotes), _names(remotes))
+        return Report(findings + (extra(remotes) if extra else []), time.monotonic() - started)
     run_id = secrets.token_hex(8)
     values = [f"{run_id}-{r.name}" for r in remotes]  # what each server writes: its own
     token = secrets.token_hex(24)
@@ -286,11 +293,66 @@ def adaptation_findings(env: Project) -> list[Finding]:
     ]
 
 
-def _written_files(remote: Remote) -> list[str]:
+def _names(remotes: list[Remote]) -> list[str]:
+    return [r.name for r in remotes]
+
+
+def health_of(ip: str) -> dict:
+    """An app server's health answer ({} when it does not answer)."""
+    status, body = http_get(f"http://{ip}:8000/_contrail/health", timeout=3)
+    try:
+        answer = json.loads(body) if status == 200 else {}
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def session_findings(env: Project, answers: list[dict]) -> list[Finding]:
+    """Tomcat keeps each session in the server that made it (the web nodes route it there by the
+    jvmRoute in JSESSIONID): what that means for users, where the sessions are now, and what
+    replicating them would take — for this app (is it marked <distributable/>?)."""
+    held = ", ".join(
+        f"{n.name} {sum(v.get('sessions', 0) for v in answer.get('versions', []))}"
+        for n, answer in zip(env.app_nodes, answers, strict=True)
+    )
+    war = env.cfg.app.war
+    distributable = war is not None and war.is_file() and war_is_distributable(war)
+    detail = (
+        "sessions are per server: each lives in the Tomcat that made it and Nginx sends its requests "
+        f"there (JSESSIONID ….app1); a server that stops, or is recreated, takes its sessions with it "
+        f"and their users start again. Sessions now: {held}"
+    )
+    if distributable:
+        fix = (
+            "the app is marked <distributable/> (its session attributes must be Serializable): give each "
+            "Tomcat a <Cluster> in server.xml (DeltaManager, or BackupManager beyond a few servers; static "
+            "membership on this network), or keep sessions in a shared store"
+        )
+    else:
+        fix = (
+            "to replicate them: mark the app <distributable/> in WEB-INF/web.xml with Serializable session "
+            "attributes, and give each Tomcat a <Cluster> in server.xml (DeltaManager, or BackupManager "
+            "beyond a few servers); or keep sessions in a shared store (a session Manager on the database "
+            "or the cache node)"
+        )
+    return [Finding("sessions", "all", "warn", detail, fix)]
+
+
+def war_is_distributable(war: Path) -> bool:
+    """The .war's WEB-INF/web.xml declares <distributable/> (its sessions may move between servers)."""
+    try:
+        with zipfile.ZipFile(war) as archive:
+            web_xml = archive.read("WEB-INF/web.xml").decode(errors="replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+    return re.search(r"<(\w+:)?distributable\s*/?>", web_xml) is not None
+
+
+def _written_files(remote: Remote, user: str = "app") -> list[str]:
     """Files the app's user wrote on this server's disk since the live release went live."""
     pruned = " -o ".join(f"-path {p}" for p in PRUNED)
     command = (
-        f"sudo find / -xdev \\( {pruned} -o -name __pycache__ \\) -prune -o -user app -type f "
+        f"sudo find / -xdev \\( {pruned} -o -name __pycache__ \\) -prune -o -user {user} -type f "
         f"-newer {APP}/current/.contrail-release -print 2>/dev/null | head -n {MAX_FILES}"
     )
     return remote.run(command, check=False).stdout.split("\n")

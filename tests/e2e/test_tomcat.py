@@ -5,6 +5,7 @@ example app built from source by the JDK; clients that keep cookies and never re
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -182,6 +183,18 @@ def test_tomcats_own_wars_go_live_through_the_front_door(env: Env, which: str, t
         toml.write_text(text)
         assert env.fab("push", "--all-at-once").status == 0
     assert page(env)["heading"].startswith("Hello from")
+
+
+def test_check_says_sessions_are_per_server_and_what_replicating_them_takes(env: Env) -> None:
+    page(env, requests.Session())  # one session, somewhere
+    checked = contrail("check", "--json", cwd=env.project)
+    assert checked.status == 0, checked.stderr
+    findings = {(f["check"], f["server"]): f for f in json.loads(checked.stdout)["findings"]}
+    sessions = findings[("sessions", "all")]
+    assert sessions["status"] == "warn" and "sessions are per server" in sessions["detail"]
+    assert re.search(r"Sessions now: app1 \d+, app2 \d+, app3 \d+", sessions["detail"])
+    assert "<distributable/>" in sessions["fix"] and "<Cluster>" in sessions["fix"]
+    assert all(findings[("files on disk", n)]["status"] == "pass" for n in ("app1", "app2", "app3"))
 
 
 def test_destroy_leaves_nothing_behind(env: Env) -> None:

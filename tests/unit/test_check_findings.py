@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
+from contrail import config
+from contrail.deploy.rollout import Project
+from contrail.environment import dev
 from contrail.watch import check
 
 SETTINGS = {
@@ -47,3 +53,40 @@ def test_state_missing_through_the_next_server_names_the_backend_and_the_fix():
 def test_the_json_report_says_whether_everything_passed():
     report = check.Report([check.Finding("DEBUG", "all", "warn", "x")], 0.4)
     assert '"passed": true' in report.as_json() and not report.failed
+
+
+def tomcat_project(tmp_path: Path, web_xml: str) -> Project:
+    """A Tomcat project as startdev writes it, with its built .war."""
+    war = tmp_path / "target" / "shop.war"
+    war.parent.mkdir()
+    with zipfile.ZipFile(war, "w") as archive:
+        archive.writestr("WEB-INF/web.xml", web_xml)
+    toml = tmp_path / "contrail.toml"
+    toml.write_text('[environment]\nname = "shop"\n\n[app]\nframework = "tomcat"\nwar = "target/shop.war"\n')
+    cfg = config.load(toml)
+    return Project(cfg, dev.environment(cfg))
+
+
+WEB_XML = '<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">{}</web-app>'
+HEALTH = [
+    {"node": "app1", "release": "r2", "versions": [{"version": "r1", "sessions": 2}, {"version": "r2", "sessions": 5}]},
+    {"node": "app2", "release": "r2", "versions": [{"version": "r2", "sessions": 3}]},
+    {},  # app3 did not answer
+]
+
+
+def test_tomcat_sessions_are_reported_per_server_with_what_replicating_them_takes(tmp_path: Path) -> None:
+    [finding] = check.session_findings(tomcat_project(tmp_path, WEB_XML.format("")), HEALTH)
+    assert (finding.check, finding.server, finding.status) == ("sessions", "all", "warn")
+    assert finding.detail.endswith("Sessions now: app1 7, app2 3, app3 0")
+    assert finding.fix.startswith("to replicate them: mark the app <distributable/>")
+
+
+def test_a_distributable_app_is_told_what_its_servers_still_lack(tmp_path: Path) -> None:
+    project = tomcat_project(tmp_path, WEB_XML.format("<distributable/>"))
+    assert check.war_is_distributable(project.cfg.app.war)
+    [finding] = check.session_findings(project, HEALTH)
+    assert finding.fix.startswith("the app is marked <distributable/>")
+    assert not check.war_is_distributable(tmp_path / "missing.war")
+    (tmp_path / "broken.war").write_bytes(b"not a zip")
+    assert not check.war_is_distributable(tmp_path / "broken.war")
