@@ -48,17 +48,17 @@ class RoleNodes:
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line(
             "markers",
-            f"{self.MARK}(*roles, reaches=None): run on the nodes of these roles only "
-            "(and only when the topology has a node of the role it `reaches`)",
+            f"{self.MARK}(*roles, reaches=None, box=None): run on the nodes of these roles only (running "
+            "`box`, when given), and only when the topology has a node of the role it `reaches`",
         )
 
     def applies_to(self, mark: pytest.Mark | None) -> list[topology.Node]:
         if mark is None:
             return self.nodes
-        reaches = mark.kwargs.get("reaches")
+        reaches, box = mark.kwargs.get("reaches"), mark.kwargs.get("box")
         if reaches is not None and not any(n.role == reaches for n in self.nodes):
             return []
-        return [n for n in self.nodes if n.role in mark.args]
+        return [n for n in self.nodes if n.role in mark.args and box in (None, n.box_name)]
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "node" not in metafunc.fixturenames:

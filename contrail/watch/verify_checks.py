@@ -53,7 +53,7 @@ def test_web_upstream_lists_every_app_node(host, node) -> None:  # type: ignore[
         assert f"server {app.ip}:8000" in conf
 
 
-@pytest.mark.roles("app")
+@pytest.mark.roles("app", box="app")
 def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignore[no-untyped-def]
     assert host.socket("tcp://0.0.0.0:8000").is_listening
     current = host.run("basename $(readlink /srv/app/current)").stdout.strip()
@@ -66,7 +66,7 @@ def test_app_workers_run_the_current_release(host, node) -> None:  # type: ignor
     assert health["node"] == node.name
 
 
-@pytest.mark.roles("app")
+@pytest.mark.roles("app", box="app")
 def test_app_python_is_the_one_wheels_are_made_for(host, node) -> None:  # type: ignore[no-untyped-def]
     assert host.run("python3 --version").stdout.split()[-1] == release.TARGET_FULL_PYTHON
 
@@ -76,6 +76,40 @@ def test_app_switch_script_is_installed(host, node) -> None:  # type: ignore[no-
     switch = host.file("/usr/local/bin/contrail-switch")  # what a push runs on every app server
     assert switch.is_file and switch.user == "root" and switch.mode & 0o755 == 0o755 and not switch.mode & 0o022
     assert host.run("contrail-switch --help").rc == 0
+
+
+@pytest.mark.roles("app", box="tomcat")
+def test_tomcat_runs_the_current_release_as_its_node(host, node) -> None:  # type: ignore[no-untyped-def]
+    assert host.socket("tcp://0.0.0.0:8000").is_listening
+    java = host.process.get(user="tomcat", comm="java")
+    assert f"-Dcontrail.node={node.name}" in java.args and f"-Xmx{CFG.app.heap}" in java.args
+    health = json.loads(host.run("curl -fsS http://127.0.0.1:8000/_contrail/health").stdout)
+    assert health["node"] == node.name  # the Engine's jvmRoute: the suffix of its sessions' ids
+    current = host.run("cat /srv/app/current/.contrail-release").stdout.strip()
+    assert health["release"] == current or (current == "placeholder" and health["release"] == "placeholder")
+
+
+@pytest.mark.roles("app", box="tomcat")
+def test_tomcat_manager_answers_on_loopback_only_and_only_to_its_user(host, node) -> None:  # type: ignore[no-untyped-def]
+    status = "curl -s -o /dev/null -w '%{http_code}' "
+    assert host.run(status + f"http://{node.ip}:8000/manager/text/list").stdout == "403"
+    assert host.run(status + "http://127.0.0.1:8000/manager/text/list").stdout == "401"
+    users = host.file("/etc/tomcat10/tomcat-users.xml")
+    assert (users.user, users.group, users.mode) == ("root", "tomcat", 0o640)
+    secret = host.file("/etc/contrail/manager.secret")
+    assert (secret.user, secret.group, secret.mode) == ("root", "vagrant", 0o640)
+
+
+@pytest.mark.roles("app", box="tomcat")
+def test_tomcat_has_the_database_as_jdbc_app(host, node) -> None:  # type: ignore[no-untyped-def]
+    context = host.file("/etc/tomcat10/context.xml")
+    assert (context.user, context.group, context.mode) == ("root", "tomcat", 0o640)
+    db = topology.by_role(CFG, "db")[0]
+    scheme = "postgresql" if CFG.db_engine == "postgresql" else "mariadb"
+    port = topology.database(CFG).port
+    assert (
+        f'url="jdbc:{scheme}://{db.ip}:{port}/{CFG.db_name}"' in host.run("sudo cat /etc/tomcat10/context.xml").stdout
+    )
 
 
 @pytest.mark.roles("app")

@@ -9,9 +9,16 @@ install -d -m 0755 /etc/contrail
 # What every app server shares (a docker volume here), for an app pointed at it.
 install -d -o tomcat -g tomcat -m 2775 /srv/shared
 umask 027
+# (the app's environment too, as on Gunicorn app servers: Tomcat's start script exports it to the JVM)
 cat > /etc/contrail/app.env.new <<ENV
 CONTRAIL_NODE=${CONTRAIL_NODE}
 CATALINA_OPTS="-Xms{{ cookiecutter.contrail.heap }} -Xmx{{ cookiecutter.contrail.heap }}"
+{%- if cookiecutter.contrail.cache_nodes|int %}
+CACHE_URL=${CACHE_URL}
+{%- if cookiecutter.contrail.cache_engine == "redis" %}
+REDIS_URL=${CACHE_URL}
+{%- endif %}
+{%- endif %}
 ENV
 # Every webapp's defaults (Tomcat's conf/context.xml): the database as jdbc/app, with the engine's JDBC
 # driver from the box. Readable by Tomcat only: it holds the database password. (The values are the
