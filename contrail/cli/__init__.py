@@ -1,21 +1,25 @@
 """The `contrail` command: parse, call the library, print. No logic lives here; one module per command
-group, each registering its commands on the group in `common`."""
+group, each registering its commands on the group in `common`.
+
+The command groups are imported by `main` only: the rendered fabfile imports `contrail.cli.fabtasks`,
+and every `fab push` would otherwise pay for importing the whole command line (a tenth of a second)."""
 
 from __future__ import annotations
 
 import sys
 
-import click
-
-from contrail.cli import boxes, catalog, env, team  # noqa: F401  (each registers its commands)
-from contrail.cli.common import cli, err_console
 from contrail.errors import ContrailError
 
-__all__ = ["cli", "main"]
+__all__ = ["main"]
 
 
 def main() -> None:
     """Entry point: every ContrailError and usage error becomes one line on stderr."""
+    import click
+
+    from contrail.cli import boxes, catalog, env, team  # noqa: F401  (each registers its commands)
+    from contrail.cli.common import cli, err_console
+
     try:
         cli.main(prog_name="contrail", standalone_mode=False)
     except ContrailError as err:
