@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONTRAIL := $(BIN)/contrail
 JOBS ?= 2
 
-.PHONY: deps venv demo demo-destroy test unit lint bench clean
+.PHONY: deps venv java demo demo-destroy test unit lint bench clean
 
 ## deps: Debian packages (docker.io, vagrant, packer, debootstrap, rsync, ssh), a venv, a running dockerd
 deps: venv
@@ -47,15 +47,18 @@ PYTHON_SOURCES = contrail tests bench provision_scripts/contrail-files \
   provision_scripts/contrail-files/contrail-switch provision_scripts/contrail-files/contrail-push
 
 ## test: the whole suite (unit, integration against real Docker and Packer, end to end with Vagrant)
-test: deps
+test: deps java
 	@command -v psql >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-client)
-	@# the Tomcat tests: the example .war built from source (JDK, servlet API), Tomcat's own sample and examples
+	$(BIN)/ruff check $(PYTHON_SOURCES)
+	$(BIN)/pytest -m "not slow"
+
+# What the Tomcat tests and benchmark need on the host: the JDK and the servlet API (the example .war is
+# built from source), and Tomcat's own sample.war and examples webapp (the .wars users bring).
+java:
 	@[ -e /usr/share/java/tomcat10-servlet-api.jar ] && command -v javac >/dev/null && \
 	  [ -e /usr/share/tomcat10-docs/docs/appdev/sample/sample.war ] && [ -d /usr/share/tomcat10-examples/examples ] || \
 	  (apt-get update -q && apt-get install -y -q --no-install-recommends openjdk-17-jdk-headless libtomcat10-java \
 	    tomcat10-docs tomcat10-examples)
-	$(BIN)/ruff check $(PYTHON_SOURCES)
-	$(BIN)/pytest -m "not slow"
 
 unit: venv
 	$(BIN)/pytest tests/unit
@@ -64,7 +67,7 @@ lint: venv
 	$(BIN)/ruff check $(PYTHON_SOURCES)
 	$(BIN)/ruff format --check $(PYTHON_SOURCES)
 
-bench: deps
+bench: deps java
 	$(BIN)/python bench/run.py
 
 clean:

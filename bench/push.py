@@ -38,6 +38,7 @@ os.environ.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no update check over
 TEMPLATE = Path("visits/templates/visits/index.html")
 VIEWS = Path("visits/views.py")
 PHASE = re.compile(r"([a-z][a-z+ ]*?) (\d+\.\d+) s")
+APP_IMAGE = re.compile(r'(role: "app",[^\n]*? image: )"([^"]+)"')  # an app machine's line in the Vagrantfile
 DOCKERFILE = """FROM {base}
 COPY wheels /srv/app/wheels/naive
 RUN python3 -m venv --system-site-packages /srv/app/venvs/naive \\
@@ -134,9 +135,9 @@ def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -
     tag = f"contrail-bench/naive-app:{marker}"
     sh("docker", "build", "-q", "-t", tag, str(build), cwd=project)
     vagrantfile = project / "Vagrantfile"
-    vagrantfile.write_text(
-        re.sub(r'(role: "app", box: "[^"]+", ip: "[^"]+", image: )"[^"]+"', rf'\1"{tag}"', vagrantfile.read_text())
-    )
+    text, count = APP_IMAGE.subn(rf'\1"{tag}"', vagrantfile.read_text())
+    assert count == len(topology.by_role(cfg, "app")), "every app machine's image in the Vagrantfile"
+    vagrantfile.write_text(text)
     apps = [n.name for n in topology.by_role(cfg, "app")]
     sh("vagrant", "destroy", "-f", *apps, cwd=project)
     sh("vagrant", "up", *apps, cwd=project)
@@ -179,11 +180,9 @@ def main() -> None:
             build.mkdir()
             key = release.requirements_key(project / "requirements.txt")
             shutil.copytree(project / ".contrail" / "wheelhouse" / key, build / "wheels")
-            app_image = re.search(
-                r'role: "app", box: "[^"]+", ip: "[^"]+", image: "([^"]+)"', (project / "Vagrantfile").read_text()
-            )
+            app_image = APP_IMAGE.search((project / "Vagrantfile").read_text())
             assert app_image
-            (build / "Dockerfile").write_text(DOCKERFILE.format(base=app_image.group(1)))
+            (build / "Dockerfile").write_text(DOCKERFILE.format(base=app_image.group(2)))
             naive = [naive_loop(project, cfg, f"naive{i}", build) for i in range(args.naive_runs)]
         finally:
             destroys.append(contrail("destroy", cwd=project, check=False))

@@ -223,3 +223,16 @@ def test_switching_back_to_the_placeholder_the_box_linked_is_a_no_op(tomcat: Tom
     (app / "current").symlink_to(app / "releases" / "placeholder")
     assert not switch(tomcat, app, "placeholder")
     assert tomcat.calls == []
+
+
+def test_old_versions_stay_for_their_sessions_but_never_more_than_keep(tmp_path: Path, tomcat: Tomcat) -> None:
+    wars = {f"r{i}": "ok" for i in range(1, 8)}
+    app = releases(tmp_path, wars)
+    for rid in wars:
+        manager = cs.Manager(tomcat.manager_url, CREDENTIALS, timeout=5)
+        cs.switch(rid, app, tomcat.ask, 3, 2, 3, manager=manager)
+    assert sorted(tomcat.versions) == ["", "r5", "r6", "r7"], "the newest 3 with their sessions (and the placeholder)"
+    deployed = [cs.Deployed(v, "running", 1) for v in ("", "r1", "r2", "r3", "r4")]
+    assert cs.versions_beyond(deployed, "r4", 2) == ["r1", "r2"]
+    assert cs.versions_beyond(deployed, "r2", 5) == [], "a switch back keeps what is older than it"
+    assert cs.versions_beyond(deployed, "r4", 0) == ["r1", "r2", "r3"]
