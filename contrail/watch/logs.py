@@ -15,6 +15,7 @@ LOGS = {
     "proxy": ["/var/log/supervisor/haproxy.log"],
     "web": ["/var/log/nginx/access.log", "/var/log/nginx/error.log"],
     "app": ["/var/log/supervisor/app.log"],
+    "tomcat": ["/var/log/supervisor/app.log"],  # (Tomcat's own log goes to its console: see the box)
     "db": ["/var/log/supervisor/postgresql.log"],
     "db-mariadb": ["/var/log/supervisor/mariadb.log"],
     "cache": ["/var/log/supervisor/redis.log"],
