@@ -32,7 +32,8 @@ def run_checks(project: Path, nodes: Sequence[topology.Node], ssh_config: Path, 
     with tempfile.TemporaryDirectory() as empty:
         ini = Path(empty) / "pytest.ini"
         ini.write_text("[pytest]\n")  # the project's own pytest settings must not apply
-        args = [str(CHECKS), "-c", str(ini), "-p", "no:cacheprovider", f"--ssh-config={ssh_config}", "-q", *extra]
+        quiet = [] if any(arg.startswith("-v") or arg == "--verbose" for arg in extra) else ["-q"]  # (`verify -v`)
+        args = [str(CHECKS), "-c", str(ini), "-p", "no:cacheprovider", f"--ssh-config={ssh_config}", *quiet, *extra]
         return int(pytest.main(args, plugins=[RoleNodes(nodes)]))
 
 
