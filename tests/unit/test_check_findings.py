@@ -84,7 +84,7 @@ def test_tomcat_sessions_are_reported_per_server_with_what_replicating_them_take
 
 def test_a_distributable_app_is_told_what_its_servers_still_lack(tmp_path: Path) -> None:
     project = tomcat_project(tmp_path, WEB_XML.format("<distributable/>"))
-    assert check.war_is_distributable(project.cfg.app.war)
+    assert project.cfg.app.war is not None and check.war_is_distributable(project.cfg.app.war)
     [finding] = check.session_findings(project, HEALTH)
     assert finding.fix.startswith("the app is marked <distributable/>")
     assert not check.war_is_distributable(tmp_path / "missing.war")

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tomcat: a Tomcat app server's settings (its node name, which is its jvmRoute, and its heap), the JNDI
-# DataSource jdbc/app every webapp can look up, the manager user pushes deploy through, and its
-# supervisor program. Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
+# DataSource jdbc/app every webapp can look up, and the manager user pushes deploy through.
+# Rendered by `contrail startdev`; run by `vagrant up` on every up (configuration only).
 set -euo pipefail
 : "${CONTRAIL_NODE:?}" "${DB_HOST:?}" "${DB_PORT:?}" "${DB_NAME:?}" "${DB_USER:?}" "${DB_PASSWORD:?}" "${MANAGER_PASSWORD:?}"
 
@@ -57,16 +57,7 @@ printf 'contrail-deploy:%s\n' "$MANAGER_PASSWORD" > /etc/contrail/manager.secret
 chgrp vagrant /etc/contrail/manager.secret
 chgrp tomcat /etc/contrail/app.env.new /etc/tomcat10/context.xml.new /etc/tomcat10/tomcat-users.xml.new
 umask 022
-cat > /etc/supervisor/conf.d/app.conf <<'CONF'
-[program:app]
-command=/usr/local/sbin/contrail-app
-user=tomcat
-autorestart=true
-stopsignal=TERM
-stopwaitsecs=15
-stdout_logfile=/var/log/supervisor/app.log
-redirect_stderr=true
-CONF
+# (supervisor's program `app` is the box's: Tomcat reads all it needs from the files above)
 
 changed=0
 for file in /etc/contrail/app.env /etc/tomcat10/context.xml /etc/tomcat10/tomcat-users.xml; do
