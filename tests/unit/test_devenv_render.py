@@ -112,6 +112,19 @@ def test_a_war_project_runs_tomcat_app_servers_with_session_routes(tmp_path):
         devenv.check_app(cfg)
 
 
+def test_the_app_servers_configure_scripts_stand_alone(django_project, tmp_path):
+    """The team's staging topology runs a role's configure script without common.sh: what app.sh and
+    tomcat.sh call, they define."""
+    cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
+    gunicorn = devenv.render_project(cfg, IMAGES, tmp_path / "gunicorn") / "devenv" / "configure" / "app.sh"
+    tomcat_cfg = dataclasses.replace(cfg, app=dataclasses.replace(cfg.app, framework="tomcat"))
+    tomcat = devenv.render_project(tomcat_cfg, IMAGES, tmp_path / "tomcat") / "devenv" / "configure" / "tomcat.sh"
+    for script in (gunicorn, tomcat):
+        text = script.read_text()
+        for function in ("waits_for_release", "answers_health"):
+            assert f"\n{function}() {{" in text and f"\n{function} " in text, (script.name, function)
+
+
 def test_a_gunicorn_project_has_no_tomcat_configure_script_or_session_routes(django_project, tmp_path):
     cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
     out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
