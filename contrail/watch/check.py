@@ -45,7 +45,8 @@ PROBE = "http://127.0.0.1:8000/_contrail/check"
 HEADER = f"printf 'X-Contrail-Check: %s\\n' \"$(cat {TOKEN})\" | curl -fsS --max-time 20 -H @- "
 MAX_FILES = 200
 # Where an app's own writes do not count: the system's and Contrail's run-time state, logs, bytecode.
-PRUNED = ("/proc", "/sys", "/dev", "/run", "/var/log", "/var/lib", f"{APP}/run")
+# (/tmp/hsperfdata_*: a JVM's performance counters, which it rewrites while it runs)
+PRUNED = ("/proc", "/sys", "/dev", "/run", "/var/log", "/var/lib", f"{APP}/run", "/tmp/hsperfdata_*")
 RELEASE_DIR = re.compile(rf"{APP}/releases/[^/]+/")
 SHARED = "/srv/shared"
 
@@ -350,7 +351,7 @@ def war_is_distributable(war: Path) -> bool:
 
 def _written_files(remote: Remote, user: str = "app") -> list[str]:
     """Files the app's user wrote on this server's disk since the live release went live."""
-    pruned = " -o ".join(f"-path {p}" for p in PRUNED)
+    pruned = " -o ".join(f"-path {shlex.quote(p)}" for p in PRUNED)  # (quoted: a pattern is find's, not sh's)
     command = (
         f"sudo find / -xdev \\( {pruned} -o -name __pycache__ \\) -prune -o -user {user} -type f "
         f"-newer {APP}/current/.contrail-release -print 2>/dev/null | head -n {MAX_FILES}"
