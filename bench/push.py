@@ -128,16 +128,22 @@ def naive_release(project: Path, cfg: config.DevConfig, directory: Path) -> None
         shutil.copyfile(project / adapt.SETTINGS_FILE, directory / f"{adapt.SETTINGS_MODULE}.py")
 
 
+def point_apps_at(project: Path, cfg: config.DevConfig, image: str) -> None:
+    """The rendered Vagrantfile's app machines run `image` (the naive loop's)."""
+    vagrantfile = project / "Vagrantfile"
+    pointed, count = APP_IMAGE.subn(rf'\1"{image}"', vagrantfile.read_text())
+    if count != len(topology.by_role(cfg, "app")):
+        raise SystemExit(f"bench: {count} app machines found in {vagrantfile}, not the topology's")
+    vagrantfile.write_text(pointed)
+
+
 def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -> float:
     started = time.monotonic()
     text = edit(project, marker)
     naive_release(project, cfg, build / "app")
     tag = f"contrail-bench/naive-app:{marker}"
     sh("docker", "build", "-q", "-t", tag, str(build), cwd=project)
-    vagrantfile = project / "Vagrantfile"
-    text, count = APP_IMAGE.subn(rf'\1"{tag}"', vagrantfile.read_text())
-    assert count == len(topology.by_role(cfg, "app")), "every app machine's image in the Vagrantfile"
-    vagrantfile.write_text(text)
+    point_apps_at(project, cfg, tag)
     apps = [n.name for n in topology.by_role(cfg, "app")]
     sh("vagrant", "destroy", "-f", *apps, cwd=project)
     sh("vagrant", "up", *apps, cwd=project)

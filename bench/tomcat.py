@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from bench.common import contrail, report
-from bench.push import APP_IMAGE, FAB, PHASE, free_port, served_everywhere, sh
+from bench.push import APP_IMAGE, FAB, PHASE, free_port, point_apps_at, served_everywhere, sh
 from contrail import config, topology
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,14 +122,6 @@ def fab_push_loop(project: Path, cfg: config.DevConfig, marker: str, *flags: str
         if deploys:
             phases["jvm"] = max(deploys) if "--all-at-once" in flags else sum(deploys)
     return wall, phases
-
-
-def point_apps_at(project: Path, cfg: config.DevConfig, image: str) -> None:
-    vagrantfile = project / "Vagrantfile"
-    text, count = APP_IMAGE.subn(rf'\1"{image}"', vagrantfile.read_text())
-    if count != len(topology.by_role(cfg, "app")):
-        raise SystemExit(f"bench: {count} app machines found in {vagrantfile}, not the topology's")
-    vagrantfile.write_text(text)
 
 
 def naive_loop(project: Path, cfg: config.DevConfig, marker: str, build: Path) -> dict[str, float]:
