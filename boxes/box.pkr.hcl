@@ -35,9 +35,35 @@ variable "wheels" {
   description = "Python packages (pip requirement specs) downloaded as wheels on the host, for boxes that cannot reach PyPI: /tmp/contrail-wheels."
 }
 
-# Set by Contrail for each build.
+# Set by Contrail for each build. The docker source starts from the base image, the qemu source (the
+# libvirt provider's boxes) from the VM base's disk; each build sets the variables of its own source.
 variable "base_image" {
-  type = string
+  type    = string
+  default = ""
+}
+variable "base_disk" {
+  type        = string
+  default     = ""
+  description = "The VM base's qcow2 disk (debootstrap, kernel, GRUB; contrail/boxes/vmbase.py)."
+}
+variable "base_disk_checksum" {
+  type    = string
+  default = "none"
+}
+variable "output_dir" {
+  type        = string
+  default     = ""
+  description = "Where the qemu source writes the role's disk (a new directory)."
+}
+variable "accelerator" {
+  type        = string
+  default     = "tcg"
+  description = "QEMU's accelerator, chosen by a probe of this host (contrail doctor): kvm or tcg."
+}
+variable "ssh_private_key" {
+  type        = string
+  default     = ""
+  description = "Vagrant's insecure private key: the qemu source logs in as vagrant, as Vagrant will."
 }
 variable "scripts_dir" {
   type = string
@@ -80,8 +106,33 @@ source "docker" "box" {
   )
 }
 
+# The libvirt provider's boxes: the VM base's disk booted under QEMU (a copy-on-write layer over it), the
+# same role scripts run over SSH, then a clean shutdown.
+source "qemu" "box" {
+  disk_image           = true
+  iso_url              = var.base_disk
+  iso_checksum         = var.base_disk_checksum
+  use_backing_file     = false
+  skip_compaction      = true
+  format               = "qcow2"
+  disk_interface       = "virtio"
+  net_device           = "virtio-net"
+  accelerator          = var.accelerator
+  memory               = 1024
+  cpus                 = 2
+  headless             = true
+  output_directory     = var.output_dir
+  vm_name              = "box.img"
+  communicator         = "ssh"
+  ssh_username         = "vagrant"
+  ssh_private_key_file = var.ssh_private_key
+  ssh_timeout          = "5m"
+  shutdown_command     = "sudo shutdown -h now"
+  shutdown_timeout     = "2m"
+}
+
 build {
-  sources = ["source.docker.box"]
+  sources = ["source.docker.box", "source.qemu.box"]
 
   # Files every role's scripts may install (provision_scripts/contrail-files → /tmp/contrail-files).
   provisioner "file" {
@@ -96,6 +147,8 @@ build {
 
   provisioner "shell" {
     scripts = local.script_paths
+    # As root: the docker source logs in as root, the qemu source as vagrant.
+    execute_command = "chmod +x {{ .Path }}; sudo -E env {{ .Vars }} {{ .Path }}"
     environment_vars = concat(
       [
         "CONTRAIL_ROLE=${var.role}",

@@ -57,10 +57,12 @@ class Field:
     pattern: tuple[re.Pattern[str], str] | None = None  # (a full match of a string, or of each list item; why)
 
 
+VM_MEMORY_MB = {"proxy": 384, "web": 384, "app": 768, "db": 1024, "cache": 384}
+
 SCHEMA: dict[str, dict[str, Field]] = {
     "environment": {
         "name": Field(str, pattern=SLUG),
-        "provider": Field(str, "docker", choices=("docker",)),
+        "provider": Field(str, "docker", choices=("docker", "libvirt")),
         "host_port": Field(int, 8080, 1024, 65535),
         "stats_port": Field(int, 8404, 1024, 65535),
         "subnet": Field(str, ""),
@@ -89,6 +91,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "user": Field(str, "app", pattern=IDENTIFIER),
     },
     "cache": {"engine": Field(str, "redis", choices=("redis", "memcached"))},
+    # Memory (MB) of each role's machines when they are VMs (libvirt); containers share the host's.
+    "memory": {role: Field(int, mb, 128, 65536) for role, mb in VM_MEMORY_MB.items()},
 }
 
 
@@ -129,6 +133,7 @@ class DevConfig:
     box_version: str = ""  # a Vagrant version constraint for the catalog's boxes, e.g. "~> 1.0"
     cache_nodes: int = 1  # 0 or 1: the shared cache node
     cache_engine: str = "redis"  # or "memcached"
+    memory: tuple[tuple[str, int], ...] = tuple(VM_MEMORY_MB.items())  # role → MB, for VM providers
 
     @property
     def project_dir(self) -> Path:
@@ -212,6 +217,7 @@ def load(file: Path) -> DevConfig:
         box_version=values["boxes"]["version"],
         cache_nodes=values["topology"]["cache"],
         cache_engine=values["cache"]["engine"],
+        memory=tuple(values["memory"].items()),
     )
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contrail.errors import ContrailError, ToolMissing
-from contrail.tools import docker
+from contrail.tools import accel, docker, libvirt
 from contrail.tools.run import run
+from contrail.workspace import data_dir
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Requirement:
     package: str  # Debian package that provides it
     command: str
     version_args: tuple[str, ...]
+    installed: str = ""  # a path glob that shows it is installed, for a package with no command of its own
 
 
 REQUIREMENTS = (
@@ -37,6 +40,20 @@ REQUIREMENTS = (
     # `contrail catalog serve`: the team catalog's static server and image registry.
     Requirement("nginx", "nginx", "nginx", ("nginx", "-v")),
     Requirement("docker-registry", "docker-registry", "docker-registry", ("docker-registry", "--version")),
+    # Real VMs (the libvirt provider): QEMU, libvirt and its DHCP server, vagrant-libvirt, and what the VM
+    # base's disk is made with.
+    Requirement("qemu", "qemu-system-x86", "qemu-system-x86_64", ("qemu-system-x86_64", "--version")),
+    Requirement("qemu-img", "qemu-utils", "qemu-img", ("qemu-img", "--version")),
+    Requirement("libvirt", "libvirt-daemon-system", "libvirtd", ("libvirtd", "--version")),
+    Requirement("dnsmasq", "dnsmasq-base", "dnsmasq", ("dnsmasq", "--version")),
+    Requirement("mkfs.ext4", "e2fsprogs", "mkfs.ext4", ("mkfs.ext4", "-V")),
+    Requirement(
+        "vagrant-libvirt",
+        "vagrant-libvirt",
+        "",
+        (),
+        installed="/usr/share/rubygems-integration/all/specifications/vagrant-libvirt-*.gemspec",
+    ),
 )
 
 
@@ -48,14 +65,22 @@ class Finding:
     package: str | None = None
 
 
-def diagnose() -> list[Finding]:
-    with ThreadPoolExecutor(max_workers=len(REQUIREMENTS) + 1) as pool:
+def diagnose(refresh: bool = False) -> list[Finding]:
+    with ThreadPoolExecutor(max_workers=len(REQUIREMENTS) + 2) as pool:
         found = list(pool.map(_check, REQUIREMENTS))
-        found.append(_daemon())
+        daemons = [pool.submit(_daemon), pool.submit(_libvirtd)]
+        found += [d.result() for d in daemons]
+    if all(f.ok for f in found if f.name in ("qemu", "libvirtd answering")):
+        found.append(_acceleration(refresh))
     return found
 
 
 def _check(req: Requirement) -> Finding:
+    if req.installed:
+        paths = glob.glob(req.installed)
+        if not paths:
+            return Finding(req.name, False, f"not installed (Debian package {req.package})", req.package)
+        return Finding(req.name, True, Path(paths[0]).name.removesuffix(".gemspec"))
     if not shutil.which(req.command):
         return Finding(req.name, False, f"not installed (Debian package {req.package})", req.package)
     done = run(req.version_args, check=False)
@@ -70,8 +95,26 @@ def _daemon() -> Finding:
         return Finding("dockerd answering", False, err.message)
 
 
+def _libvirtd() -> Finding:
+    if not shutil.which("virsh"):
+        return Finding("libvirtd answering", False, "not installed (Debian package libvirt-daemon-system)")
+    if not libvirt.answers():
+        return Finding("libvirtd answering", False, "not running (`contrail doctor --fix` starts it)")
+    return Finding("libvirtd answering", True, f"{libvirt.version()} through {libvirt.URI}")
+
+
+def _acceleration(refresh: bool) -> Finding:
+    """Which accelerator VMs get here, and why (a probe boots a kernel; its answer is kept)."""
+    try:
+        found = accel.acceleration(data_dir(), refresh=refresh)
+    except ContrailError as err:
+        return Finding("VM acceleration", False, err.message)
+    return Finding("VM acceleration", True, f"{found.accel.upper()}: {found.reason}")
+
+
 def fix(log: Path, on_line: Callable[[str], None]) -> list[Finding]:
-    """Install missing Debian packages, start dockerd when nothing answers; then diagnose again."""
+    """Install missing Debian packages, start dockerd and libvirtd when nothing answers, probe which
+    accelerator VMs get; then diagnose again."""
     missing = [f.package for f in diagnose() if f.package]
     if missing:
         if os.geteuid() != 0:
@@ -91,7 +134,9 @@ def fix(log: Path, on_line: Callable[[str], None]) -> list[Finding]:
         if "DOCKER_HOST" in os.environ:
             raise
         docker.start_daemon(log.with_name("dockerd.log"), on_line)
-    return diagnose()
+    if not libvirt.answers():
+        libvirt.start_daemon(log, on_line)
+    return diagnose(refresh=True)
 
 
 POLICY = Path("/usr/sbin/policy-rc.d")

@@ -63,6 +63,15 @@ class Workspace:
         return log
 
 
+def data_dir() -> Path:
+    """Where Contrail keeps what outlives a project on this machine (the libvirt provider's boxes, the
+    acceleration probe): CONTRAIL_DATA_DIR, else $XDG_DATA_HOME/contrail (~/.local/share/contrail)."""
+    explicit = os.environ.get("CONTRAIL_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "contrail"
+
+
 def find_root() -> Path:
     """CONTRAIL_ROOT, else the clone this package runs from."""
     explicit = os.environ.get("CONTRAIL_ROOT")

@@ -30,6 +30,7 @@ class BaseSpec:
     packages: tuple[str, ...]
     exclude: tuple[str, ...]  # path globs dpkg never installs (docs, man pages, translations)
     input_hash: str
+    vm_packages: tuple[str, ...] = ()  # what the VM base adds (kernel, bootloader, network): [vm] packages
 
 
 # An exclude glob names paths under the root filesystem being slimmed and becomes a dpkg config line:
@@ -54,7 +55,11 @@ def load_spec(path: Path) -> BaseSpec:
             f"{path}: 'exclude' must be a list of absolute path globs inside the root filesystem "
             "(letters, digits, / . _ - + * ? [ ], no '..')"
         )
-    return BaseSpec(suite, variant, tuple(packages), tuple(exclude), inputs.base_hash(raw))
+    vm = data.get("vm", {})
+    vm_packages = vm.get("packages", []) if isinstance(vm, dict) else None
+    if not isinstance(vm_packages, list) or not all(isinstance(p, str) for p in vm_packages):
+        raise ConfigError(f"{path}: '[vm] packages' must be a list of package names")
+    return BaseSpec(suite, variant, tuple(packages), tuple(exclude), inputs.base_hash(raw), tuple(vm_packages))
 
 
 def ensure_base(

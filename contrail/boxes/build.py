@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Protocol
 
 from contrail.boxes import inputs
-from contrail.boxes.base import BASE_ROLE, ensure_base, load_spec
-from contrail.boxes.builders import builder
-from contrail.boxes.images import Box, BoxStore, box_labels, utc_now
+from contrail.boxes.base import BASE_ROLE, load_spec
+from contrail.boxes.builders import Store, builder
+from contrail.boxes.images import Box, box_labels, utc_now
 from contrail.boxes.roles import Role, load_catalog
 from contrail.errors import BuildFailed, CannotBuildHere, ConfigError, ContrailError, ToolFailed
 from contrail.tools import packer, vagrant
@@ -81,21 +81,23 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outc
         raise ConfigError(f"-j/--jobs must be at least 1 (got {options.jobs})")
     roles = load_catalog(ws).select(options.roles)
     spec = load_spec(ws.base_spec)
-    builder(options.provider).require()
+    boxes_for = builder(options.provider)
+    boxes_for.require()
     pubkey = vagrant.insecure_public_key()
-    store = BoxStore(options.namespace)
+    store = boxes_for.store(options.namespace)
+    base_hash = boxes_for.base_hash(ws, spec, pubkey)
     if options.dry_run:
-        base = store.with_hash(BASE_ROLE, spec.input_hash)
+        base = store.with_hash(BASE_ROLE, base_hash)
         return [_dry(p) for p in plan(ws, store, roles, base.image_id if base else "", pubkey, options.force)]
 
     started = time.monotonic()
-    if store.with_hash(BASE_ROLE, spec.input_hash) is None:
+    if store.with_hash(BASE_ROLE, base_hash) is None:
         ui.start(BASE_ROLE, "debootstrap")
-    base, built = ensure_base(
-        ws, store, spec, http_proxy=options.host_apt_proxy, on_line=lambda line: _tool(ui, BASE_ROLE, line)
+    base, built = boxes_for.ensure_base(
+        ws, store, spec, pubkey, options.host_apt_proxy, lambda line: _tool(ui, BASE_ROLE, line)
     )
     if built:
-        ui.finish(BASE_ROLE, True, f"built {base.version} ({base.image_id[7:19]})")
+        ui.finish(BASE_ROLE, True, f"built {base.version} ({_short(base)})")
     outcomes = [Outcome(BASE_ROLE, "build" if built else "keep", base, time.monotonic() - started)]
 
     planned = plan(ws, store, roles, base.image_id, pubkey, options.force)
@@ -117,9 +119,7 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outc
     return outcomes
 
 
-def plan(
-    ws: Workspace, store: BoxStore, roles: Sequence[Role], base_id: str, pubkey: str, force: bool
-) -> list[Planned]:
+def plan(ws: Workspace, store: Store, roles: Sequence[Role], base_id: str, pubkey: str, force: bool) -> list[Planned]:
     result = []
     for role in roles:
         digest = inputs.role_hash(ws.template, role.var_file, role.scripts, ws.shared_files, base_id, pubkey)
@@ -140,7 +140,7 @@ def _dry(p: Planned) -> Outcome:
 
 
 def _attempt(
-    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
+    ws: Workspace, store: Store, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
 ) -> Outcome:
     started = time.monotonic()
     name = p.role.name
@@ -156,24 +156,25 @@ def _attempt(
     except BuildFailed as err:
         ui.finish(name, False, str(err))
         return Outcome(name, "failed", None, time.monotonic() - started)
-    ui.finish(name, True, f"{'reused' if p.action == 'reuse' else 'built'} {box.version} ({box.image_id[7:19]})")
+    ui.finish(name, True, f"{'reused' if p.action == 'reuse' else 'built'} {box.version} ({_short(box)})")
     return Outcome(name, p.action, box, time.monotonic() - started)
 
 
 def build_role(
-    ws: Workspace, store: BoxStore, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
+    ws: Workspace, store: Store, p: Planned, base: Box, pubkey: str, options: BuildOptions, ui: Progress
 ) -> Box:
     role = p.role
     boxes_for = builder(options.provider)
     log = ws.new_log(f"build-{role.name}")
     labels = box_labels(store.namespace, role.name, store.next_version(role.name), p.input_hash, utc_now())
     wheel_dir = Path(tempfile.mkdtemp(prefix=f"contrail-wheels-{role.name}-"))
+    workdir = boxes_for.workdir(store, role.name)
     variables = {
-        "base_image": base.image_id,
+        **boxes_for.variables(base, workdir),
         "scripts_dir": str(ws.scripts_dir),
         "wheel_dir": str(wheel_dir),
         "labels": "{" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in labels.items()) + "}",
-        "apt_proxy": options.apt_proxy or "",
+        "apt_proxy": boxes_for.build_proxy(options.apt_proxy),
         "vagrant_pubkey": pubkey,
     }
 
@@ -189,24 +190,36 @@ def build_role(
             ui.status(role.name, f"downloading {', '.join(role.wheels)} on the host")
             download_wheels(role.wheels, wheel_dir, log)
         result = packer.build(
-            ws.template, [role.var_file], variables, only=boxes_for.packer_source, log=log, on_event=on_event
+            ws.template,
+            [role.var_file],
+            variables,
+            only=boxes_for.packer_source,
+            log=log,
+            on_event=on_event,
+            cache_dir=ws.state / "packer_cache",
         )
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(wheel_dir, ignore_errors=True)
     if result.errors or not result.artifact_id:
+        shutil.rmtree(workdir, ignore_errors=True)
         where = f"provision script {result.last_step}" if result.last_step else "packer build"
         first = result.errors[0].splitlines()[0] if result.errors else "no image was produced"
         if "exit status: 69." in first and result.last_output:  # EX_UNAVAILABLE: the script says "not here"
             raise CannotBuildHere(f"{role.name} cannot be built here: {result.last_output}", f"log: {log}")
         said = f" — it printed: {result.last_output}" if result.last_output else ""
         raise BuildFailed(f"{where} failed: {first}{said}", f"log: {log}")
+    artifact = boxes_for.artifact(result.artifact_id, workdir, labels)
     ui.status(role.name, "smoke check")
     try:
-        boxes_for.smoke(result.artifact_id, role.name, role.smoke, log, options.smoke_timeout)
-    except BuildFailed:
-        boxes_for.discard(result.artifact_id)
+        boxes_for.smoke(artifact, role.name, role.smoke, log, options.smoke_timeout)
+        artifact = boxes_for.finish(artifact)
+    except BaseException:
+        boxes_for.discard(artifact)
         raise
-    return store.promote(result.artifact_id)
+    return store.promote(artifact)
 
 
 def download_wheels(specs: tuple[str, ...], target: Path, log: Path) -> None:
@@ -230,6 +243,11 @@ def download_wheels(specs: tuple[str, ...], target: Path, log: Path) -> None:
         )
     except ToolFailed as err:
         raise BuildFailed(f"could not download {', '.join(specs)} on the host: {err.message}", f"log: {log}") from None
+
+
+def _short(box: Box) -> str:
+    """A box's id as people read it: a docker image's first 12 hex digits, a VM box's directory."""
+    return box.image_id[7:19] if box.image_id.startswith("sha256:") else box.image_id
 
 
 def _tool(ui: Progress, name: str, line: str) -> None:

@@ -1,24 +1,51 @@
-"""What differs between the providers a box is built for: which source of the Packer template builds it,
-what the build needs running, how a built box is smoke-checked before it is tagged, and how a build that
-failed its check is discarded. The rest of a build (inputs and their hash, role scripts, progress, logs,
-the tag only after success) is the same for every provider (build.py).
-
-The docker builder is the first; a libvirt builder is one more class here and one more source block in
-boxes/box.pkr.hcl, built from the same role scripts.
+"""What differs between the providers a box is built for: where boxes are kept, the base a role build
+starts from, which source of the Packer template builds it and with which values, what the build needs
+running, how a built box is smoke-checked before it is tagged, and how a build that failed its check is
+discarded. The rest of a build (inputs and their hash, role scripts, progress, logs, the tag only after
+success) is the same for every provider (build.py).
 """
 
 from __future__ import annotations
 
+import json
+import shlex
+import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
-from contrail.errors import BuildFailed, ConfigError
-from contrail.tools import docker
+from contrail.boxes import vmbase
+from contrail.boxes.base import BaseSpec, ensure_base
+from contrail.boxes.images import Box, BoxStore
+from contrail.boxes.vmstore import BOX_FILE, DISK, RECORD, VmBoxStore
+from contrail.errors import FIX_DEPS, BuildFailed, ConfigError, ToolMissing
+from contrail.tools import accel, docker, qemu, vagrant
+from contrail.tools.run import Completed, run
+from contrail.workspace import Workspace, data_dir
 
 # Every box runs sshd under supervisor; the role's own check comes after this one.
 COMMON_SMOKE = "nc -z 127.0.0.1 22"
+
+
+class Store(Protocol):
+    """Where a provider's boxes are kept (BoxStore: docker images; VmBoxStore: files)."""
+
+    namespace: str
+
+    def all(self) -> list[Box]: ...
+
+    def current(self, role: str) -> Box | None: ...
+
+    def with_hash(self, role: str, input_hash: str) -> Box | None: ...
+
+    def next_version(self, role: str) -> str: ...
+
+    def promote(self, artifact: str) -> Box: ...
 
 
 class Builder(Protocol):
@@ -29,14 +56,60 @@ class Builder(Protocol):
         """What builds need is running (ToolMissing with the fix otherwise)."""
         ...
 
+    def store(self, namespace: str) -> Store: ...
+
+    def base_hash(self, ws: Workspace, spec: BaseSpec, pubkey: str) -> str: ...
+
+    def ensure_base(
+        self,
+        ws: Workspace,
+        store: Store,
+        spec: BaseSpec,
+        pubkey: str,
+        http_proxy: str | None,
+        on_line: Callable[[str], None],
+    ) -> tuple[Box, bool]: ...
+
+    def build_proxy(self, url: str | None) -> str:
+        """The apt proxy's URL as a machine being built reaches it."""
+        ...
+
+    def workdir(self, store: Store, role: str) -> Path:
+        """A new directory for one build's files."""
+        ...
+
+    def variables(self, base: Box, workdir: Path) -> dict[str, str]:
+        """The template's variables for this provider's source."""
+        ...
+
+    def artifact(self, artifact_id: str, workdir: Path, labels: dict[str, str]) -> str:
+        """What `store.promote` takes, from what Packer built."""
+        ...
+
     def smoke(self, artifact: str, name: str, check: str, log: Path, timeout: float) -> None:
         """Start the built box as Vagrant would and wait until `check` passes in it; BuildFailed after
         `timeout` seconds, with the check's last output."""
         ...
 
+    def finish(self, artifact: str) -> str:
+        """A box that passed its smoke check made ready for the store (what `store.promote` takes)."""
+        ...
+
     def discard(self, artifact: str) -> None:
         """A built box that will not be tagged, removed."""
         ...
+
+
+def wait_for_check(attempt: Callable[[], Completed], check: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        done = attempt()
+        if done.status == 0:
+            return
+        if time.monotonic() > deadline:
+            last = done.output.strip().splitlines()[-1:] or ["(no output)"]
+            raise BuildFailed(f"smoke check `{check}` still failing after {timeout:.0f} s: {last[0]}", f"log: {log}")
+        time.sleep(0.5)
 
 
 class DockerBuilder:
@@ -46,29 +119,170 @@ class DockerBuilder:
     def require(self) -> None:
         docker.server_version()
 
+    def store(self, namespace: str) -> Store:
+        return BoxStore(namespace)
+
+    def base_hash(self, ws: Workspace, spec: BaseSpec, pubkey: str) -> str:
+        return spec.input_hash
+
+    def ensure_base(
+        self,
+        ws: Workspace,
+        store: Store,
+        spec: BaseSpec,
+        pubkey: str,
+        http_proxy: str | None,
+        on_line: Callable[[str], None],
+    ) -> tuple[Box, bool]:
+        assert isinstance(store, BoxStore)
+        return ensure_base(ws, store, spec, http_proxy=http_proxy, on_line=on_line)
+
+    def build_proxy(self, url: str | None) -> str:
+        return url or ""
+
+    def workdir(self, store: Store, role: str) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"contrail-build-{role}-"))
+
+    def variables(self, base: Box, workdir: Path) -> dict[str, str]:
+        return {"base_image": base.image_id}
+
+    def artifact(self, artifact_id: str, workdir: Path, labels: dict[str, str]) -> str:
+        shutil.rmtree(workdir, ignore_errors=True)  # the labels went in through the template
+        return artifact_id
+
     def smoke(self, artifact: str, name: str, check: str, log: Path, timeout: float) -> None:
         container = f"contrail-smoke-{name}-{uuid.uuid4().hex[:8]}"
         docker.run_container(artifact, container)  # its own command, as Vagrant runs it: supervisor
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                done = docker.exec_in(container, f"{COMMON_SMOKE} && ( {check} )", log=log)
-                if done.status == 0:
-                    return
-                if time.monotonic() > deadline:
-                    last = done.output.strip().splitlines()[-1:] or ["(no output)"]
-                    raise BuildFailed(
-                        f"smoke check `{check}` still failing after {timeout:.0f} s: {last[0]}", f"log: {log}"
-                    )
-                time.sleep(0.5)
+            wait_for_check(
+                lambda: docker.exec_in(container, f"{COMMON_SMOKE} && ( {check} )", log=log), check, log, timeout
+            )
         finally:
             docker.remove_container(container)
+
+    def finish(self, artifact: str) -> str:
+        return artifact
 
     def discard(self, artifact: str) -> None:
         docker.remove_image(artifact)
 
 
-BUILDERS: dict[str, Builder] = {"docker": DockerBuilder()}
+# Packer's qemu source and the smoke check reach the host through QEMU's user-mode network, where the
+# host's loopback is this address.
+QEMU_HOST = "10.0.2.2"
+# The libvirt box format (vagrant-libvirt): the disk and its size, and the box's own Vagrantfile.
+BOX_VAGRANTFILE = """\
+# A Contrail box for vagrant-libvirt. PID 1 is contrail-init, then supervisord (no systemd); eth0 is
+# configured by DHCP, the private networks by Vagrant through ifupdown.
+Vagrant.configure("2") do |config|
+  config.vm.guest = :debian
+  config.vm.synced_folder ".", "/vagrant", disabled: true
+  config.vm.provider :libvirt do |libvirt|
+    libvirt.disk_bus = "virtio"
+    libvirt.nic_model_type = "virtio"
+  end
+end
+"""
+VM_SMOKE_BOOT_SECONDS = 120.0  # under TCG a VM box boots in ~20 s; its services start after that
+
+
+class LibvirtBuilder:
+    provider = "libvirt"
+    packer_source = "qemu.box"
+
+    @cached_property
+    def acceleration(self) -> qemu.Acceleration:
+        return accel.acceleration(data_dir())
+
+    def require(self) -> None:
+        qemu.qemu()
+        if not shutil.which("qemu-img") or not shutil.which("mkfs.ext4"):
+            raise ToolMissing("qemu-img and mkfs.ext4 are needed for VM boxes", FIX_DEPS)
+
+    def store(self, namespace: str) -> Store:
+        return VmBoxStore(namespace)
+
+    def base_hash(self, ws: Workspace, spec: BaseSpec, pubkey: str) -> str:
+        return vmbase.vm_base_hash(ws, spec, pubkey)
+
+    def ensure_base(
+        self,
+        ws: Workspace,
+        store: Store,
+        spec: BaseSpec,
+        pubkey: str,
+        http_proxy: str | None,
+        on_line: Callable[[str], None],
+    ) -> tuple[Box, bool]:
+        assert isinstance(store, VmBoxStore)
+        return vmbase.ensure_vm_base(
+            ws, store, spec, pubkey=pubkey, accel=self.acceleration.accel, http_proxy=http_proxy, on_line=on_line
+        )
+
+    def build_proxy(self, url: str | None) -> str:
+        if not url:
+            return ""
+        parts = urlsplit(url)
+        if parts.hostname in ("127.0.0.1", "localhost"):
+            return urlunsplit(parts._replace(netloc=f"{QEMU_HOST}:{parts.port or 80}"))
+        return url
+
+    def workdir(self, store: Store, role: str) -> Path:
+        assert isinstance(store, VmBoxStore)
+        return store.staging(role)
+
+    def variables(self, base: Box, workdir: Path) -> dict[str, str]:
+        return {
+            "base_disk": str(Path(base.image_id) / DISK),
+            "base_disk_checksum": vmbase.disk_checksum(base),
+            "output_dir": str(workdir / "packer"),
+            "accelerator": self.acceleration.accel,
+            "ssh_private_key": str(vagrant.insecure_private_key()),
+        }
+
+    def artifact(self, artifact_id: str, workdir: Path, labels: dict[str, str]) -> str:
+        built = workdir / "packer" / DISK
+        built.rename(workdir / DISK)
+        (workdir / "packer").rmdir()
+        size_gb = vmbase.DISK_GB
+        (workdir / "metadata.json").write_text(
+            json.dumps({"provider": "libvirt", "format": "qcow2", "virtual_size": size_gb}) + "\n"
+        )
+        (workdir / "Vagrantfile").write_text(BOX_VAGRANTFILE)
+        (workdir / RECORD).write_text(json.dumps(labels, indent=2) + "\n")
+        return str(workdir)
+
+    def smoke(self, artifact: str, name: str, check: str, log: Path, timeout: float) -> None:
+        key = vagrant.insecure_private_key()
+        with qemu.running(Path(artifact) / DISK, self.acceleration.accel, log) as port:
+            ssh = [
+                "ssh",
+                *("-p", str(port), "-i", str(key), "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"),
+                *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"),
+                "vagrant@127.0.0.1",
+            ]
+            command = shlex.join(["sudo", "sh", "-c", f"{COMMON_SMOKE} && ( {check} )"])
+            wait_for_check(
+                lambda: run([*ssh, command], check=False, log=log), check, log, timeout + VM_SMOKE_BOOT_SECONDS
+            )
+
+    def finish(self, artifact: str) -> str:
+        """The .box (an uncompressed tar: qcow2 compresses poorly and gzip would cost a minute per box) and
+        its sha256 in the record; the loose disk removed."""
+        box_dir = Path(artifact)
+        packaged = box_dir / BOX_FILE
+        run(["tar", "-cSf", str(packaged), "-C", str(box_dir), "metadata.json", "Vagrantfile", DISK])
+        (box_dir / DISK).unlink()
+        record = json.loads((box_dir / RECORD).read_text())
+        record["box_sha256"] = vmbase.file_sha256(packaged)
+        (box_dir / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        return artifact
+
+    def discard(self, artifact: str) -> None:
+        shutil.rmtree(artifact, ignore_errors=True)
+
+
+BUILDERS: dict[str, Builder] = {"docker": DockerBuilder(), "libvirt": LibvirtBuilder()}
 
 
 def builder(provider: str) -> Builder:

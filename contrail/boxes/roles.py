@@ -18,7 +18,21 @@ from contrail.tools import packer
 from contrail.workspace import Workspace
 
 # Variables of boxes/box.pkr.hcl that Contrail sets itself; a role file must not.
-COMPUTED = frozenset({"base_image", "scripts_dir", "labels", "apt_proxy", "vagrant_pubkey", "wheel_dir"})
+COMPUTED = frozenset(
+    {
+        "base_image",
+        "scripts_dir",
+        "labels",
+        "apt_proxy",
+        "vagrant_pubkey",
+        "wheel_dir",
+        "base_disk",
+        "base_disk_checksum",
+        "output_dir",
+        "accelerator",
+        "ssh_private_key",
+    }
+)
 REQUIRED = ("role", "description", "scripts", "smoke")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VARIABLE = re.compile(r'^variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
@@ -130,4 +144,11 @@ def _is(value: object, kind: type) -> bool:
 
 def placeholders() -> dict[str, str]:
     """Values for the computed variables, so `packer validate` judges only the role file."""
-    return {"base_image": "x", "scripts_dir": "/nonexistent", "labels": "{}", "vagrant_pubkey": "x", "wheel_dir": "/x"}
+    return {
+        "base_image": "x",
+        "base_disk": "/x.qcow2",
+        "scripts_dir": "/nonexistent",
+        "labels": "{}",
+        "vagrant_pubkey": "x",
+        "wheel_dir": "/x",
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 from contrail.boxes.images import Box, BoxStore
 from contrail.catalog import metadata as fmt
 from contrail.catalog.store import CatalogURL, HttpStore, Store, open_store
-from contrail.environment import providers
+from contrail.environment.providers.docker import DockerProvider
 from contrail.errors import ConfigError, ContrailError, ToolFailed
 from contrail.tools import docker
 
@@ -202,7 +202,7 @@ def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
         _check_version(name, metadata, number, request.force)
     image = _push_image(uploads, box, name, number, request)
     description = f"{name} {number}: Contrail {box.role} box, input hash {box.input_hash[:12]}"
-    data = fmt.box_archive(providers.provider("docker").box_files(image, description))
+    data = fmt.box_archive(DockerProvider().box_files(image, description))
     checksum = fmt.sha256(data)
     path = f"{name}/{number}/docker-{checksum[:16]}.box"
     request.on_step(box.role, f"uploading {path}")

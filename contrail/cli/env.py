@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 )
 @click.option("--web", type=int, help="Nginx nodes (first run; default 2).")
 @click.option("--app", "app_nodes", type=int, help="App servers (first run; default 3).")
+@click.option("--cache", "cache_nodes", type=click.IntRange(0, 1), help="The shared cache node (first run; default 1).")
 @click.option("--port", type=int, help="Host port of the front door (first run; default 8080).")
 @click.option("--stats-port", type=int, help="Host port of HAProxy's stats page (first run; default 8404).")
 @click.option(
@@ -47,6 +48,11 @@ if TYPE_CHECKING:
     metavar="URL",
     help="Take the boxes from a team catalog (first run; http(s)://[USER:PASSWORD@]HOST:PORT or a directory).",
 )
+@click.option(
+    "--provider",
+    type=click.Choice(["docker", "libvirt"]),
+    help="Containers (docker, the default) or VMs (libvirt; boxes from `contrail build-boxes --provider libvirt`).",
+)
 @click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
 def startdev_cmd(
     use_vagrant: bool,
@@ -55,10 +61,12 @@ def startdev_cmd(
     war: str | None,
     web: int | None,
     app_nodes: int | None,
+    cache_nodes: int | None,
     port: int | None,
     stats_port: int | None,
     db_engine: str | None,
     catalog: str | None,
+    provider: str | None,
     force: bool,
 ) -> None:
     """Render Vagrantfile, fabfile.py and contrail.toml for the app in this directory (cookiecutter)."""
@@ -74,10 +82,12 @@ def startdev_cmd(
         war=war,
         web=web,
         app=app_nodes,
+        cache=cache_nodes,
         host_port=port,
         stats_port=stats_port,
         db_engine=db_engine,
         catalog=catalog,
+        provider=provider,
         force=force,
     )
     rendered = devenv.startdev(Path.cwd(), request)

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from contrail import secrets, topology
+from contrail.boxes.vmstore import boxes_dir
 from contrail.config import DevConfig
 from contrail.environment.core import Environment
 from contrail.environment.health import NodeHealth, wait_healthy
 from contrail.environment.providers import provider
-from contrail.errors import ContrailError
-from contrail.tools import docker
+from contrail.errors import ContrailError, ToolMissing
+from contrail.tools import docker, libvirt
 from contrail.tools import vagrant as vagrant_tools
 from contrail.workspace import state_dir
 
@@ -50,8 +51,12 @@ def up(
         raise ContrailError(f"no Vagrantfile in {cfg.project_dir}", "run `contrail startdev` first")
     secrets.load(env.state)
     log = env.workspace.new_log("up")
+    if cfg.provider == "libvirt" and not libvirt.answers():
+        raise ToolMissing("libvirtd is not running", "run `contrail doctor --fix` (as root) or `make deps`")
     if cfg.catalog:
-        add_catalog_boxes(cfg, log, on_node)
+        add_catalog_boxes(cfg, cfg.catalog, log, on_node)
+    elif cfg.provider == "libvirt":
+        add_catalog_boxes(cfg, boxes_dir(cfg.namespace).parent.as_uri(), log, on_node)
     with registry_login(cfg, log):
         runner = env.up(log, on_node)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -80,17 +85,29 @@ def registry_login(cfg: DevConfig, log: Path) -> Iterator[None]:
         docker.logout(registry)
 
 
-def add_catalog_boxes(cfg: DevConfig, log: Path, on_node: Callable[[str, str], None]) -> None:
-    """Add the roles' boxes that are not installed yet, one after the other, before `vagrant up`: a
-    parallel `vagrant up` in which several machines wait for the same missing box can hang in Vagrant
-    2.3.4 (seen here with 2 web and 3 app machines)."""
+def add_catalog_boxes(cfg: DevConfig, catalog: str, log: Path, on_node: Callable[[str, str], None]) -> None:
+    """Add the roles' boxes that are not installed yet from `catalog` (a team's, or this machine's own
+    VM boxes), one after the other, before `vagrant up`: a parallel `vagrant up` in which several machines
+    wait for the same missing box can hang in Vagrant 2.3.4 (seen here with 2 web and 3 app machines)."""
+    versions = {} if cfg.catalog else _vm_box_versions(cfg)
     for role in topology.boxes(cfg):
         box = f"{cfg.namespace}/{role}"
-        if vagrant_tools.installed_versions(box, cfg.provider):
+        wanted = versions.get(role, "")
+        installed = vagrant_tools.installed_versions(box, cfg.provider)
+        if (wanted and wanted in installed) or (not wanted and installed):
             continue
-        url = f"{cfg.catalog}/{box}/metadata.json"
+        url = f"{catalog}/{box}/metadata.json"
         on_node("", f"adding box {box} from {url}")
-        vagrant_tools.box_add(url, cfg.provider, cfg.box_version, log, lambda line: on_node("", line))
+        version = wanted or cfg.box_version
+        vagrant_tools.box_add(url, cfg.provider, version, log, lambda line: on_node("", line))
+
+
+def _vm_box_versions(cfg: DevConfig) -> dict[str, str]:
+    """role → the version of its VM box the Vagrantfile pins (the current one when it was rendered)."""
+    from contrail.boxes.vmstore import VmBoxStore
+
+    store = VmBoxStore(cfg.namespace)
+    return {role: box.version for role in topology.boxes(cfg) if (box := store.current(role))}
 
 
 def newer_boxes(cfg: DevConfig) -> list[str]:

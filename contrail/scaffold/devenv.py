@@ -21,10 +21,12 @@ from typing import NamedTuple
 from contrail import config, secrets, topology
 from contrail.boxes import aptcache
 from contrail.boxes.images import BoxStore
+from contrail.boxes.vmstore import VmBoxStore, boxes_dir
 from contrail.catalog import publish as catalog
 from contrail.catalog.store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
 from contrail.deploy import adapt
+from contrail.environment.providers import provider
 from contrail.errors import ConfigError, ContrailError
 from contrail.scaffold import render
 from contrail.tools import docker
@@ -40,6 +42,8 @@ class Request:
     name: str | None = None
     wsgi: str | None = None
     war: str | None = None  # a .war, relative to the project (Tomcat app servers)
+    provider: str | None = None  # "docker" (default) or "libvirt"
+    cache: int | None = None  # the shared cache node: 1 (default) or 0
     web: int | None = None
     app: int | None = None
     host_port: int | None = None
@@ -106,7 +110,7 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
     return DevConfig(
         file=toml,
         name=name,
-        provider="docker",
+        provider=request.provider or "docker",
         host_port=host_port,
         stats_port=request.stats_port
         or (template["stats_port"] if host_port != template["stats_port"] else host_port + 1),
@@ -114,6 +118,7 @@ def _initial_config(project: Path, request: Request) -> DevConfig:
         namespace=os.environ.get("CONTRAIL_NAMESPACE", "contrail"),
         web=request.web or template["web"],
         app_nodes=request.app or template["app_nodes"],
+        cache_nodes=template["cache_nodes"] if request.cache is None else request.cache,
         app=config.AppSettings(
             project,
             app.framework,
@@ -198,16 +203,32 @@ def check_app(cfg: DevConfig) -> None:
 
 
 def _box_images(cfg: DevConfig) -> dict[str, str]:
-    docker.server_version()
-    store = BoxStore(cfg.namespace)
+    """role → what the Vagrantfile runs: a docker image (its ref), or a VM box's version (the machine adds
+    it from this machine's own catalog of VM boxes)."""
+    if cfg.provider == "libvirt":
+        store: BoxStore | VmBoxStore = VmBoxStore(cfg.namespace)
+    else:
+        docker.server_version()
+        store = BoxStore(cfg.namespace)
     current = {role: store.current(role) for role in topology.boxes(cfg)}
     missing = [role for role, box in current.items() if box is None]
     if missing:
+        provider = f" --provider {cfg.provider}" if cfg.provider != "docker" else ""
         raise ContrailError(
-            f"no {', '.join(missing)} box is built (namespace {cfg.namespace})",
-            f"run `contrail build-boxes {' '.join(missing)}` first",
+            f"no {', '.join(missing)} box is built for the {cfg.provider} provider (namespace {cfg.namespace})",
+            f"run `contrail build-boxes{provider} {' '.join(missing)}` first",
         )
+    if cfg.provider == "libvirt":
+        return {role: box.version for role, box in current.items() if box is not None}
     return {role: box.ref for role, box in current.items() if box is not None}
+
+
+def vm_driver() -> str:
+    """vagrant-libvirt's driver for this host: kvm where the acceleration probe booted a VM under KVM."""
+    from contrail.tools.accel import acceleration
+    from contrail.workspace import data_dir
+
+    return acceleration(data_dir()).libvirt_driver
 
 
 def _catalog_location(cfg: DevConfig, requested: str | None) -> CatalogURL | None:
@@ -243,7 +264,7 @@ def _catalog_boxes(cfg: DevConfig, location: CatalogURL) -> dict[str, str]:
 
 def check_ports(cfg: DevConfig) -> None:
     """The host ports are free, or held by this environment's own proxy."""
-    ours = docker.container_ip(f"{cfg.name}-proxy") is not None
+    ours = provider(cfg.provider).state(cfg.name, "proxy") == "running"
     text = cfg.file.read_text() if cfg.file.exists() else ""
     for key, port in (("host_port", cfg.host_port), ("stats_port", cfg.stats_port)):
         if not ours and not port_free(port):
@@ -284,14 +305,20 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
             "box": n.box_name,
             "configure": "tomcat" if n.box_name == "tomcat" else n.role,  # its devenv/configure/ script
             "ip": n.ip,
-            "image": "" if cfg.catalog else images[n.box_name],
+            "image": images[n.box_name] if cfg.provider == "docker" and not cfg.catalog else "",
+            "vm_box_version": images[n.box_name] if cfg.provider == "libvirt" and not cfg.catalog else "",
             "ssh_port": ssh_port(cfg, n),
+            "memory": dict(cfg.memory).get(n.role, 512),
         }
         for n in nodes
     ]
     return {
         "name": cfg.name,
         "namespace": cfg.namespace,
+        "provider": cfg.provider,
+        "libvirt_driver": vm_driver() if cfg.provider == "libvirt" else "qemu",
+        "vm_catalog": boxes_dir(cfg.namespace).parent.as_uri() if cfg.provider == "libvirt" else "",
+        "memory": dict(cfg.memory),
         "catalog": cfg.catalog,
         "apt_cache": aptcache.resolve(cfg.apt_cache).build_url if cfg.apt_cache else "",
         "box_version": cfg.box_version,

@@ -95,8 +95,10 @@ def build(
     only: str,
     log: Path,
     on_event: Callable[[PackerEvent], None],
+    cache_dir: Path | None = None,
 ) -> BuildResult:
-    """`packer build` of the template's source `only` (TYPE.NAME)."""
+    """`packer build` of the template's source `only` (TYPE.NAME); Packer's cache (the qemu source's
+    locks and ports) in `cache_dir` rather than the working directory."""
     events: list[PackerEvent] = []
 
     def collect(line: str) -> None:
@@ -106,7 +108,8 @@ def build(
             on_event(event)
 
     args = ["packer", "build", "-machine-readable", f"-only={only}", *var_args(var_files, variables), str(template)]
-    completed = run(args, log=log, on_line=collect, check=False, capture=False)
+    env = {"PACKER_CACHE_DIR": str(cache_dir)} if cache_dir else None
+    completed = run(args, log=log, on_line=collect, check=False, capture=False, env=env)
     result = summarize(events)
     if completed.status != 0 and not result.errors:
         raise ToolFailed(f"packer build exited with status {completed.status}", f"full output in {log}")

@@ -37,6 +37,7 @@ def run(
     stdin: IO[bytes] | None = None,
     env: dict[str, str] | None = None,
     capture: bool = True,
+    cwd: Path | str | None = None,
 ) -> Completed:
     """Run `args`, streaming its combined output line by line; raise ToolFailed on a non-zero exit."""
     args = tuple(str(a) for a in args)
@@ -48,6 +49,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=full_env,
+            cwd=cwd,
             text=True,
             errors="replace",
             bufsize=1,

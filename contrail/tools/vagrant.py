@@ -31,11 +31,21 @@ _KEY_GLOBS = (
 
 def insecure_public_key() -> str:
     """Vagrant's public insecure key, put in every box; Vagrant replaces it on a machine's first up."""
+    return _insecure_key(".pub").read_text(encoding="ascii").strip()
+
+
+def insecure_private_key() -> Path:
+    """Vagrant's private insecure key: what builds of VM boxes log in with, as Vagrant does at first up."""
+    return _insecure_key("")
+
+
+def _insecure_key(suffix: str) -> Path:
     for pattern in _KEY_GLOBS:
         for path in sorted(glob.glob(pattern)):
-            with open(path, encoding="ascii") as handle:
-                return handle.read().strip()
-    raise ToolMissing("Vagrant's public insecure key (keys/vagrant.pub) was not found", FIX_DEPS)
+            key = Path(path).with_suffix(suffix)
+            if key.is_file():
+                return key
+    raise ToolMissing(f"Vagrant's insecure key (keys/vagrant{suffix}) was not found", FIX_DEPS)
 
 
 def home() -> Path:

@@ -1,6 +1,5 @@
-"""What differs between the machines' providers (docker today; libvirt next): how a machine is found,
-inspected, stopped, paused and resumed, what is left of an environment to clean up, and what a box of the
-provider holds. Everything else
+"""What differs between the machines' providers (docker: containers; libvirt: VMs): how a machine is
+found, inspected, stopped, paused and resumed, and what is left of an environment to clean up. Everything else
 about an environment (Vagrant, its state directory, reaching a machine over SSH) is the same for all."""
 
 from __future__ import annotations
@@ -47,15 +46,13 @@ class Provider(Protocol):
         """Remove what Vagrant leaves of an environment besides its machines (networks, volumes)."""
         ...
 
-    def box_files(self, image: str, description: str) -> dict[str, bytes]:
-        """The files of a box of this provider for a built box (`image`), as the catalog publishes it."""
-        ...
-
 
 def provider(name: str) -> Provider:
-    from contrail.environment.providers import docker
+    from contrail.environment.providers import docker, libvirt
 
-    known: dict[str, Provider] = {"docker": docker.DockerProvider()}
+    known: dict[str, Provider] = {"docker": docker.DockerProvider(), "libvirt": libvirt.LibvirtProvider()}
     if name not in known:
-        raise ConfigError(f"provider {name!r} has no machines Contrail can manage yet", 'use provider = "docker"')
+        raise ConfigError(
+            f"provider {name!r} has no machines Contrail can manage", 'use provider = "docker" or "libvirt"'
+        )
     return known[name]
