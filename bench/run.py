@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BENCHMARKS = ["boxes", "push", "tomcat", "check", "catalog", "staging"]
+BENCHMARKS = ["boxes", "push", "tomcat", "check", "catalog", "staging", "vms"]
 
 
 def main() -> None:

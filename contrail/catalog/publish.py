@@ -3,7 +3,9 @@
 Publishing a docker box: push its image to the registry (the catalog server's own, or --registry),
 write a .box whose Vagrantfile pins the image by digest, upload the .box under a name that contains
 its checksum (so no referenced file is ever overwritten), read it back and check the checksum, and
-only when every role got that far, replace each metadata.json atomically. A publish that fails or is
+only when every role got that far, replace each metadata.json atomically. A libvirt box (a VM's disk) is
+uploaded as built, the same way. A role's docker and libvirt boxes share a version: a provider published
+to a catalog whose latest version lacks it joins that version. A publish that fails or is
 interrupted before that point removes what it uploaded; metadata.json, the only file Vagrant starts
 from, is never touched, so the catalog serves exactly what it served before. (Each box's
 metadata.json is one file: a failure between two of them leaves the first box published, whole.)
@@ -11,12 +13,14 @@ metadata.json is one file: a failure between two of them leaves the first box pu
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from contrail.boxes.images import Box, BoxStore
+from contrail.boxes.vmstore import BOX_FILE, RECORD, VmBoxStore
 from contrail.catalog import metadata as fmt
 from contrail.catalog.store import CatalogURL, HttpStore, Store, open_store
 from contrail.environment.providers.docker import DockerProvider
@@ -86,6 +90,7 @@ def publish(
     force: bool = False,
     registry: str | None = None,
     public_url: str | None = None,
+    provider: str = "docker",
     log: Path,
     on_step: Callable[[str, str], None] = lambda role, text: None,
     on_line: Callable[[str, str], None] = lambda role, text: None,
@@ -95,14 +100,18 @@ def publish(
     store.check_writable()  # reachability and credentials, before any work
     if version is not None:
         fmt.parse_version(version)
-    boxes = _boxes_to_publish(BoxStore(namespace), roles, namespace, known_roles)
+    if provider not in ("docker", "libvirt"):
+        raise ConfigError(f"provider {provider!r} has no boxes to publish", "use --provider docker or libvirt")
+    local: BoxStore | VmBoxStore = BoxStore(namespace) if provider == "docker" else VmBoxStore(namespace)
+    boxes = _boxes_to_publish(local, roles, namespace, known_roles, provider)
     registry = registry or (location.netloc if location.is_http else None)
-    if registry and location.user and registry == location.netloc:
+    if provider == "docker" and registry and location.user and registry == location.netloc:
         docker.login(registry, location.user, location.password, log)
     public = public_url.rstrip("/") if public_url else location.base
     request = _Request(version, force, registry, public, log, on_step, on_line)
+    stage = _stage if provider == "docker" else _stage_libvirt
     with _Uploads(store) as uploads:
-        staged = [_stage(uploads, box, request) for box in boxes]
+        staged = [stage(uploads, box, request) for box in boxes]
         for item in staged:
             if item.published.action != "unchanged":
                 on_step(item.role, f"writing {metadata_path(item.name)}")
@@ -165,11 +174,14 @@ class _Uploads:
             pass  # the catalog went away too; what was uploaded is unreferenced, `catalog prune` removes it
 
 
-def _boxes_to_publish(store: BoxStore, roles: Sequence[str], namespace: str, known: Sequence[str]) -> list[Box]:
+def _boxes_to_publish(
+    store: BoxStore | VmBoxStore, roles: Sequence[str], namespace: str, known: Sequence[str], provider: str
+) -> list[Box]:
+    build = "contrail build-boxes" + ("" if provider == "docker" else f" --provider {provider}")
     if not roles:
         current = [b for b in (store.current(r) for r in known) if b is not None]
         if not current:
-            raise ConfigError(f"no boxes are built (namespace {namespace})", "run `contrail build-boxes` first")
+            raise ConfigError(f"no {provider} boxes are built (namespace {namespace})", f"run `{build}` first")
         return current
     boxes = []
     for role in dict.fromkeys(roles):
@@ -178,7 +190,8 @@ def _boxes_to_publish(store: BoxStore, roles: Sequence[str], namespace: str, kno
             if role not in known:
                 raise ConfigError(f"unknown role {role!r}", f"known roles: {', '.join(sorted(known))}")
             raise ConfigError(
-                f"no {role} box is built (namespace {namespace})", f"run `contrail build-boxes {role}` first"
+                f"no {role} box is built for the {provider} provider (namespace {namespace})",
+                f"run `{build} {role}` first",
             )
         boxes.append(box)
     return boxes
@@ -191,15 +204,12 @@ def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
     metadata = read_metadata(store, name) or fmt.BoxMetadata(name, f"Contrail {box.role} box (team {box.namespace})")
     latest = metadata.latest()
     latest_docker = latest.provider("docker") if latest else None
-    if request.version is None:
-        if latest and latest_docker and latest_docker.image_id == box.image_id and not request.force:
-            request.on_step(box.role, f"{name} {latest.version} already has this image")
-            unchanged = Published(name, latest.version, "unchanged", latest_docker.image, latest_docker.checksum)
-            return _Staged(box.role, name, metadata, unchanged)
-        number = fmt.next_patch(latest.version) if latest else fmt.FIRST_VERSION
-    else:
-        number = request.version
-        _check_version(name, metadata, number, request.force)
+    same = latest and latest_docker and latest_docker.image_id == box.image_id
+    if same and latest and latest_docker and request.version is None and not request.force:
+        request.on_step(box.role, f"{name} {latest.version} already has this image")
+        unchanged = Published(name, latest.version, "unchanged", latest_docker.image, latest_docker.checksum)
+        return _Staged(box.role, name, metadata, unchanged)
+    number = _version_for(name, metadata, "docker", request)
     image = _push_image(uploads, box, name, number, request)
     description = f"{name} {number}: Contrail {box.role} box, input hash {box.input_hash[:12]}"
     data = fmt.box_archive(DockerProvider().box_files(image, description))
@@ -219,17 +229,70 @@ def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
         image_size=box.size,
         image_id=box.image_id,
     )
-    action = "replaced" if metadata.find(number) else "published"
-    new_version = fmt.Version(number, [provider], f"built {box.built_at}, input hash {box.input_hash[:12]}")
-    return _Staged(box.role, name, metadata.with_version(new_version), Published(name, number, action, image, checksum))
+    return _added(box, name, metadata, number, provider, image)
 
 
-def _check_version(name: str, metadata: fmt.BoxMetadata, number: str, force: bool) -> None:
-    """--version: new, or replaced with --force; never older than the catalog's latest."""
+def _added(box: Box, name: str, metadata: fmt.BoxMetadata, number: str, provider: fmt.Provider, image: str) -> _Staged:
+    """`provider` in version `number` of the box, beside the version's other providers."""
+    existing = metadata.find(number)
+    action = "replaced" if existing and existing.provider(provider.name) else "published"
+    others = [p for p in existing.providers if p.name != provider.name] if existing else []
+    description = existing.description if existing else f"built {box.built_at}, input hash {box.input_hash[:12]}"
+    new_version = fmt.Version(number, [*others, provider], description)
+    published = Published(name, number, action, image, provider.checksum)
+    return _Staged(box.role, name, metadata.with_version(new_version), published)
+
+
+def _version_for(name: str, metadata: fmt.BoxMetadata, provider: str, request: _Request) -> str:
+    """--version (checked), else the latest version when it lacks this provider (the role's other
+    provider published it), else the next patch version."""
+    if request.version is not None:
+        _check_version(name, metadata, request.version, request.force, provider)
+        return request.version
     latest = metadata.latest()
-    if metadata.find(number) and not force:
+    if latest is None:
+        return fmt.FIRST_VERSION
+    if latest.provider(provider) is None:
+        return latest.version
+    return fmt.next_patch(latest.version)
+
+
+def _stage_libvirt(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
+    """A libvirt box's .box (the VM's disk, metadata.json, Vagrantfile) uploaded as built and read back;
+    its new metadata, not yet written."""
+    store = uploads.store
+    name = f"{box.namespace}/{box.role}"
+    metadata = read_metadata(store, name) or fmt.BoxMetadata(name, f"Contrail {box.role} box (team {box.namespace})")
+    record = json.loads((Path(box.image_id) / RECORD).read_text())
+    checksum = record["box_sha256"]
+    latest = metadata.latest()
+    latest_libvirt = latest.provider("libvirt") if latest else None
+    same = latest and latest_libvirt and latest_libvirt.checksum == checksum
+    if same and latest and request.version is None and not request.force:
+        request.on_step(box.role, f"{name} {latest.version} already has this libvirt box")
+        return _Staged(box.role, name, metadata, Published(name, latest.version, "unchanged", "", checksum))
+    number = _version_for(name, metadata, "libvirt", request)
+    data = (Path(box.image_id) / BOX_FILE).read_bytes()
+    if fmt.sha256(data) != checksum:
+        raise ToolFailed(f"{box.image_id}/{BOX_FILE} no longer has the checksum it was built with", "rebuild it")
+    path = f"{name}/{number}/libvirt-{checksum[:16]}.box"
+    request.on_step(box.role, f"uploading {path} ({len(data) / 1e6:.0f} MB)")
+    uploads.write_box(name, path, data)
+    echoed = store.read(path)
+    if echoed is None or fmt.sha256(echoed) != checksum:
+        raise ToolFailed(f"{store.location.url(path)} does not read back with the checksum just written")
+    provider = fmt.Provider(name="libvirt", url=f"{request.public}/{path}", checksum=checksum, size=len(data))
+    return _added(box, name, metadata, number, provider, "")
+
+
+def _check_version(name: str, metadata: fmt.BoxMetadata, number: str, force: bool, provider: str) -> None:
+    """--version: new (or without this provider yet), or replaced with --force; never older than the
+    catalog's latest."""
+    latest = metadata.latest()
+    existing = metadata.find(number)
+    if existing and existing.provider(provider) and not force:
         raise ConfigError(
-            f"{name} {number} is already in the catalog",
+            f"{name} {number} is already in the catalog for the {provider} provider",
             "pass --force to replace it, or leave out --version to publish the next patch version",
         )
     if latest and fmt.parse_version(number) < fmt.parse_version(latest.version) and not metadata.find(number):

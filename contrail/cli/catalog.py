@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     help="The URL teammates read the catalog from, when it differs from --catalog (e.g. a directory "
     "synced to an HTTPS static host).",
 )
+@click.option(
+    "--provider",
+    type=click.Choice(["docker", "libvirt"]),
+    default="docker",
+    show_default=True,
+    help="Which boxes: docker images, or VM disks (`contrail build-boxes --provider libvirt`).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Stream docker push's own output.")
 @namespace_option
 def publish_cmd(
@@ -43,6 +50,7 @@ def publish_cmd(
     force: bool,
     registry: str | None,
     public_url: str | None,
+    provider: str,
     verbose: bool,
     namespace: str,
 ) -> None:
@@ -72,6 +80,7 @@ def publish_cmd(
             force=force,
             registry=registry,
             public_url=parse_url(public_url).base if public_url else None,
+            provider=provider,
             log=log,
             on_step=on_step,
             on_line=ui.tool_line,

@@ -4,6 +4,7 @@ Django example pushed to it and served through HAProxy, and a destroy that leave
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from contrail.boxes.vmstore import VmBoxStore
+from contrail.catalog.metadata import parse_metadata
 from contrail.environment.providers.libvirt import LibvirtProvider
 from tests.conftest import REPO, contrail
 from tests.e2e.running import Env
@@ -111,3 +113,35 @@ def test_destroy_leaves_no_domain_volume_or_network(vms: Env) -> None:
         ["virsh", "-c", "qemu:///system", "list", "--all", "--name"], capture_output=True, text=True
     )
     assert vms.name not in domains.stdout
+
+
+def test_one_catalog_version_holds_both_providers_and_stock_vagrant_adds_the_libvirt_one(
+    vm_boxes: Path, built_boxes: Path, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    for provider in ("docker", "libvirt"):
+        published = contrail("publish", "--catalog", str(catalog), "--provider", provider, "web", cwd=built_boxes)
+        assert published.status == 0, published.stdout + published.stderr
+    metadata = parse_metadata((catalog / "contrail/web/metadata.json").read_bytes(), "metadata.json")
+    assert [v.version for v in metadata.versions] == ["1.0.0"]
+    assert sorted(p.name for p in metadata.versions[0].providers) == ["docker", "libvirt"]
+
+    vagrant_home = {"VAGRANT_HOME": str(tmp_path / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1"}
+    url = (catalog / "contrail/web/metadata.json").as_uri()
+    added = vagrant("box", "add", "--provider", "libvirt", url, env=vagrant_home)
+    assert "Successfully added box 'contrail/web' (v1.0.0) for 'libvirt'" in added, added
+    assert "Calculating and comparing box checksum" in added, added
+
+    again = contrail(
+        "publish", "--catalog", str(catalog), "--provider", "libvirt", "--version", "1.0.1", "web", cwd=built_boxes
+    )
+    assert again.status == 0, again.stdout + again.stderr
+    outdated = vagrant("box", "outdated", "--global", env=vagrant_home)
+    assert re.search(r"contrail/web.*outdated.*1\.0\.1", outdated, re.S), outdated
+
+
+def vagrant(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run(["vagrant", *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

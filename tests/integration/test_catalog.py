@@ -155,7 +155,7 @@ def test_publishing_an_unchanged_box_again_adds_no_version(published_catalog, bu
 def test_an_existing_version_is_refused_without_force_and_versions_only_go_up(published_catalog, built_boxes):
     one_line_error(
         contrail("publish", "--catalog", published_catalog.url, "--version", "1.0.0", "proxy", cwd=built_boxes),
-        r"contrail/proxy 1\.0\.0 is already in the catalog — pass --force",
+        r"contrail/proxy 1\.0\.0 is already in the catalog for the docker provider — pass --force",
     )
     one_line_error(
         contrail("publish", "--catalog", published_catalog.url, "--version", "0.9.0", "proxy", cwd=built_boxes),
@@ -178,7 +178,7 @@ def test_bad_catalog_input_is_one_line(catalog_server, built_boxes, tmp_path):
     )
     one_line_error(
         contrail("publish", "--catalog", catalog_server.url, "--namespace", "nobody", "web", cwd=built_boxes),
-        r"no web box is built \(namespace nobody\) — run `contrail build-boxes web`",
+        r"no web box is built for the docker provider \(namespace nobody\) — run `contrail build-boxes web`",
     )
     one_line_error(contrail("publish", "--catalog", catalog_server.url, "mailer", cwd=built_boxes), "unknown role")
     broken = tmp_path / "broken"
