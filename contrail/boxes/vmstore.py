@@ -32,6 +32,7 @@ from contrail.boxes.images import (
     version_key,
 )
 from contrail.catalog import metadata
+from contrail.tools import vagrant
 from contrail.workspace import data_dir
 
 RECORD = "contrail.json"
@@ -97,7 +98,12 @@ class VmBoxStore:
         return matches[-1] if matches else None
 
     def next_version(self, role: str) -> str:
+        """Past every version of the role here and every one Vagrant has installed under the box's name:
+        Vagrant and vagrant-libvirt's storage pool know a box by name and version alone, so a version
+        made again (a new data directory, another clone's store) would run the stale box (vagrant-libvirt
+        issue #85)."""
         versions = [version_key(b.version) for b in self._boxes if b.role == role]
+        versions += [version_key(v) for v in vagrant.installed_versions(f"{self.namespace}/{role}", "libvirt")]
         if not versions:
             return FIRST_VERSION
         major, minor, patch = (*max(versions), 0, 0, 0)[:3]

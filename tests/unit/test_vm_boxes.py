@@ -58,6 +58,14 @@ def test_an_older_version_with_the_same_inputs_is_made_current_again(store: VmBo
     assert store.next_version("db") == "1.0.2"
 
 
+def test_a_new_version_is_past_every_one_vagrant_has_installed(store: VmBoxStore, tmp_path, monkeypatch):
+    """Vagrant knows a box by name and version alone: a store made anew must not reuse one."""
+    monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant.d"))
+    (tmp_path / "vagrant.d/boxes/team-VAGRANTSLASH-app/1.0.4/libvirt").mkdir(parents=True)
+    (tmp_path / "vagrant.d/boxes/team-VAGRANTSLASH-app/1.0.9/docker").mkdir(parents=True)  # another provider
+    assert store.next_version("app") == "1.0.5" and store.next_version("web") == "1.0.0"
+
+
 def test_a_build_that_never_finished_is_no_box(store: VmBoxStore):
     store.staging("app")  # a build killed before its promote
     assert store.all() == [] and store.current("app") is None
