@@ -69,7 +69,35 @@ def version_key(version: str) -> tuple[int, ...]:
         return (0,)
 
 
-class BoxStore:
+class StoredBoxes:
+    """What every provider's store answers from its list of boxes (sorted by role, then version)."""
+
+    namespace: str
+    _boxes: list[Box]
+
+    def all(self) -> list[Box]:
+        return list(self._boxes)
+
+    def current(self, role: str) -> Box | None:
+        return next((b for b in self._boxes if b.role == role and b.is_current), None)
+
+    def with_hash(self, role: str, input_hash: str) -> Box | None:
+        """The newest box of `role` built from exactly these inputs, if any is still on disk."""
+        matches = [b for b in self._boxes if b.role == role and b.input_hash == input_hash]
+        return matches[-1] if matches else None
+
+    def next_version(self, role: str) -> str:
+        versions = self.versions_taken(role)
+        if not versions:
+            return FIRST_VERSION
+        major, minor, patch = (*max(versions), 0, 0, 0)[:3]
+        return f"{major}.{minor}.{patch + 1}"
+
+    def versions_taken(self, role: str) -> list[tuple[int, ...]]:
+        return [version_key(b.version) for b in self._boxes if b.role == role]
+
+
+class BoxStore(StoredBoxes):
     """The boxes of one namespace on the local Docker engine, read once and kept current as it changes."""
 
     def __init__(self, namespace: str) -> None:
@@ -96,24 +124,6 @@ class BoxStore:
                 )
             )
         self._boxes = sorted(boxes, key=lambda b: (b.role, version_key(b.version)))
-
-    def all(self) -> list[Box]:
-        return list(self._boxes)
-
-    def current(self, role: str) -> Box | None:
-        return next((b for b in self._boxes if b.role == role and b.is_current), None)
-
-    def with_hash(self, role: str, input_hash: str) -> Box | None:
-        """The newest box of `role` built from exactly these inputs, if any is still on disk."""
-        matches = [b for b in self._boxes if b.role == role and b.input_hash == input_hash]
-        return matches[-1] if matches else None
-
-    def next_version(self, role: str) -> str:
-        versions = [version_key(b.version) for b in self._boxes if b.role == role]
-        if not versions:
-            return FIRST_VERSION
-        major, minor, patch = (*max(versions), 0, 0, 0)[:3]
-        return f"{major}.{minor}.{patch + 1}"
 
     def promote(self, image_id: str) -> Box:
         """Tag a built-and-checked image with its version and as the role's current box."""

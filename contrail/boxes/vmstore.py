@@ -23,16 +23,16 @@ from pathlib import Path
 
 from contrail.boxes.images import (
     CURRENT_TAG,
-    FIRST_VERSION,
     LABEL_BUILT_AT,
     LABEL_HASH,
     LABEL_ROLE,
     LABEL_VERSION,
     Box,
+    StoredBoxes,
     version_key,
 )
 from contrail.catalog import metadata
-from contrail.tools import vagrant
+from contrail.tools import libvirt, vagrant
 from contrail.workspace import data_dir
 
 RECORD = "contrail.json"
@@ -47,6 +47,12 @@ def boxes_dir(namespace: str) -> Path:
     return data_dir() / "boxes" / namespace
 
 
+def pool_volume_prefix(box: str, version: str) -> str:
+    """How vagrant-libvirt names the volume it uploads a box version's disk to (0.11: the box name with
+    '/' spelled -VAGRANTSLASH-, then _vagrant_box_image_<version>_)."""
+    return f"{box.replace('/', '-VAGRANTSLASH-')}_vagrant_box_image_{version}_"
+
+
 def write_atomically(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as out:
@@ -54,7 +60,7 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class VmBoxStore:
+class VmBoxStore(StoredBoxes):
     """The libvirt boxes of one namespace on this machine."""
 
     def __init__(self, namespace: str) -> None:
@@ -87,27 +93,13 @@ class VmBoxStore:
             )
         self._boxes = sorted(boxes, key=lambda b: (b.role, version_key(b.version)))
 
-    def all(self) -> list[Box]:
-        return list(self._boxes)
-
-    def current(self, role: str) -> Box | None:
-        return next((b for b in self._boxes if b.role == role and b.is_current), None)
-
-    def with_hash(self, role: str, input_hash: str) -> Box | None:
-        matches = [b for b in self._boxes if b.role == role and b.input_hash == input_hash]
-        return matches[-1] if matches else None
-
-    def next_version(self, role: str) -> str:
-        """Past every version of the role here and every one Vagrant has installed under the box's name:
+    def versions_taken(self, role: str) -> list[tuple[int, ...]]:
+        """Every version of the role here and every one Vagrant has installed under the box's name:
         Vagrant and vagrant-libvirt's storage pool know a box by name and version alone, so a version
         made again (a new data directory, another clone's store) would run the stale box (vagrant-libvirt
         issue #85)."""
-        versions = [version_key(b.version) for b in self._boxes if b.role == role]
-        versions += [version_key(v) for v in vagrant.installed_versions(f"{self.namespace}/{role}", "libvirt")]
-        if not versions:
-            return FIRST_VERSION
-        major, minor, patch = (*max(versions), 0, 0, 0)[:3]
-        return f"{major}.{minor}.{patch + 1}"
+        installed = vagrant.installed_versions(f"{self.namespace}/{role}", "libvirt")
+        return super().versions_taken(role) + [version_key(v) for v in installed]
 
     def staging(self, role: str) -> Path:
         """A new, empty directory where a build of `role` writes its box (same file system as the store)."""
@@ -134,8 +126,29 @@ class VmBoxStore:
         assert box is not None and box.image_id == str(target)
         return box
 
-    def catalog_url(self, role: str) -> str:
-        return (self.root / role / CATALOG).as_uri()
+    def prune(self, keep: int, log: Path) -> list[str]:
+        """All but the current box of each role and the `keep` newest others removed: from this store,
+        from Vagrant (a version a machine still uses stays, and is named), and the volume vagrant-libvirt
+        made of it in libvirt's storage pool (Vagrant leaves that behind). What was removed or kept, one
+        line each."""
+        said = []
+        for role in sorted({b.role for b in self._boxes}):
+            older = [b for b in self._boxes if b.role == role and not b.is_current]
+            for box in older[: max(len(older) - keep, 0)]:
+                name = f"{self.namespace}/{role}"
+                if box.version in vagrant.installed_versions(name, "libvirt"):
+                    removed = vagrant.box_remove(name, "libvirt", box.version, log)
+                    if not removed:
+                        said.append(f"kept {name} {box.version}: a machine still uses it (see {log})")
+                        continue
+                for volume in libvirt.volumes(pool_volume_prefix(name, box.version)):
+                    libvirt.delete_volume(volume)
+                shutil.rmtree(box.image_id)
+                said.append(f"removed {name} {box.version}")
+        self.refresh()
+        for role in {b.role for b in self._boxes}:
+            self._write_catalog(role)
+        return said
 
     def _write_catalog(self, role: str) -> None:
         """The role's metadata.json: every version that has a .box, for `vagrant box add` (which checks

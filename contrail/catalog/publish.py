@@ -197,11 +197,15 @@ def _boxes_to_publish(
     return boxes
 
 
+def _catalog_entry(store: Store, box: Box) -> tuple[str, fmt.BoxMetadata]:
+    """The box's name in the catalog and its metadata there (new and empty when it has none yet)."""
+    name = f"{box.namespace}/{box.role}"
+    return name, read_metadata(store, name) or fmt.BoxMetadata(name, f"Contrail {box.role} box (team {box.namespace})")
+
+
 def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
     """The box's image pushed and its .box uploaded and read back; its new metadata, not yet written."""
-    store = uploads.store
-    name = f"{box.namespace}/{box.role}"
-    metadata = read_metadata(store, name) or fmt.BoxMetadata(name, f"Contrail {box.role} box (team {box.namespace})")
+    name, metadata = _catalog_entry(uploads.store, box)
     latest = metadata.latest()
     latest_docker = latest.provider("docker") if latest else None
     same = latest and latest_docker and latest_docker.image_id == box.image_id
@@ -215,11 +219,7 @@ def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
     data = fmt.box_archive(DockerProvider().box_files(image, description))
     checksum = fmt.sha256(data)
     path = f"{name}/{number}/docker-{checksum[:16]}.box"
-    request.on_step(box.role, f"uploading {path}")
-    uploads.write_box(name, path, data)
-    echoed = store.read(path)
-    if echoed is None or fmt.sha256(echoed) != checksum:
-        raise ToolFailed(f"{store.location.url(path)} does not read back with the checksum just written")
+    _upload(uploads, box.role, name, path, data, checksum, request)
     provider = fmt.Provider(
         name="docker",
         url=f"{request.public}/{path}",
@@ -230,6 +230,16 @@ def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
         image_id=box.image_id,
     )
     return _added(box, name, metadata, number, provider, image)
+
+
+def _upload(uploads: _Uploads, role: str, name: str, path: str, data: bytes, checksum: str, request: _Request) -> None:
+    """A .box written to the catalog and read back with its checksum (a store that stores something else
+    fails here, before any metadata.json references it)."""
+    request.on_step(role, f"uploading {path} ({len(data) / 1e6:.0f} MB)")
+    uploads.write_box(name, path, data)
+    echoed = uploads.store.read(path)
+    if echoed is None or fmt.sha256(echoed) != checksum:
+        raise ToolFailed(f"{uploads.store.location.url(path)} does not read back with the checksum just written")
 
 
 def _added(box: Box, name: str, metadata: fmt.BoxMetadata, number: str, provider: fmt.Provider, image: str) -> _Staged:
@@ -260,9 +270,7 @@ def _version_for(name: str, metadata: fmt.BoxMetadata, provider: str, request: _
 def _stage_libvirt(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
     """A libvirt box's .box (the VM's disk, metadata.json, Vagrantfile) uploaded as built and read back;
     its new metadata, not yet written."""
-    store = uploads.store
-    name = f"{box.namespace}/{box.role}"
-    metadata = read_metadata(store, name) or fmt.BoxMetadata(name, f"Contrail {box.role} box (team {box.namespace})")
+    name, metadata = _catalog_entry(uploads.store, box)
     record = json.loads((Path(box.image_id) / RECORD).read_text())
     checksum = record["box_sha256"]
     latest = metadata.latest()
@@ -276,11 +284,7 @@ def _stage_libvirt(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
     if fmt.sha256(data) != checksum:
         raise ToolFailed(f"{box.image_id}/{BOX_FILE} no longer has the checksum it was built with", "rebuild it")
     path = f"{name}/{number}/libvirt-{checksum[:16]}.box"
-    request.on_step(box.role, f"uploading {path} ({len(data) / 1e6:.0f} MB)")
-    uploads.write_box(name, path, data)
-    echoed = store.read(path)
-    if echoed is None or fmt.sha256(echoed) != checksum:
-        raise ToolFailed(f"{store.location.url(path)} does not read back with the checksum just written")
+    _upload(uploads, box.role, name, path, data, checksum, request)
     provider = fmt.Provider(name="libvirt", url=f"{request.public}/{path}", checksum=checksum, size=len(data))
     return _added(box, name, metadata, number, provider, "")
 

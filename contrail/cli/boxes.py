@@ -13,7 +13,6 @@ from rich.table import Table
 from contrail import doctor
 from contrail.boxes import aptcache
 from contrail.boxes.builders import BUILDERS
-from contrail.boxes.images import BoxStore
 from contrail.cli.common import cli, console, namespace_option
 from contrail.errors import ContrailError
 from contrail.workspace import workspace
@@ -98,18 +97,34 @@ def build_boxes_cmd(
 @cli.command("boxes")
 @click.option("--all", "show_all", is_flag=True, help="Every version on disk, not only the current ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--provider",
+    type=click.Choice(sorted(BUILDERS)),
+    default="docker",
+    show_default=True,
+    help="Which boxes: docker images, or libvirt VM boxes.",
+)
 @namespace_option
-def boxes_cmd(show_all: bool, as_json: bool, namespace: str) -> None:
-    """List the built boxes: role, version, input hash, built at, size, image id."""
+def boxes_cmd(show_all: bool, as_json: bool, provider: str, namespace: str) -> None:
+    """List the built boxes: role, version, input hash, built at, size, image id (a VM box: its directory)."""
     from contrail.tools.docker import server_version
 
-    server_version()
-    boxes = [b for b in BoxStore(namespace).all() if show_all or b.is_current]
+    if provider == "docker":
+        server_version()
+    boxes = [b for b in BUILDERS[provider].store(namespace).all() if show_all or b.is_current]
     if as_json:
         click.echo(json.dumps([asdict(b) for b in boxes], indent=2))
         return
-    table = Table(title=f"{namespace} boxes (docker provider)")
-    for column in ("role", "version", "input hash", "built at", "size", "image id", "current"):
+    table = Table(title=f"{namespace} boxes ({provider} provider)")
+    for column in (
+        "role",
+        "version",
+        "input hash",
+        "built at",
+        "size",
+        "image id" if provider == "docker" else "directory",
+        "current",
+    ):
         table.add_column(column)
     for b in boxes:
         table.add_row(
@@ -118,12 +133,28 @@ def boxes_cmd(show_all: bool, as_json: bool, namespace: str) -> None:
             b.input_hash[:12],
             b.built_at,
             f"{b.size / 1e6:.0f} MB",
-            b.image_id.removeprefix("sha256:")[:12],
+            b.image_id.removeprefix("sha256:")[:12] if provider == "docker" else b.image_id,
             "✓" if b.is_current else "",
         )
     console.print(table)
     if not boxes:
-        console.print("No boxes yet: run `contrail build-boxes`.")
+        flag = "" if provider == "docker" else f" --provider {provider}"
+        console.print(f"No boxes yet: run `contrail build-boxes{flag}`.")
+
+
+@cli.command("prune-boxes")
+@click.option("--keep", type=click.IntRange(min=0), default=1, show_default=True, help="Older versions kept per role.")
+@namespace_option
+def prune_boxes_cmd(keep: int, namespace: str) -> None:
+    """Remove old libvirt boxes: from this machine's store, from Vagrant and from libvirt's storage pool
+    (each role's current box and the KEEP newest others stay)."""
+    from contrail.boxes.vmstore import VmBoxStore
+
+    said = VmBoxStore(namespace).prune(keep, workspace().new_log("prune-boxes"))
+    for line in said:
+        console.print(line)
+    if not said:
+        console.print(f"Nothing to prune: no role has more than {keep} older version(s).")
 
 
 @cli.command("doctor")
@@ -159,6 +190,8 @@ def apt_cache_group() -> None:
 @namespace_option
 def apt_cache_up(port: int, namespace: str) -> None:
     """Start the apt cache (kept across restarts in a Docker volume)."""
+    from contrail.boxes.images import BoxStore
+
     url = aptcache.up(BoxStore(namespace), port)
     console.print(f"apt cache answering at {url} — builds: contrail build-boxes --apt-cache {url}")
 

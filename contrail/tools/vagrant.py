@@ -64,6 +64,12 @@ def box_add(metadata_url: str, provider: str, version: str, log: Path, on_line: 
     run([*args, metadata_url], log=log, on_line=on_line, env=ENV)
 
 
+def box_remove(box: str, provider: str, version: str, log: Path) -> bool:
+    """`vagrant box remove` of one version; False when Vagrant refuses (a machine still uses it)."""
+    args = ["vagrant", "box", "remove", "--provider", provider, "--box-version", version, box]
+    return run(args, log=log, env=ENV, check=False).status == 0
+
+
 def machine(directory: Path, provider: str, log: Path) -> vagrant.Vagrant:
     """The Vagrant environment in `directory`; Vagrant's stderr goes to `log`. (python-vagrant is imported
     here, not with this module: importing it looks for the vagrant executable and prints when it is missing,

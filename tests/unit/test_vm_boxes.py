@@ -13,7 +13,7 @@ import pytest
 from contrail.boxes import vmbase
 from contrail.boxes.builders import LibvirtBuilder
 from contrail.boxes.images import box_labels
-from contrail.boxes.vmstore import BOX_FILE, CATALOG, CURRENT, RECORD, VmBoxStore
+from contrail.boxes.vmstore import BOX_FILE, CATALOG, CURRENT, RECORD, VmBoxStore, pool_volume_prefix
 from contrail.catalog.metadata import parse_metadata
 
 
@@ -108,3 +108,21 @@ def test_the_vm_base_disk_is_partitioned_with_ext4_at_its_first_partition(tmp_pa
 )
 def test_a_vm_being_built_reaches_the_hosts_apt_cache_through_qemus_user_network(given, in_the_vm):
     assert LibvirtBuilder().build_proxy(given) == in_the_vm
+
+
+def test_prune_keeps_the_current_box_and_the_newest_older_ones(store: VmBoxStore, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant.d"))  # none of them added to Vagrant
+    boxes = [store.promote(staged_box(store, "web", f"h{n}", f"box {n}".encode())) for n in range(4)]
+    store.promote(boxes[1].image_id)  # an older one made current again
+
+    said = store.prune(1, tmp_path / "prune.log")
+
+    assert said == ["removed team/web 1.0.0", "removed team/web 1.0.2"]
+    assert [b.version for b in store.all()] == ["1.0.1", "1.0.3"] and store.current("web") == boxes[1]
+    assert not Path(boxes[0].image_id).exists()
+    catalog_file = store.root / "web" / CATALOG
+    assert [v.version for v in parse_metadata(catalog_file.read_bytes(), "m").versions] == ["1.0.3", "1.0.1"]
+
+
+def test_the_pool_volume_of_a_box_version_is_named_as_vagrant_libvirt_names_it():
+    assert pool_volume_prefix("contrail/app", "1.0.3") == "contrail-VAGRANTSLASH-app_vagrant_box_image_1.0.3_"
