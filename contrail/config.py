@@ -92,7 +92,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "cache": {"engine": Field(str, "redis", choices=("redis", "memcached"))},
     # Memory (MB) of each role's machines when they are VMs (libvirt); containers share the host's.
-    "memory": {role: Field(int, mb, 128, 65536) for role, mb in VM_MEMORY_MB.items()},
+    # (keys `<role>_mb`: never the same line as topology's `web = …`, `app = …`)
+    "memory": {f"{role}_mb": Field(int, mb, 128, 65536) for role, mb in VM_MEMORY_MB.items()},
 }
 
 
@@ -217,7 +218,7 @@ def load(file: Path) -> DevConfig:
         box_version=values["boxes"]["version"],
         cache_nodes=values["topology"]["cache"],
         cache_engine=values["cache"]["engine"],
-        memory=tuple(values["memory"].items()),
+        memory=tuple((key.removesuffix("_mb"), mb) for key, mb in values["memory"].items()),
     )
 
 

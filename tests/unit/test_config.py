@@ -42,6 +42,13 @@ def test_a_catalog_and_a_version_constraint(tmp_path):
     assert (cfg.catalog, cfg.box_version) == ("http://127.0.0.1:8070/", "~> 1.0")
 
 
+def test_vms_and_their_memory_per_role(tmp_path):
+    text = GOOD.replace('name = "shop"', 'name = "shop"\nprovider = "libvirt"') + "\n[memory]\ndb_mb = 2048\n"
+    cfg = config.load(write(tmp_path, text))
+    assert cfg.provider == "libvirt"
+    assert dict(cfg.memory) == {"proxy": 384, "web": 384, "app": 768, "db": 2048, "cache": 384}
+
+
 def test_subnets_differ_between_environments():
     assert config.default_subnet("shop") != config.default_subnet("blog")
 
@@ -70,6 +77,11 @@ def test_subnets_differ_between_environments():
         ),
         (lambda t: t + '\n[boxes]\ncatalog = "ftp://host/x"\n', r":15: boxes.catalog 'ftp://host/x' is not an http"),
         (lambda t: t + '\n[boxes]\nversion = "newest"\n', r":15: boxes.version must be a Vagrant version constraint"),
+        (lambda t: t + "\n[memory]\napp_mb = 64\n", r":15: memory.app_mb must be from 128 to 65536 \(got 64\)"),
+        (
+            lambda t: t.replace('name = "shop"', 'name = "shop"\nprovider = "xen"'),
+            r":3: environment.provider must be one of",
+        ),
     ],
 )
 def test_bad_settings_point_at_their_line(tmp_path, edit, expected):
