@@ -63,6 +63,7 @@ class Finding:
     ok: bool
     detail: str
     package: str | None = None
+    required: bool = True  # False: only VMs (the libvirt provider) need it; containers work without it
 
 
 def diagnose(refresh: bool = False) -> list[Finding]:
@@ -97,9 +98,9 @@ def _daemon() -> Finding:
 
 def _libvirtd() -> Finding:
     if not shutil.which("virsh"):
-        return Finding("libvirtd answering", False, "not installed (Debian package libvirt-daemon-system)")
+        return Finding("libvirtd answering", False, "not installed (Debian package libvirt-daemon-system)", None, False)
     if not libvirt.answers():
-        return Finding("libvirtd answering", False, "not running (`contrail doctor --fix` starts it)")
+        return Finding("libvirtd answering", False, "not running (`contrail doctor --fix` starts it)", None, False)
     return Finding("libvirtd answering", True, f"{libvirt.version()} through {libvirt.URI}")
 
 
@@ -108,7 +109,7 @@ def _acceleration(refresh: bool) -> Finding:
     try:
         found = accel.acceleration(data_dir(), refresh=refresh)
     except ContrailError as err:
-        return Finding("VM acceleration", False, err.message)
+        return Finding("VM acceleration", False, err.message, None, False)
     return Finding("VM acceleration", True, f"{found.accel.upper()}: {found.reason}")
 
 
@@ -135,7 +136,10 @@ def fix(log: Path, on_line: Callable[[str], None]) -> list[Finding]:
             raise
         docker.start_daemon(log.with_name("dockerd.log"), on_line)
     if not libvirt.answers():
-        libvirt.start_daemon(log, on_line)
+        try:
+            libvirt.start_daemon(log, on_line)
+        except ContrailError as err:  # containers work without it: `libvirtd answering` says why
+            on_line(f"libvirtd: {err.message}")
     return diagnose(refresh=True)
 
 

@@ -172,7 +172,9 @@ def doctor_cmd(fix: bool) -> None:
     for f in findings:
         table.add_row(f.name, "[green]yes[/]" if f.ok else "[red]no[/]", f.detail)
     console.print(table)
-    bad = [f for f in findings if not f.ok]
+    bad = [f for f in findings if not f.ok and f.required]
+    if any(not f.ok and not f.required for f in findings):
+        console.print("VMs (the libvirt provider) cannot run here until the rows above say yes; containers can.")
     if bad:
         raise ContrailError(
             f"{len(bad)} requirement(s) missing: {', '.join(f.name for f in bad)}",

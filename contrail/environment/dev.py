@@ -103,7 +103,8 @@ def add_catalog_boxes(cfg: DevConfig, catalog: str, log: Path, on_node: Callable
 
 
 def _vm_box_versions(cfg: DevConfig) -> dict[str, str]:
-    """role → the version of its VM box the Vagrantfile pins (the current one when it was rendered)."""
+    """role → its current VM box's version: what `startdev` pins in the Vagrantfile (after `build-boxes`,
+    run `startdev` again to move the environment to the new boxes)."""
     from contrail.boxes.vmstore import VmBoxStore
 
     store = VmBoxStore(cfg.namespace)

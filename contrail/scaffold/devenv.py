@@ -213,10 +213,10 @@ def _box_images(cfg: DevConfig) -> dict[str, str]:
     current = {role: store.current(role) for role in topology.boxes(cfg)}
     missing = [role for role, box in current.items() if box is None]
     if missing:
-        provider = f" --provider {cfg.provider}" if cfg.provider != "docker" else ""
+        flag = f" --provider {cfg.provider}" if cfg.provider != "docker" else ""
         raise ContrailError(
             f"no {', '.join(missing)} box is built for the {cfg.provider} provider (namespace {cfg.namespace})",
-            f"run `contrail build-boxes{provider} {' '.join(missing)}` first",
+            f"run `contrail build-boxes{flag} {' '.join(missing)}` first",
         )
     if cfg.provider == "libvirt":
         return {role: box.version for role, box in current.items() if box is not None}
