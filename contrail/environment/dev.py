@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from contrail import secrets, topology
-from contrail.boxes.vmstore import boxes_dir
 from contrail.config import DevConfig
 from contrail.environment.core import Environment
 from contrail.environment.health import NodeHealth, wait_healthy
@@ -56,6 +55,8 @@ def up(
     if cfg.catalog:
         add_catalog_boxes(cfg, cfg.catalog, log, on_node)
     elif cfg.provider == "libvirt":
+        from contrail.boxes.vmstore import boxes_dir  # (not at import: `fab push` imports this module)
+
         add_catalog_boxes(cfg, boxes_dir(cfg.namespace).parent.as_uri(), log, on_node)
     with registry_login(cfg, log):
         runner = env.up(log, on_node)
