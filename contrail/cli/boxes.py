@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     pass
 
 
+provider_option = click.option(
+    "--provider",
+    type=click.Choice(sorted(BUILDERS)),
+    default="docker",
+    show_default=True,
+    help="The provider the boxes are for: docker (images) or libvirt (VM disks).",
+)
+
+
 @cli.command("build-boxes")
 @click.argument("roles", nargs=-1)
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Builds to run at once.")
@@ -41,13 +50,7 @@ if TYPE_CHECKING:
     metavar="SECONDS",
     help="How long a new box may take to pass its role's smoke check.",
 )
-@click.option(
-    "--provider",
-    type=click.Choice(sorted(BUILDERS)),
-    default="docker",
-    show_default=True,
-    help="The provider the boxes are for.",
-)
+@provider_option
 @click.option("-v", "--verbose", is_flag=True, help="Stream Packer's and debootstrap's own output.")
 @namespace_option
 def build_boxes_cmd(
@@ -97,13 +100,7 @@ def build_boxes_cmd(
 @cli.command("boxes")
 @click.option("--all", "show_all", is_flag=True, help="Every version on disk, not only the current ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option(
-    "--provider",
-    type=click.Choice(sorted(BUILDERS)),
-    default="docker",
-    show_default=True,
-    help="Which boxes: docker images, or libvirt VM boxes.",
-)
+@provider_option
 @namespace_option
 def boxes_cmd(show_all: bool, as_json: bool, provider: str, namespace: str) -> None:
     """List the built boxes: role, version, input hash, built at, size, image id (a VM box: its directory)."""
