@@ -88,7 +88,7 @@ def main() -> None:
         for role in ROLES:
             ratios[f"{role} box build: libvirt / docker"] = (f"{role} box build: libvirt", f"{role} box build: docker")
     finally:
-        shutil.rmtree(boxes_dir(NAMESPACE), ignore_errors=True)
+        shutil.rmtree(boxes_dir(NAMESPACE, "libvirt"), ignore_errors=True)
         images = subprocess.run(
             ["docker", "images", "-q", "--filter", f"label=org.contrail.namespace={NAMESPACE}"],
             capture_output=True,

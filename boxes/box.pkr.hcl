@@ -36,7 +36,8 @@ variable "wheels" {
 }
 
 # Set by Contrail for each build. The docker source starts from the base image, the qemu source (the
-# libvirt provider's boxes) from the VM base's disk; each build sets the variables of its own source.
+# libvirt provider's boxes) from the VM base's disk, the virtualbox-ovf source (VirtualBox boxes) from
+# the same disk exported as an OVF; each build sets the variables of its own source.
 variable "base_image" {
   type    = string
   default = ""
@@ -50,10 +51,19 @@ variable "base_disk_checksum" {
   type    = string
   default = "none"
 }
+variable "base_ovf" {
+  type        = string
+  default     = ""
+  description = "The VM base exported for VirtualBox: an OVF descriptor beside its disk (contrail/boxes/ovf.py)."
+}
+variable "base_ovf_checksum" {
+  type    = string
+  default = "none"
+}
 variable "output_dir" {
   type        = string
   default     = ""
-  description = "Where the qemu source writes the role's disk (a new directory)."
+  description = "Where the qemu and virtualbox-ovf sources write the role's disk (a new directory)."
 }
 variable "accelerator" {
   type        = string
@@ -63,7 +73,7 @@ variable "accelerator" {
 variable "ssh_private_key" {
   type        = string
   default     = ""
-  description = "Vagrant's insecure private key: the qemu source logs in as vagrant, as Vagrant will."
+  description = "Vagrant's insecure private key: the VM sources log in as vagrant, as Vagrant will."
 }
 variable "scripts_dir" {
   type = string
@@ -114,9 +124,12 @@ source "qemu" "box" {
   iso_url              = var.base_disk
   iso_checksum         = var.base_disk_checksum
   use_backing_file     = false
-  skip_compaction      = true
   format               = "qcow2"
   disk_interface       = "virtio"
+  # What the build frees (apt's downloads, lists) is trimmed at its end (the provisioner below) and given
+  # back by the disk; Packer's compaction (qemu-img convert) then writes only the blocks in use.
+  disk_discard         = "unmap"
+  disk_detect_zeroes   = "unmap"
   net_device           = "virtio-net"
   accelerator          = var.accelerator
   memory               = 1024
@@ -132,8 +145,29 @@ source "qemu" "box" {
   shutdown_timeout     = "2m"
 }
 
+# VirtualBox boxes: the VM base's OVF imported, the same role scripts over SSH, the machine exported.
+# Its disk sits on an IDE (PIIX4) controller and its NIC is virtio: the devices the VM base's kernel
+# (Debian's cloud kernel) has drivers for. The MAC is fixed so the box's Vagrantfile can name it.
+source "virtualbox-ovf" "box" {
+  source_path             = var.base_ovf
+  checksum                = var.base_ovf_checksum
+  vboxmanage              = [["modifyvm", "{{ .Name }}", "--memory", "1024", "--cpus", "2", "--nictype1", "virtio", "--macaddress1", "080027C0A801"]]
+  guest_additions_mode    = "disable"
+  virtualbox_version_file = ""
+  headless                = true
+  format                  = "ovf"
+  output_directory        = var.output_dir
+  vm_name                 = "box"
+  communicator            = "ssh"
+  ssh_username            = "vagrant"
+  ssh_private_key_file    = var.ssh_private_key
+  ssh_timeout             = "5m"
+  shutdown_command        = "sudo shutdown -h now"
+  shutdown_timeout        = "2m"
+}
+
 build {
-  sources = ["source.docker.box", "source.qemu.box"]
+  sources = ["source.docker.box", "source.qemu.box", "source.virtualbox-ovf.box"]
 
   # Files every role's scripts may install (provision_scripts/contrail-files → /tmp/contrail-files).
   provisioner "file" {
@@ -148,7 +182,7 @@ build {
 
   provisioner "shell" {
     scripts = local.script_paths
-    # As root: the docker source logs in as root, the qemu source as vagrant.
+    # As root: the docker source logs in as root, the VM sources as vagrant.
     execute_command = "chmod +x {{ .Path }}; sudo -E env {{ .Vars }} {{ .Path }}"
     environment_vars = concat(
       [
@@ -158,5 +192,10 @@ build {
       ],
       var.environment,
     )
+  }
+  # A VM's disk: the blocks the scripts freed, discarded (a container's layer has nothing to trim).
+  provisioner "shell" {
+    only   = ["qemu.box"]
+    inline = ["sudo fstrim -v /"]
   }
 }

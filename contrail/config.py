@@ -62,7 +62,7 @@ VM_MEMORY_MB = {"proxy": 384, "web": 384, "app": 768, "db": 1024, "cache": 384}
 SCHEMA: dict[str, dict[str, Field]] = {
     "environment": {
         "name": Field(str, pattern=SLUG),
-        "provider": Field(str, "docker", choices=("docker", "libvirt")),
+        "provider": Field(str, "docker", choices=("docker", "libvirt", "virtualbox")),
         "host_port": Field(int, 8080, 1024, 65535),
         "stats_port": Field(int, 8404, 1024, 65535),
         "subnet": Field(str, ""),

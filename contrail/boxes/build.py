@@ -88,7 +88,8 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outc
     base_hash = boxes_for.base_hash(ws, spec, pubkey)
     if options.dry_run:
         base = store.with_hash(BASE_ROLE, base_hash)
-        return [_dry(p) for p in plan(ws, store, roles, base.image_id if base else "", pubkey, options.force)]
+        base_id = base.image_id if base else ""
+        return [_dry(p) for p in plan(ws, store, roles, base_id, pubkey, options.force, boxes_for.packaging)]
 
     started = time.monotonic()
     if store.with_hash(BASE_ROLE, base_hash) is None:
@@ -100,7 +101,7 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outc
         ui.finish(BASE_ROLE, True, f"built {base.version} ({_short(base)})")
     outcomes = [Outcome(BASE_ROLE, "build" if built else "keep", base, time.monotonic() - started)]
 
-    planned = plan(ws, store, roles, base.image_id, pubkey, options.force)
+    planned = plan(ws, store, roles, base.image_id, pubkey, options.force, boxes_for.packaging)
     stale = [p for p in planned if p.action != "keep"]
     outcomes += [Outcome(p.role.name, "keep", p.box, 0.0) for p in planned if p.action == "keep"]
     with ThreadPoolExecutor(max_workers=options.jobs) as pool:
@@ -119,10 +120,18 @@ def build_boxes(ws: Workspace, options: BuildOptions, ui: Progress) -> list[Outc
     return outcomes
 
 
-def plan(ws: Workspace, store: Store, roles: Sequence[Role], base_id: str, pubkey: str, force: bool) -> list[Planned]:
+def plan(
+    ws: Workspace,
+    store: Store,
+    roles: Sequence[Role],
+    base_id: str,
+    pubkey: str,
+    force: bool,
+    packaging: bytes,
+) -> list[Planned]:
     result = []
     for role in roles:
-        digest = inputs.role_hash(ws.template, role.var_file, role.scripts, ws.shared_files, base_id, pubkey)
+        digest = inputs.role_hash(ws.template, role.var_file, role.scripts, ws.shared_files, base_id, pubkey, packaging)
         current, cached = store.current(role.name), store.with_hash(role.name, digest)
         if force:
             result.append(Planned(role, digest, "build", "forced", current))

@@ -147,6 +147,7 @@ def placeholders() -> dict[str, str]:
     return {
         "base_image": "x",
         "base_disk": "/x.qcow2",
+        "base_ovf": "/x.ovf",
         "scripts_dir": "/nonexistent",
         "labels": "{}",
         "vagrant_pubkey": "x",

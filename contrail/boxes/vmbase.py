@@ -13,7 +13,6 @@ would take far longer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import struct
@@ -26,6 +25,7 @@ from contrail.boxes import inputs
 from contrail.boxes.base import BASE_ROLE, BaseSpec, slim
 from contrail.boxes.images import Box, box_labels, utc_now
 from contrail.boxes.vmstore import DISK, RECORD, VmBoxStore
+from contrail.digest import file_sha256
 from contrail.errors import BuildFailed
 from contrail.tools import apt_sources, qemu
 from contrail.tools.debootstrap import debootstrap
@@ -51,7 +51,8 @@ def vm_base_hash(ws: Workspace, spec: BaseSpec, pubkey: str) -> str:
 
 
 def disk_checksum(box: Box) -> str:
-    """The base disk's sha256, as Packer's qemu source checks it (`sha256:…`), kept in its record."""
+    """What a VM source of the template starts from (the VM base's disk; for VirtualBox its OVF
+    descriptor): its sha256 as Packer checks it (`sha256:…`), kept in the base's record."""
     return "sha256:" + json.loads((Path(box.image_id) / RECORD).read_text())["sha256"]
 
 
@@ -174,11 +175,3 @@ def install_grub(raw: Path, kernel: Path, initrd: Path, accel: str, log: Path) -
     serial, _ = qemu.run_until(args, (), GRUB_TIMEOUT, log)
     if serial.status != 0 or "contrail: grub installed" not in serial.output:
         raise BuildFailed(f"installing GRUB on the VM base failed: {serial.tail()}", f"log: {log}")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

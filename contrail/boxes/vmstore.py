@@ -1,12 +1,15 @@
-"""Boxes of the libvirt provider: files, one directory per version, with a record beside the disk.
+"""Boxes of the VM providers (libvirt, VirtualBox): files, one directory per version, with a record beside
+the box.
 
-    <data dir>/boxes/<namespace>/<role>/<version>/libvirt.box  a role's box (box.img, metadata.json, Vagrantfile)
-                                               /box.img       the base only: its disk (qcow2), Packer's input
-                                               /vmlinuz, /initrd.img  the base only: its kernel
-                                               /contrail.json role, version, input hash, build time, checksums
-    <data dir>/boxes/<namespace>/<role>/current               the version the role uses now
-    <data dir>/boxes/<namespace>/<role>/metadata.json         Vagrant's catalog format: every version's .box
-                                                              (file:// URL, sha256), what `vagrant box add` reads
+    <data dir>/boxes/<provider>/<namespace>/<role>/<version>/<provider>.box  a role's box
+                                     /box.img                 the libvirt store's base: the VM base's disk
+                                     /vmlinuz, /initrd.img    (qcow2), Packer's input, and its kernel
+                                     /base.ovf, /base-disk001.vmdk  the VirtualBox store's base: the same
+                                                              disk exported for VirtualBox (ovf.py)
+                                     /contrail.json           role, version, input hash, build time, checksums
+    <data dir>/boxes/<provider>/<namespace>/<role>/current         the version the role uses now
+    <data dir>/boxes/<provider>/<namespace>/<role>/metadata.json   Vagrant's catalog format: every version's
+                                                              .box (file:// URL, sha256), what `vagrant box add` reads
 
 The record plays the part of the docker boxes' image labels. A build writes into a staging directory
 of the same file system and is moved into place whole (one rename) after its smoke check, then
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -37,20 +41,36 @@ from contrail.workspace import data_dir
 
 RECORD = "contrail.json"
 DISK = "box.img"
-BOX_FILE = "libvirt.box"
 CATALOG = "metadata.json"
 CURRENT = "current"
 STAGING = ".staging"
 
 
-def boxes_dir(namespace: str) -> Path:
-    return data_dir() / "boxes" / namespace
+def catalogs_root() -> Path:
+    """Where every VM provider's boxes are: `<root>/<provider>/<namespace>/<role>/metadata.json`."""
+    return data_dir() / "boxes"
+
+
+def boxes_dir(namespace: str, provider: str) -> Path:
+    return catalogs_root() / provider / namespace
+
+
+def box_file(provider: str) -> str:
+    """A role's packaged box in its version directory (what the catalog lists and publish uploads)."""
+    return f"{provider}.box"
+
+
+VAGRANTSLASH = "-VAGRANTSLASH-"  # Vagrant's spelling of '/' in a box's name, on disk and in the pool
 
 
 def pool_volume_prefix(box: str, version: str) -> str:
     """How vagrant-libvirt names the volume it uploads a box version's disk to (0.11: the box name with
-    '/' spelled -VAGRANTSLASH-, then _vagrant_box_image_<version>_)."""
-    return f"{box.replace('/', '-VAGRANTSLASH-')}_vagrant_box_image_{version}_"
+    '/' spelled -VAGRANTSLASH-, then _vagrant_box_image_<version>_, then the disk's name: Contrail's boxes
+    name it box-<the disk's sha256>)."""
+    return f"{box.replace('/', VAGRANTSLASH)}_vagrant_box_image_{version}_"
+
+
+POOL_VOLUME = re.compile(r"(?P<box>.+?)_vagrant_box_image_(?P<version>[^_]+)_(?P<disk>.+)\.img")
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -61,11 +81,13 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 class VmBoxStore(StoredBoxes):
-    """The libvirt boxes of one namespace on this machine."""
+    """The boxes of one VM provider and one namespace on this machine."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, provider: str) -> None:
         self.namespace = namespace
-        self.root = boxes_dir(namespace)
+        self.provider = provider
+        self.box_file = box_file(provider)
+        self.root = boxes_dir(namespace, provider)
         self._boxes: list[Box] = []
         self.refresh()
 
@@ -78,7 +100,6 @@ class VmBoxStore(StoredBoxes):
             current = (
                 (version_dir.parent / CURRENT).read_text().strip() if (version_dir.parent / CURRENT).exists() else ""
             )
-            disk = version_dir / BOX_FILE if (version_dir / BOX_FILE).exists() else version_dir / DISK
             boxes.append(
                 Box(
                     namespace=self.namespace,
@@ -86,7 +107,7 @@ class VmBoxStore(StoredBoxes):
                     version=labels[LABEL_VERSION],
                     input_hash=labels.get(LABEL_HASH, ""),
                     built_at=labels.get(LABEL_BUILT_AT, ""),
-                    size=disk.stat().st_blocks * 512 if disk.exists() else 0,
+                    size=sum(f.stat().st_blocks * 512 for f in version_dir.iterdir() if f.name != RECORD),
                     image_id=str(version_dir),
                     tags=(f"{self.namespace}/{role}:{CURRENT_TAG}",) if current == labels[LABEL_VERSION] else (),
                 )
@@ -95,10 +116,10 @@ class VmBoxStore(StoredBoxes):
 
     def versions_taken(self, role: str) -> list[tuple[int, ...]]:
         """Every version of the role here and every one Vagrant has installed under the box's name:
-        Vagrant and vagrant-libvirt's storage pool know a box by name and version alone, so a version
+        Vagrant (and vagrant-libvirt's storage pool) know a box by name and version alone, so a version
         made again (a new data directory, another clone's store) would run the stale box (vagrant-libvirt
         issue #85)."""
-        installed = vagrant.installed_versions(f"{self.namespace}/{role}", "libvirt")
+        installed = vagrant.installed_versions(f"{self.namespace}/{role}", self.provider)
         return super().versions_taken(role) + [version_key(v) for v in installed]
 
     def staging(self, role: str) -> Path:
@@ -128,26 +149,45 @@ class VmBoxStore(StoredBoxes):
 
     def prune(self, keep: int, log: Path) -> list[str]:
         """All but the current box of each role and the `keep` newest others removed: from this store,
-        from Vagrant (a version a machine still uses stays, and is named), and the volume vagrant-libvirt
-        made of it in libvirt's storage pool (Vagrant leaves that behind). What was removed or kept, one
-        line each."""
+        from Vagrant (a version a machine still uses stays, and is named), and (libvirt) the volume
+        vagrant-libvirt made of it in libvirt's storage pool (Vagrant leaves that behind). What was removed
+        or kept, one line each."""
         said = []
         for role in sorted({b.role for b in self._boxes}):
             older = [b for b in self._boxes if b.role == role and not b.is_current]
             for box in older[: max(len(older) - keep, 0)]:
                 name = f"{self.namespace}/{role}"
-                if box.version in vagrant.installed_versions(name, "libvirt"):
-                    removed = vagrant.box_remove(name, "libvirt", box.version, log)
+                if box.version in vagrant.installed_versions(name, self.provider):
+                    removed = vagrant.box_remove(name, self.provider, box.version, log)
                     if not removed:
                         said.append(f"kept {name} {box.version}: a machine still uses it (see {log})")
                         continue
-                for volume in libvirt.volumes(pool_volume_prefix(name, box.version)):
-                    libvirt.delete_volume(volume)
+                if self.provider == "libvirt":
+                    for volume in libvirt.volumes(pool_volume_prefix(name, box.version)):
+                        libvirt.delete_volume(volume)
                 shutil.rmtree(box.image_id)
                 said.append(f"removed {name} {box.version}")
         self.refresh()
         for role in {b.role for b in self._boxes}:
             self._write_catalog(role)
+        if self.provider == "libvirt":
+            said += self._sweep_pool()
+        return said
+
+    def _sweep_pool(self) -> list[str]:
+        """Volumes of this namespace's boxes whose version Vagrant no longer has (removed by `vagrant box
+        remove` or `prune`, which leave the volume behind; a team catalog's boxes too), unless a machine's
+        disk is still layered on one."""
+        said = []
+        in_use = libvirt.backing_volumes()
+        for volume in libvirt.volumes(f"{self.namespace}{VAGRANTSLASH}"):
+            named = POOL_VOLUME.fullmatch(volume)
+            if not named or volume in in_use:
+                continue
+            box = named["box"].replace(VAGRANTSLASH, "/")
+            if named["version"] not in vagrant.installed_versions(box, "libvirt"):
+                libvirt.delete_volume(volume)
+                said.append(f"removed pool volume {volume} ({box} {named['version']} is no longer in Vagrant)")
         return said
 
     def _write_catalog(self, role: str) -> None:
@@ -155,10 +195,10 @@ class VmBoxStore(StoredBoxes):
         each box's sha256 against it)."""
         versions = []
         for box in (b for b in self._boxes if b.role == role):
-            packaged = Path(box.image_id) / BOX_FILE
+            packaged = Path(box.image_id) / self.box_file
             record = json.loads((Path(box.image_id) / RECORD).read_text())
             if packaged.exists() and record.get("box_sha256"):
-                provider = metadata.Provider("libvirt", packaged.as_uri(), record["box_sha256"], box.size)
+                provider = metadata.Provider(self.provider, packaged.as_uri(), record["box_sha256"], box.size)
                 versions.append(metadata.Version(box.version, [provider]))
         if versions:
             catalog = metadata.BoxMetadata(f"{self.namespace}/{role}", "", [])

@@ -3,8 +3,8 @@
 Publishing a docker box: push its image to the registry (the catalog server's own, or --registry),
 write a .box whose Vagrantfile pins the image by digest, upload the .box under a name that contains
 its checksum (so no referenced file is ever overwritten), read it back and check the checksum, and
-only when every role got that far, replace each metadata.json atomically. A libvirt box (a VM's disk) is
-uploaded as built, the same way. A role's docker and libvirt boxes share a version: a provider published
+only when every role got that far, replace each metadata.json atomically. A VM box (libvirt, VirtualBox)
+is uploaded as built, the same way. A role's boxes for every provider share a version: a provider published
 to a catalog whose latest version lacks it joins that version. A publish that fails or is
 interrupted before that point removes what it uploaded; metadata.json, the only file Vagrant starts
 from, is never touched, so the catalog serves exactly what it served before. (Each box's
@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contrail.boxes.images import Box, BoxStore
-from contrail.boxes.vmstore import BOX_FILE, RECORD, VmBoxStore
+from contrail.boxes.vmstore import RECORD, VmBoxStore, box_file
 from contrail.catalog import metadata as fmt
 from contrail.catalog.store import CatalogURL, HttpStore, Store, open_store
+from contrail.digest import file_sha256
 from contrail.environment.providers.docker import DockerProvider
 from contrail.errors import ConfigError, ContrailError, ToolFailed
 from contrail.tools import docker
+
+PROVIDERS = ("docker", "libvirt", "virtualbox")
 
 
 @dataclass(frozen=True)
@@ -100,16 +103,19 @@ def publish(
     store.check_writable()  # reachability and credentials, before any work
     if version is not None:
         fmt.parse_version(version)
-    if provider not in ("docker", "libvirt"):
-        raise ConfigError(f"provider {provider!r} has no boxes to publish", "use --provider docker or libvirt")
-    local: BoxStore | VmBoxStore = BoxStore(namespace) if provider == "docker" else VmBoxStore(namespace)
+    if provider not in PROVIDERS:
+        raise ConfigError(f"provider {provider!r} has no boxes to publish", f"use --provider {' or '.join(PROVIDERS)}")
+    local: BoxStore | VmBoxStore = BoxStore(namespace) if provider == "docker" else VmBoxStore(namespace, provider)
     boxes = _boxes_to_publish(local, roles, namespace, known_roles, provider)
     registry = registry or (location.netloc if location.is_http else None)
     if provider == "docker" and registry and location.user and registry == location.netloc:
         docker.login(registry, location.user, location.password, log)
     public = public_url.rstrip("/") if public_url else location.base
     request = _Request(version, force, registry, public, log, on_step, on_line)
-    stage = _stage if provider == "docker" else _stage_libvirt
+
+    def stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
+        return _stage(uploads, box, request) if provider == "docker" else _stage_vm(uploads, box, request, provider)
+
     with _Uploads(store) as uploads:
         staged = [stage(uploads, box, request) for box in boxes]
         for item in staged:
@@ -150,9 +156,13 @@ class _Uploads:
     def __enter__(self) -> _Uploads:
         return self
 
-    def write_box(self, name: str, path: str, data: bytes) -> None:
+    def write_box(self, name: str, path: str, data: bytes | Path) -> None:
+        """A .box written: a docker box's bytes, or a VM box's file (streamed)."""
         self._files.append((name, path))  # first: a write that fails half way is removed too
-        self.store.write(path, data)
+        if isinstance(data, Path):
+            self.store.write_file(path, data)
+        else:
+            self.store.write(path, data)
 
     def pushed(self, name: str, digest: str) -> None:
         self._images.append((name, digest))
@@ -232,13 +242,15 @@ def _stage(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
     return _added(box, name, metadata, number, provider, image)
 
 
-def _upload(uploads: _Uploads, role: str, name: str, path: str, data: bytes, checksum: str, request: _Request) -> None:
-    """A .box written to the catalog and read back with its checksum (a store that stores something else
-    fails here, before any metadata.json references it)."""
-    request.on_step(role, f"uploading {path} ({len(data) / 1e6:.0f} MB)")
+def _upload(
+    uploads: _Uploads, role: str, name: str, path: str, data: bytes | Path, checksum: str, request: _Request
+) -> None:
+    """A .box (bytes, or a file streamed) written to the catalog and read back with its checksum (a store
+    that stores something else fails here, before any metadata.json references it)."""
+    size = data.stat().st_size if isinstance(data, Path) else len(data)
+    request.on_step(role, f"uploading {path} ({size / 1e6:.0f} MB)")
     uploads.write_box(name, path, data)
-    echoed = uploads.store.read(path)
-    if echoed is None or fmt.sha256(echoed) != checksum:
+    if uploads.store.sha256(path) != checksum:
         raise ToolFailed(f"{uploads.store.location.url(path)} does not read back with the checksum just written")
 
 
@@ -267,26 +279,27 @@ def _version_for(name: str, metadata: fmt.BoxMetadata, provider: str, request: _
     return fmt.next_patch(latest.version)
 
 
-def _stage_libvirt(uploads: _Uploads, box: Box, request: _Request) -> _Staged:
-    """A libvirt box's .box (the VM's disk, metadata.json, Vagrantfile) uploaded as built and read back;
-    its new metadata, not yet written."""
+def _stage_vm(uploads: _Uploads, box: Box, request: _Request, provider: str) -> _Staged:
+    """A VM box's .box (libvirt: the VM's disk; VirtualBox: its OVF and disk; metadata.json, Vagrantfile)
+    uploaded as built and read back; its new metadata, not yet written."""
     name, metadata = _catalog_entry(uploads.store, box)
     record = json.loads((Path(box.image_id) / RECORD).read_text())
     checksum = record["box_sha256"]
     latest = metadata.latest()
-    latest_libvirt = latest.provider("libvirt") if latest else None
-    same = latest and latest_libvirt and latest_libvirt.checksum == checksum
+    latest_same_provider = latest.provider(provider) if latest else None
+    same = latest and latest_same_provider and latest_same_provider.checksum == checksum
     if same and latest and request.version is None and not request.force:
-        request.on_step(box.role, f"{name} {latest.version} already has this libvirt box")
+        request.on_step(box.role, f"{name} {latest.version} already has this {provider} box")
         return _Staged(box.role, name, metadata, Published(name, latest.version, "unchanged", "", checksum))
-    number = _version_for(name, metadata, "libvirt", request)
-    data = (Path(box.image_id) / BOX_FILE).read_bytes()
-    if fmt.sha256(data) != checksum:
-        raise ToolFailed(f"{box.image_id}/{BOX_FILE} no longer has the checksum it was built with", "rebuild it")
-    path = f"{name}/{number}/libvirt-{checksum[:16]}.box"
-    _upload(uploads, box.role, name, path, data, checksum, request)
-    provider = fmt.Provider(name="libvirt", url=f"{request.public}/{path}", checksum=checksum, size=len(data))
-    return _added(box, name, metadata, number, provider, "")
+    number = _version_for(name, metadata, provider, request)
+    packaged = Path(box.image_id) / box_file(provider)
+    if file_sha256(packaged) != checksum:
+        raise ToolFailed(f"{packaged} no longer has the checksum it was built with", "rebuild it")
+    path = f"{name}/{number}/{provider}-{checksum[:16]}.box"
+    _upload(uploads, box.role, name, path, packaged, checksum, request)
+    size = packaged.stat().st_size
+    entry = fmt.Provider(name=provider, url=f"{request.public}/{path}", checksum=checksum, size=size)
+    return _added(box, name, metadata, number, entry, "")
 
 
 def _check_version(name: str, metadata: fmt.BoxMetadata, number: str, force: bool, provider: str) -> None:

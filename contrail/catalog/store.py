@@ -9,20 +9,27 @@ when the whole body arrived. A reader therefore sees the old file or the new one
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.client import HTTPResponse
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, TypeVar
 
+from contrail.digest import file_sha256
 from contrail.errors import ConfigError, ToolFailed
 
 TIMEOUT = 30.0
 READ_LIMIT = 64 * 1024 * 1024  # bytes of one catalog file read: metadata.json, a docker .box (KBs)
+CHUNK = 1 << 20  # a VM box (hundreds of MB) is streamed in pieces of this size
+T = TypeVar("T")
 
 
 class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
@@ -85,6 +92,14 @@ class Store(Protocol):
 
     def read(self, path: str) -> bytes | None: ...
     def write(self, path: str, data: bytes) -> None: ...
+    def write_file(self, path: str, source: Path) -> None:
+        """`source` stored at `path`, streamed (a VM box is a gigabyte: never read whole into memory)."""
+        ...
+
+    def sha256(self, path: str) -> str | None:
+        """The stored file's sha256, computed as it streams by; None when there is no such file."""
+        ...
+
     def delete(self, path: str) -> None: ...
     def listdir(self, path: str) -> list[str] | None: ...
     def check_writable(self) -> None: ...
@@ -108,6 +123,14 @@ class LocalStore:
     def write(self, path: str, data: bytes) -> None:
         write_atomic(self.root / path, data)
 
+    def write_file(self, path: str, source: Path) -> None:
+        with source.open("rb") as handle:
+            write_atomic(self.root / path, handle)
+
+    def sha256(self, path: str) -> str | None:
+        file = self.root / path
+        return file_sha256(file) if file.is_file() else None
+
     def delete(self, path: str) -> None:
         (self.root / path).unlink(missing_ok=True)
         parent = (self.root / path).parent
@@ -124,13 +147,17 @@ class LocalStore:
         return sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()) if folder.is_dir() else []
 
 
-def write_atomic(target: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `target` so that a reader sees the old content or all of the new, never a part."""
+def write_atomic(target: Path, data: bytes | BinaryIO, mode: int = 0o644) -> None:
+    """Write `data` (bytes, or a file streamed from) to `target` so that a reader sees the old content or
+    all of the new, never a part."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle, CHUNK)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -151,7 +178,32 @@ class HttpStore:
     def __init__(self, location: CatalogURL) -> None:
         self.location = location
 
-    def request(self, method: str, path: str, data: bytes | None = None, accept: str = "") -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, data: bytes | BinaryIO | None = None, accept: str = "", size: int = 0
+    ) -> tuple[int, bytes]:
+        """One request; the answer's status and body (at most READ_LIMIT: catalog files are small)."""
+
+        def body(response: HTTPResponse) -> bytes:
+            read = response.read(READ_LIMIT + 1)
+            if len(read) > READ_LIMIT:
+                raise ToolFailed(
+                    f"catalog {self.location.base}: {path} is larger than {READ_LIMIT // 2**20} MiB",
+                    "a catalog file is metadata.json or a small docker .box: is this URL a Contrail catalog?",
+                )
+            return read
+
+        return self._open(method, path, body, data, accept, size)
+
+    def _open(
+        self,
+        method: str,
+        path: str,
+        consume: Callable[[HTTPResponse], T],
+        data: bytes | BinaryIO | None = None,
+        accept: str = "",
+        size: int = 0,
+    ) -> tuple[int, T | bytes]:
+        """One request, its answer read by `consume` (an error's body, at most READ_LIMIT, as is)."""
         url = self.location.url(path)
         req = urllib.request.Request(url, data=data, method=method)
         if self.location.user:
@@ -159,15 +211,11 @@ class HttpStore:
             req.add_header("Authorization", f"Basic {token}")
         if accept:
             req.add_header("Accept", accept)
+        if data is not None and not isinstance(data, bytes):
+            req.add_header("Content-Length", str(size))  # (a file object would otherwise go chunked)
         try:
             with _OPENER.open(req, timeout=TIMEOUT) as response:
-                body = response.read(READ_LIMIT + 1)
-                if len(body) > READ_LIMIT:
-                    raise ToolFailed(
-                        f"catalog {self.location.base}: {path} is larger than {READ_LIMIT // 2**20} MiB",
-                        "a catalog file is metadata.json or a small docker .box: is this URL a Contrail catalog?",
-                    )
-                return response.status, body
+                return response.status, consume(response)
         except urllib.error.HTTPError as err:
             if err.code in (401, 403):
                 what = (
@@ -198,6 +246,25 @@ class HttpStore:
     def write(self, path: str, data: bytes) -> None:
         status, _ = self.request("PUT", path, data)
         self._expect(status, "PUT", path)
+
+    def write_file(self, path: str, source: Path) -> None:
+        with source.open("rb") as handle:
+            status, _ = self.request("PUT", path, handle, size=source.stat().st_size)
+        self._expect(status, "PUT", path)
+
+    def sha256(self, path: str) -> str | None:
+        def digest(response: HTTPResponse) -> str:
+            h = hashlib.sha256()
+            while chunk := response.read(CHUNK):
+                h.update(chunk)
+            return h.hexdigest()
+
+        status, answer = self._open("GET", path, digest)
+        if status == 404:
+            return None
+        self._expect(status, "GET", path)
+        assert isinstance(answer, str)
+        return answer
 
     def delete(self, path: str) -> None:
         status, _ = self.request("DELETE", path)

@@ -26,7 +26,7 @@ provider_option = click.option(
     type=click.Choice(sorted(BUILDERS)),
     default="docker",
     show_default=True,
-    help="The provider the boxes are for: docker (images) or libvirt (VM disks).",
+    help="The provider the boxes are for: docker (images), libvirt or virtualbox (VMs).",
 )
 
 
@@ -141,13 +141,20 @@ def boxes_cmd(show_all: bool, as_json: bool, provider: str, namespace: str) -> N
 
 @cli.command("prune-boxes")
 @click.option("--keep", type=click.IntRange(min=0), default=1, show_default=True, help="Older versions kept per role.")
+@click.option(
+    "--provider",
+    type=click.Choice(["libvirt", "virtualbox"]),
+    default="libvirt",
+    show_default=True,
+    help="Whose VM boxes (docker boxes are images: `docker image prune`).",
+)
 @namespace_option
-def prune_boxes_cmd(keep: int, namespace: str) -> None:
-    """Remove old libvirt boxes: from this machine's store, from Vagrant and from libvirt's storage pool
-    (each role's current box and the KEEP newest others stay)."""
+def prune_boxes_cmd(keep: int, provider: str, namespace: str) -> None:
+    """Remove old VM boxes: from this machine's store, from Vagrant and (libvirt) from libvirt's storage
+    pool (each role's current box and the KEEP newest others stay)."""
     from contrail.boxes.vmstore import VmBoxStore
 
-    said = VmBoxStore(namespace).prune(keep, workspace().new_log("prune-boxes"))
+    said = VmBoxStore(namespace, provider).prune(keep, workspace().new_log("prune-boxes"))
     for line in said:
         console.print(line)
     if not said:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
+from contrail.boxes.builders import BUILDERS
 from contrail.cli.common import catalog_option, cli, console, namespace_option
 from contrail.workspace import workspace
 
@@ -36,10 +37,10 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--provider",
-    type=click.Choice(["docker", "libvirt"]),
+    type=click.Choice(sorted(BUILDERS)),
     default="docker",
     show_default=True,
-    help="Which boxes: docker images, or VM disks (`contrail build-boxes --provider libvirt`).",
+    help="Which boxes: docker images, or VMs' (`contrail build-boxes --provider libvirt|virtualbox`).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Stream docker push's own output.")
 @namespace_option

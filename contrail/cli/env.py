@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--provider",
-    type=click.Choice(["docker", "libvirt"]),
-    help="Containers (docker, the default) or VMs (libvirt; boxes from `contrail build-boxes --provider libvirt`).",
+    type=click.Choice(["docker", "libvirt", "virtualbox"]),
+    help="Containers (docker, the default) or VMs (libvirt, virtualbox; boxes from `contrail build-boxes "
+    "--provider NAME`). Contrail runs docker and libvirt machines; VirtualBox's, Vagrant does.",
 )
 @click.option("--force", is_flag=True, help="Overwrite rendered files even if you changed them.")
 def startdev_cmd(

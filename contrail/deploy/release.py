@@ -86,15 +86,6 @@ def code_digest(root: Path, requirements_key: str) -> str:
     return tree_digest(root, [p for p in app_files(root) if p.suffix == ".py"], requirements_key)
 
 
-def file_digest(path: Path) -> str:
-    """A built artefact's digest (a Tomcat release's .war), read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as artefact:
-        while chunk := artefact.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def migrations_digest(root: Path) -> str:
     return tree_digest(root, [p for p in app_files(root) if "migrations" in p.parts and p.suffix == ".py"])
 

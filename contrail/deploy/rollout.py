@@ -41,6 +41,7 @@ from typing import TypeVar
 from contrail import config, topology
 from contrail.config import DevConfig
 from contrail.deploy import adapt, apperror, release, wheelhouse
+from contrail.digest import file_sha256
 from contrail.environment import dev, haproxy_stats
 from contrail.environment.core import Environment
 from contrail.environment.health import http_get, json_field
@@ -198,7 +199,7 @@ def _push_war(project: Project, log: Path, remotes: list[Remote], rolling: bool,
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp:
         overlay = Path(tmp)
         (overlay / ".contrail-release").write_text(rid + "\n")
-        (overlay / ".contrail-code").write_text(release.file_digest(war) + "\n")
+        (overlay / ".contrail-code").write_text(file_sha256(war) + "\n")
         try:
             os.link(war, overlay / WAR)  # (a hard link: the .war is read, never written)
         except OSError:

@@ -57,7 +57,7 @@ def up(
     elif cfg.provider == "libvirt":
         from contrail.boxes.vmstore import boxes_dir  # (not at import: `fab push` imports this module)
 
-        add_catalog_boxes(cfg, boxes_dir(cfg.namespace).parent.as_uri(), log, on_node)
+        add_catalog_boxes(cfg, boxes_dir(cfg.namespace, cfg.provider).parent.as_uri(), log, on_node)
     with registry_login(cfg, log):
         runner = env.up(log, on_node)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -108,7 +108,7 @@ def _vm_box_versions(cfg: DevConfig) -> dict[str, str]:
     run `startdev` again to move the environment to the new boxes)."""
     from contrail.boxes.vmstore import VmBoxStore
 
-    store = VmBoxStore(cfg.namespace)
+    store = VmBoxStore(cfg.namespace, cfg.provider)
     return {role: box.version for role in topology.boxes(cfg) if (box := store.current(role))}
 
 

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from contrail import config, secrets, topology
 from contrail.boxes import aptcache
 from contrail.boxes.images import BoxStore
-from contrail.boxes.vmstore import VmBoxStore, boxes_dir
+from contrail.boxes.vmstore import VmBoxStore, catalogs_root
 from contrail.catalog import publish as catalog
 from contrail.catalog.store import CatalogURL, open_store, parse_url
 from contrail.config import DevConfig
@@ -42,7 +42,7 @@ class Request:
     name: str | None = None
     wsgi: str | None = None
     war: str | None = None  # a .war, relative to the project (Tomcat app servers)
-    provider: str | None = None  # "docker" (default) or "libvirt"
+    provider: str | None = None  # "docker" (default), "libvirt" or "virtualbox"
     cache: int | None = None  # the shared cache node: 1 (default) or 0
     web: int | None = None
     app: int | None = None
@@ -205,8 +205,8 @@ def check_app(cfg: DevConfig) -> None:
 def _box_images(cfg: DevConfig) -> dict[str, str]:
     """role → what the Vagrantfile runs: a docker image (its ref), or a VM box's version (the machine adds
     it from this machine's own catalog of VM boxes)."""
-    if cfg.provider == "libvirt":
-        store: BoxStore | VmBoxStore = VmBoxStore(cfg.namespace)
+    if cfg.provider != "docker":
+        store: BoxStore | VmBoxStore = VmBoxStore(cfg.namespace, cfg.provider)
     else:
         docker.server_version()
         store = BoxStore(cfg.namespace)
@@ -218,7 +218,7 @@ def _box_images(cfg: DevConfig) -> dict[str, str]:
             f"no {', '.join(missing)} box is built for the {cfg.provider} provider (namespace {cfg.namespace})",
             f"run `contrail build-boxes{flag} {' '.join(missing)}` first",
         )
-    if cfg.provider == "libvirt":
+    if cfg.provider != "docker":
         return {role: box.version for role, box in current.items() if box is not None}
     return {role: box.ref for role, box in current.items() if box is not None}
 
@@ -264,7 +264,8 @@ def _catalog_boxes(cfg: DevConfig, location: CatalogURL) -> dict[str, str]:
 
 def check_ports(cfg: DevConfig) -> None:
     """The host ports are free, or held by this environment's own proxy."""
-    ours = provider(cfg.provider).state(cfg.name, "proxy") == "running"
+    # (VirtualBox's machines are Vagrant's to run: whether one holds the port is not Contrail's to ask)
+    ours = cfg.provider != "virtualbox" and provider(cfg.provider).state(cfg.name, "proxy") == "running"
     text = cfg.file.read_text() if cfg.file.exists() else ""
     for key, port in (("host_port", cfg.host_port), ("stats_port", cfg.stats_port)):
         if not ours and not port_free(port):
@@ -306,7 +307,7 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
             "configure": "tomcat" if n.box_name == "tomcat" else n.role,  # its devenv/configure/ script
             "ip": n.ip,
             "image": images[n.box_name] if cfg.provider == "docker" and not cfg.catalog else "",
-            "vm_box_version": images[n.box_name] if cfg.provider == "libvirt" and not cfg.catalog else "",
+            "vm_box_version": images[n.box_name] if cfg.provider != "docker" and not cfg.catalog else "",
             "ssh_port": ssh_port(cfg, n),
             "memory": dict(cfg.memory).get(n.role, 512),
         }
@@ -317,7 +318,7 @@ def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:
         "namespace": cfg.namespace,
         "provider": cfg.provider,
         "libvirt_driver": vm_driver() if cfg.provider == "libvirt" else "qemu",
-        "vm_catalog": boxes_dir(cfg.namespace).parent.as_uri() if cfg.provider == "libvirt" else "",
+        "vm_catalog": catalogs_root().as_uri(),
         "memory": dict(cfg.memory),
         "catalog": cfg.catalog,
         "apt_cache": aptcache.resolve(cfg.apt_cache).build_url if cfg.apt_cache else "",

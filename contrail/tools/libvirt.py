@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 from contrail.errors import FIX_DEPS, ToolFailed, ToolMissing
 from contrail.tools.run import Completed, run
@@ -89,6 +90,19 @@ def domain_state(name: str) -> str:
 
 def volumes(prefix: str) -> list[str]:
     return [v for v in (ln.split()[0] for ln in _names("vol-list", POOL) if ln.split()) if v.startswith(prefix)]
+
+
+def backing_volumes() -> set[str]:
+    """Names of the pool's volumes that another volume is layered on (a machine's disk on its box's):
+    such a volume must stay while that disk does."""
+    backing = set()
+    for volume in volumes(""):
+        xml = virsh("vol-dumpxml", "--pool", POOL, volume, check=False).output
+        if xml.strip().startswith("<"):
+            path = ElementTree.fromstring(xml).findtext("backingStore/path")
+            if path:
+                backing.add(Path(path).name)
+    return backing
 
 
 def networks(prefix: str) -> list[str]:

@@ -135,14 +135,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(disk: Path, accel: str, log: Path, memory_mb: int = 1024) -> Iterator[int]:
-    """`disk` booted by its own bootloader, changes discarded (snapshot), SSH forwarded from a loopback
-    port (yielded); the VM is killed on exit."""
+def running(disk: Path, accel: str, log: Path, memory_mb: int = 1024, bus: str = "virtio") -> Iterator[int]:
+    """`disk` (qcow2 or VMDK) on a `bus` controller (virtio, or ide: PIIX's, as VirtualBox's) booted by its
+    own bootloader, changes discarded (snapshot), a virtio NIC with SSH forwarded from a loopback port
+    (yielded); the VM is killed on exit."""
     port = free_port()
+    fmt = "vmdk" if disk.suffix == ".vmdk" else "qcow2"
     args = [
         *base_args(accel, memory_mb),
         "-drive",
-        f"file={disk},if=virtio,format=qcow2,snapshot=on",
+        f"file={disk},if={bus},format={fmt},snapshot=on",
         "-nic",
         f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{port}-:22",
     ]

@@ -4,10 +4,12 @@ Django example pushed to it and served through HAProxy, and a destroy that leave
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,9 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from contrail.boxes.vmstore import VmBoxStore
+from contrail.boxes import ovf
+from contrail.boxes.vmstore import VmBoxStore, box_file, pool_volume_prefix
 from contrail.catalog.metadata import parse_metadata
 from contrail.environment.providers.libvirt import LibvirtProvider
+from contrail.tools import accel, libvirt, qemu
+from contrail.tools import vagrant as vagrant_tool
+from contrail.workspace import data_dir
 from tests.conftest import REPO, contrail
 from tests.e2e.running import Env
 from tests.integration.test_startdev import free_port
@@ -64,10 +70,17 @@ def test_the_vagrantfile_runs_the_built_boxes_as_vms(vms: Env) -> None:
     assert 'LIBVIRT_DRIVER = "qemu"' in vagrantfile or 'LIBVIRT_DRIVER = "kvm"' in vagrantfile
     states = LibvirtProvider().states(vms.name)
     assert states == {node: "running" for node in ("proxy", "web1", "app1", "database")}, states
-    store = VmBoxStore("contrail")
+    store = VmBoxStore("contrail", "libvirt")
     for role in ROLES:
         box = store.current(role)
         assert box is not None and f'vm_box_version: "{box.version}"' in vagrantfile
+        # the volume vagrant-libvirt made of the box is named by its version and its disk's checksum
+        with tarfile.open(Path(box.image_id) / box_file("libvirt")) as packaged:
+            member = packaged.extractfile("metadata.json")
+            assert member is not None
+            [disk] = json.loads(member.read())["disks"]
+        prefix = pool_volume_prefix(f"contrail/{role}", box.version)
+        assert libvirt.volumes(prefix) == [f"{prefix}{disk['name']}.img"]
 
 
 def test_the_pushed_django_example_is_served_through_haproxy(vms: Env) -> None:
@@ -115,6 +128,25 @@ def test_destroy_leaves_no_domain_volume_or_network(vms: Env) -> None:
     assert vms.name not in domains.stdout
 
 
+def test_prune_removes_the_pool_volume_of_a_box_version_vagrant_no_longer_has(vms: Env, tmp_path: Path) -> None:
+    """`vagrant box remove` leaves the box's volume in libvirt's pool (vagrant-libvirt#85's other half);
+    `contrail prune-boxes` removes it, and leaves the volumes of boxes Vagrant still has."""
+    store = VmBoxStore("contrail", "libvirt")
+    web, app = store.current("web"), store.current("app")
+    assert web is not None and app is not None
+    web_volumes = pool_volume_prefix("contrail/web", web.version)
+    app_volumes = pool_volume_prefix("contrail/app", app.version)
+    assert libvirt.volumes(web_volumes) and libvirt.volumes(app_volumes)  # uploaded by the up above
+    removed = vagrant("box", "remove", "--provider", "libvirt", "--box-version", web.version, "contrail/web", env={})
+    assert "Removing box 'contrail/web'" in removed, removed
+    assert libvirt.volumes(web_volumes)  # what Vagrant leaves behind
+
+    pruned = contrail("prune-boxes", cwd=tmp_path)
+    assert pruned.status == 0, pruned.stdout + pruned.stderr
+    assert not libvirt.volumes(web_volumes), pruned.stdout
+    assert libvirt.volumes(app_volumes)
+
+
 def test_one_catalog_version_holds_both_providers_and_stock_vagrant_adds_the_libvirt_one(
     vm_boxes: Path, built_boxes: Path, tmp_path: Path
 ) -> None:
@@ -139,6 +171,26 @@ def test_one_catalog_version_holds_both_providers_and_stock_vagrant_adds_the_lib
     assert again.status == 0, again.stdout + again.stderr
     outdated = vagrant("box", "outdated", "--global", env=vagrant_home)
     assert re.search(r"contrail/web.*outdated.*1\.0\.1", outdated, re.S), outdated
+
+
+def test_the_vm_base_exported_for_virtualbox_boots_from_an_ide_disk(vm_boxes: Path, tmp_path: Path) -> None:
+    """What a VirtualBox box starts from, on the hardware it asks VirtualBox for (an IDE controller, a
+    virtio NIC), booted under QEMU: VirtualBox itself cannot be installed here."""
+    vm_base = VmBoxStore("contrail", "libvirt").current("base")
+    assert vm_base is not None
+    base, _ = ovf.ensure_ovf_base(vm_base, VmBoxStore("contrail", "virtualbox"), tmp_path / "export.log")
+    vmdk = Path(base.image_id) / ovf.VMDK
+    key = str(vagrant_tool.insecure_private_key())
+    with qemu.running(vmdk, accel.acceleration(data_dir()).accel, tmp_path / "boot.log", bus="ide") as port:
+        ssh = ["ssh", "-p", str(port), "-i", key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+        ssh += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "vagrant@127.0.0.1"]
+        deadline = time.monotonic() + 180
+        while True:
+            done = subprocess.run([*ssh, "findmnt -no SOURCE /"], capture_output=True, text=True)
+            if done.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+    assert done.stdout.strip() == "/dev/sda1", done.stdout + done.stderr + (tmp_path / "boot.log").read_text()
 
 
 def vagrant(*args: str, env: dict[str, str]) -> str:

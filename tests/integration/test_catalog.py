@@ -21,9 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from contrail.boxes.builders import LibvirtBuilder
+from contrail.boxes.images import box_labels
+from contrail.boxes.vmstore import DISK, RECORD, VmBoxStore, box_file
 from contrail.catalog import metadata as fmt
 from contrail.catalog import publish as catalog
-from contrail.catalog.store import HttpStore, parse_url
+from contrail.catalog.store import READ_LIMIT, HttpStore, parse_url
 from contrail.errors import ToolFailed
 from tests.conftest import TOPOLOGY_ROLES, Catalog, Result, contrail, one_line_error, served_directory
 from tests.integration.test_startdev import free_port
@@ -322,3 +325,36 @@ def test_a_directory_catalog_and_a_tampered_box_refused_by_vagrant(built_boxes, 
     box.write_bytes(good)
     added = vagrant_box_add(f"file://{folder}", "contrail/proxy", "1.0.0", tmp_path / "vagrant.d")
     assert added.status == 0, added.stdout + added.stderr
+
+
+def test_a_vm_box_larger_than_any_catalog_file_is_streamed_to_an_http_catalog_and_added_by_vagrant(
+    open_catalog, tmp_path, monkeypatch
+):
+    """A libvirt box of 80 MB of incompressible disk (real ones are hundreds of MB; more than READ_LIMIT
+    either way) published to the HTTP catalog and read back, then added by stock Vagrant over HTTP."""
+    monkeypatch.setenv("CONTRAIL_DATA_DIR", str(tmp_path / "data"))
+    namespace = f"cattest{uuid.uuid4().hex[:8]}"
+    store = VmBoxStore(namespace, "libvirt")
+    staged = store.staging("web")
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(os.urandom(80 * 1024 * 1024))
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(staged / DISK)], check=True)
+    (staged / "metadata.json").write_text('{"provider": "libvirt", "format": "qcow2", "virtual_size": 1}\n')
+    (staged / "Vagrantfile").write_text('Vagrant.configure("2") { |config| }\n')
+    (staged / RECORD).write_text(json.dumps(box_labels(namespace, "web", "1.0.0", "h", "now")))
+    box = store.promote(LibvirtBuilder().finish(str(staged)))
+    assert (Path(box.image_id) / box_file("libvirt")).stat().st_size > READ_LIMIT
+
+    published = contrail(
+        "publish", "--catalog", open_catalog.url, "--provider", "libvirt", "--namespace", namespace, "web", cwd=tmp_path
+    )
+    assert published.status == 0, published.stdout + published.stderr
+    added = subprocess.run(
+        ["vagrant", "box", "add", "--provider", "libvirt", f"{open_catalog.public_url}/{namespace}/web/metadata.json"],
+        env={**os.environ, "VAGRANT_HOME": str(tmp_path / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert f"Successfully added box '{namespace}/web' (v1.0.0) for 'libvirt'" in added.stdout, added.stdout

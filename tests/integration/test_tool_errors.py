@@ -54,19 +54,47 @@ def test_a_syntax_error_is_reported_by_packer_with_file_and_line(role_tree):
         load_catalog(ws_at(role_tree))
 
 
-def test_vagrant_validates_the_rendered_vagrantfile(tmp_path):
+# VirtualBox cannot be installed here (no Debian package): Vagrant only asks VBoxManage for its version
+# before it validates a Vagrantfile's VirtualBox settings, so this stands in for it.
+VBOXMANAGE_VERSION_ONLY = """#!/bin/sh
+[ "$1" = "--version" ] && echo 7.0.14r161095 && exit 0
+exit 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("provider", "bogus"),
+    [("docker", False), ("libvirt", False), ("virtualbox", False), ("virtualbox", True)],
+    ids=["docker", "libvirt", "virtualbox", "virtualbox-with-an-unknown-setting"],
+)
+def test_vagrant_validates_the_rendered_vagrantfile(tmp_path, provider, bogus):
     django_project = tmp_path / "shop"
     shutil.copytree(REPO / "examples" / "django-app", django_project)
     cfg = devenv._initial_config(django_project, devenv.Request(name="shop"))
     out = devenv.render_project(cfg, IMAGES, tmp_path / "out")
     secrets.ensure(out / ".contrail")
     secrets.ensure_ssh_key(out / ".contrail", "contrail-test")
+    if bogus:  # proof that the provider's block is really checked
+        vagrantfile = out / "Vagrantfile"
+        vagrantfile.write_text(vagrantfile.read_text().replace("virtualbox.cpus = 1", "virtualbox.cpu_count = 1"))
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "VBoxManage").write_text(VBOXMANAGE_VERSION_ONLY)
+    (tools / "VBoxManage").chmod(0o755)
     done = subprocess.run(
         ["vagrant", "validate"],
         cwd=out,
         capture_output=True,
         text=True,
-        env={**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"},
+        env={
+            **os.environ,
+            "VAGRANT_CHECKPOINT_DISABLE": "1",
+            "VAGRANT_DEFAULT_PROVIDER": provider,
+            "PATH": f"{tools}:{os.environ['PATH']}",
+        },
     )
+    if bogus:
+        assert done.returncode != 0 and "shouldn't exist: cpu_count" in done.stdout + done.stderr, done
+        return
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Vagrantfile validated successfully" in done.stdout

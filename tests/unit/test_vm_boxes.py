@@ -13,14 +13,25 @@ import pytest
 from contrail.boxes import vmbase
 from contrail.boxes.builders import LibvirtBuilder
 from contrail.boxes.images import box_labels
-from contrail.boxes.vmstore import BOX_FILE, CATALOG, CURRENT, RECORD, VmBoxStore, pool_volume_prefix
+from contrail.boxes.vmstore import (
+    CATALOG,
+    CURRENT,
+    POOL_VOLUME,
+    RECORD,
+    VmBoxStore,
+    box_file,
+    pool_volume_prefix,
+)
 from contrail.catalog.metadata import parse_metadata
+from contrail.digest import file_sha256
+
+BOX_FILE = box_file("libvirt")
 
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> VmBoxStore:
     monkeypatch.setenv("CONTRAIL_DATA_DIR", str(tmp_path / "data"))
-    return VmBoxStore("team")
+    return VmBoxStore("team", "libvirt")
 
 
 def staged_box(store: VmBoxStore, role: str, input_hash: str, content: bytes) -> str:
@@ -28,7 +39,7 @@ def staged_box(store: VmBoxStore, role: str, input_hash: str, content: bytes) ->
     staged = store.staging(role)
     (staged / BOX_FILE).write_bytes(content)
     labels = box_labels("team", role, store.next_version(role), input_hash, "2026-11-30T00:00:00Z")
-    labels["box_sha256"] = vmbase.file_sha256(staged / BOX_FILE)
+    labels["box_sha256"] = file_sha256(staged / BOX_FILE)
     (staged / RECORD).write_text(json.dumps(labels))
     return str(staged)
 
@@ -45,7 +56,7 @@ def test_a_promoted_build_is_the_current_box_and_in_the_catalog_vagrant_reads(st
     assert catalog.name == "team/web" and [v.version for v in catalog.versions] == ["1.0.1", "1.0.0"]
     newest = catalog.versions[0].providers[0]
     assert newest.name == "libvirt" and newest.url == (Path(second.image_id) / BOX_FILE).as_uri()
-    assert newest.checksum == vmbase.file_sha256(Path(second.image_id) / BOX_FILE)
+    assert newest.checksum == file_sha256(Path(second.image_id) / BOX_FILE)
 
 
 def test_an_older_version_with_the_same_inputs_is_made_current_again(store: VmBoxStore):
@@ -125,4 +136,11 @@ def test_prune_keeps_the_current_box_and_the_newest_older_ones(store: VmBoxStore
 
 
 def test_the_pool_volume_of_a_box_version_is_named_as_vagrant_libvirt_names_it():
-    assert pool_volume_prefix("contrail/app", "1.0.3") == "contrail-VAGRANTSLASH-app_vagrant_box_image_1.0.3_"
+    prefix = pool_volume_prefix("contrail/app", "1.0.3")
+    assert prefix == "contrail-VAGRANTSLASH-app_vagrant_box_image_1.0.3_"
+    named = POOL_VOLUME.fullmatch(f"{prefix}box-0123456789abcdef.img")
+    assert named and (named["box"], named["version"], named["disk"]) == (
+        "contrail-VAGRANTSLASH-app",
+        "1.0.3",
+        "box-0123456789abcdef",
+    )

@@ -51,6 +51,11 @@ def provider(name: str) -> Provider:
     from contrail.environment.providers import docker, libvirt
 
     known: dict[str, Provider] = {"docker": docker.DockerProvider(), "libvirt": libvirt.LibvirtProvider()}
+    if name == "virtualbox":
+        raise ConfigError(
+            "Contrail manages docker and libvirt machines, not VirtualBox's (startdev renders the Vagrantfile)",
+            "run `vagrant up --provider virtualbox` in the project, and Vagrant's own ssh, halt and destroy",
+        )
     if name not in known:
         raise ConfigError(
             f"provider {name!r} has no machines Contrail can manage", 'use provider = "docker" or "libvirt"'
