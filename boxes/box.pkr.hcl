@@ -124,12 +124,11 @@ source "qemu" "box" {
   iso_url              = var.base_disk
   iso_checksum         = var.base_disk_checksum
   use_backing_file     = false
+  # (Compaction, with the build's freed blocks trimmed first, made boxes 1% smaller: web 538 → 530 MB, db
+  # 957 → 950 MB. What a box holds beyond its docker image is the kernel, GRUB and udev and ext4's own.)
+  skip_compaction      = true
   format               = "qcow2"
   disk_interface       = "virtio"
-  # What the build frees (apt's downloads, lists) is trimmed at its end (the provisioner below) and given
-  # back by the disk; Packer's compaction (qemu-img convert) then writes only the blocks in use.
-  disk_discard         = "unmap"
-  disk_detect_zeroes   = "unmap"
   net_device           = "virtio-net"
   accelerator          = var.accelerator
   memory               = 1024
@@ -192,10 +191,5 @@ build {
       ],
       var.environment,
     )
-  }
-  # A VM's disk: the blocks the scripts freed, discarded (a container's layer has nothing to trim).
-  provisioner "shell" {
-    only   = ["qemu.box"]
-    inline = ["sudo fstrim -v /"]
   }
 }
