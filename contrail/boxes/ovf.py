@@ -15,7 +15,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from contrail.boxes.base import BASE_ROLE
-from contrail.boxes.images import LABEL_HASH, Box, box_labels, utc_now
+from contrail.boxes.images import LABEL_HASH, Box
 from contrail.boxes.vmstore import DISK, RECORD, VmBoxStore
 from contrail.digest import file_sha256
 from contrail.tools.run import run
@@ -43,10 +43,7 @@ def ensure_ovf_base(vm_base: Box, store: VmBoxStore, log: Path) -> tuple[Box, bo
     staged = store.staging(BASE_ROLE)
     try:
         export(Path(vm_base.image_id) / DISK, staged, log)
-        labels = box_labels(store.namespace, BASE_ROLE, store.next_version(BASE_ROLE), input_hash, utc_now())
-        labels["sha256"] = file_sha256(staged / DESCRIPTOR)
-        (staged / RECORD).write_text(json.dumps(labels, indent=2) + "\n")
-        return store.promote(str(staged)), True
+        return store.promote_new(staged, BASE_ROLE, input_hash, sha256=file_sha256(staged / DESCRIPTOR)), True
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

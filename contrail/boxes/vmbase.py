@@ -23,7 +23,7 @@ from pathlib import Path
 from contrail import BOX_FORMAT
 from contrail.boxes import inputs
 from contrail.boxes.base import BASE_ROLE, BaseSpec, slim
-from contrail.boxes.images import Box, box_labels, utc_now
+from contrail.boxes.images import Box
 from contrail.boxes.vmstore import DISK, RECORD, VmBoxStore
 from contrail.digest import file_sha256
 from contrail.errors import BuildFailed
@@ -100,10 +100,7 @@ def ensure_vm_base(
             install_grub(raw, staged / KERNEL, staged / INITRD, accel, log)
             on_line("converting the disk to qcow2")
             run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(staged / DISK)], log=log)
-        labels = box_labels(store.namespace, BASE_ROLE, store.next_version(BASE_ROLE), input_hash, utc_now())
-        labels["sha256"] = file_sha256(staged / DISK)
-        (staged / RECORD).write_text(json.dumps(labels, indent=2) + "\n")
-        return store.promote(str(staged)), True
+        return store.promote_new(staged, BASE_ROLE, input_hash, sha256=file_sha256(staged / DISK)), True
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

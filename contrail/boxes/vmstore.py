@@ -33,6 +33,8 @@ from contrail.boxes.images import (
     LABEL_VERSION,
     Box,
     StoredBoxes,
+    box_labels,
+    utc_now,
     version_key,
 )
 from contrail.catalog import metadata
@@ -146,6 +148,13 @@ class VmBoxStore(StoredBoxes):
         box = self.current(role)
         assert box is not None and box.image_id == str(target)
         return box
+
+    def promote_new(self, staged: Path, role: str, input_hash: str, **extra: str) -> Box:
+        """A build in a staging directory recorded (role, the next version, input hash, build time and
+        `extra`) and made the role's current box."""
+        labels = box_labels(self.namespace, role, self.next_version(role), input_hash, utc_now()) | extra
+        (staged / RECORD).write_text(json.dumps(labels, indent=2) + "\n")
+        return self.promote(str(staged))
 
     def prune(self, keep: int, log: Path) -> list[str]:
         """All but the current box of each role and the `keep` newest others removed: from this store,
