@@ -286,6 +286,11 @@ def port_free(port: int) -> bool:
     return True
 
 
+# Below Linux's ephemeral ports (32768-60999): a port an outgoing connection holds for a moment is never
+# one a machine being created must listen on (docker's "bind: address already in use").
+SSH_PORTS = range(10240, 32768)
+
+
 def ssh_port(cfg: DevConfig, node: topology.Node) -> int:
     """The host port (on 127.0.0.1) a node's SSH is forwarded to: distinct for every node of an
     environment and stable across renders (from the environment's /24, unique on this host, and the
@@ -293,8 +298,8 @@ def ssh_port(cfg: DevConfig, node: topology.Node) -> int:
     from a stale view of the ports in use, and two can get the same one ("port is already allocated");
     a port some other program took is still moved by Vagrant (auto_correct)."""
     second, third = cfg.subnet.network_address.packed[1:3]
-    block = (second * 256 + third) % 170
-    return 20000 + block * 256 + int(node.ip.rsplit(".", 1)[1])
+    block = (second * 256 + third) % (len(SSH_PORTS) // 256)
+    return SSH_PORTS.start + block * 256 + int(node.ip.rsplit(".", 1)[1])
 
 
 def context(cfg: DevConfig, images: dict[str, str]) -> dict[str, object]:

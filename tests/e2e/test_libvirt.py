@@ -109,7 +109,11 @@ def test_a_paused_vm_is_seen_and_restored(vms: Env) -> None:
     assert vms.get("/")[0] == 200
 
 
-def test_status_and_verify_read_the_vms(vms: Env) -> None:
+def test_status_logs_and_verify_read_the_vms(vms: Env) -> None:
+    logs = contrail("logs", "web", "app", "proxy", "-n", "3", cwd=vms.project)
+    assert logs.status == 0, logs.stderr
+    for node in ("web1", "app1", "proxy"):
+        assert f"{node} | " in logs.stdout, logs.stdout
     shown = contrail("status", cwd=vms.project)
     assert shown.status == 0, shown.stderr
     for node in ("proxy", "web1", "app1", "database"):

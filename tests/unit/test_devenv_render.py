@@ -1,6 +1,7 @@
 """The devenv template, rendered by cookiecutter for real; the Vagrantfile validated by Vagrant itself."""
 
 import dataclasses
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -203,3 +204,13 @@ def test_every_node_gets_its_own_ssh_port_stable_across_renders(django_project):
     assert len(ports) == 2 * config.MAX_NODES + 3 and len(set(ports)) == len(ports)
     assert all(1024 < port < 65536 for port in ports)
     assert ports == [devenv.ssh_port(cfg, node) for node in topology.nodes(cfg)]
+
+
+def test_ssh_ports_stay_below_the_kernels_ephemeral_ports(django_project):
+    """Ports an outgoing connection may hold for a moment (Linux: 32768-60999) are never forwarded."""
+    cfg = devenv._initial_config(django_project, devenv.Request())
+    for subnet in ("10.0.0.0/24", "10.255.255.0/24", "172.31.7.0/24", "10.87.1.0/24"):
+        on_subnet = dataclasses.replace(cfg, subnet=ipaddress.ip_network(subnet))
+        for host in (1, 10, 254):
+            node = topology.Node("n", "app", f"{subnet.rsplit('.', 1)[0]}.{host}")
+            assert 1024 < devenv.ssh_port(on_subnet, node) < 32768
