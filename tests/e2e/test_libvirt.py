@@ -68,6 +68,7 @@ def vms(vm_boxes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
 def test_the_vagrantfile_runs_the_built_boxes_as_vms(vms: Env) -> None:
     vagrantfile = (vms.project / "Vagrantfile").read_text()
     assert 'LIBVIRT_DRIVER = "qemu"' in vagrantfile or 'LIBVIRT_DRIVER = "kvm"' in vagrantfile
+    assert 'PROVIDER = "libvirt"' in vagrantfile  # its versions pin the libvirt machines only
     states = LibvirtProvider().states(vms.name)
     assert states == {node: "running" for node in ("proxy", "web1", "app1", "database")}, states
     store = VmBoxStore("contrail", "libvirt")

@@ -151,6 +151,7 @@ def test_startdev_renders_for_virtualbox_and_contrail_leaves_running_it_to_vagra
     for role, box in boxes.items():
         assert f'box: "{role}"' in vagrantfile and f'vm_box_version: "{box.version}"' in vagrantfile
     assert f'VM_CATALOG = "{(data / "boxes").as_uri()}"' in vagrantfile
+    assert 'PROVIDER = "virtualbox"' in vagrantfile  # its versions pin the virtualbox machines only
 
     refused = contrail("up", cwd=project)
     one_line_error(refused, r"not VirtualBox's .* — run `vagrant up --provider virtualbox` in the project")
