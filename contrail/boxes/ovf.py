@@ -15,8 +15,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from contrail.boxes.base import BASE_ROLE
-from contrail.boxes.images import LABEL_HASH, Box
-from contrail.boxes.vmstore import DISK, RECORD, VmBoxStore
+from contrail.boxes.images import Box
+from contrail.boxes.vmstore import DISK, VmBoxStore
 from contrail.digest import file_sha256
 from contrail.tools.run import run
 
@@ -36,7 +36,7 @@ DEBIAN_64 = "96"  # CIM operating system id: Debian, 64-bit
 def ensure_ovf_base(vm_base: Box, store: VmBoxStore, log: Path) -> tuple[Box, bool]:
     """The VirtualBox store's base — (box, exported?) —: `vm_base` (the libvirt store's VM base) exported
     once, under the same input hash."""
-    input_hash = json.loads((Path(vm_base.image_id) / RECORD).read_text())[LABEL_HASH]
+    input_hash = vm_base.input_hash
     existing = store.with_hash(BASE_ROLE, input_hash)
     if existing:
         return (existing if existing.is_current else store.promote(existing.image_id)), False
