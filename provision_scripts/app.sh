@@ -44,7 +44,7 @@ SH
 chmod 0755 /usr/local/sbin/contrail-app
 # The switch of a release (`current`, Gunicorn's reload, the health wait, pruning): the push runs it
 # as vagrant over ssh; its logic is unit-tested on the host (tests/unit/test_contrail_switch.py).
-install -o root -g root -m 0755 /tmp/contrail-files/contrail-switch /usr/local/bin/contrail-switch
+bash /tmp/contrail-files/install-push-commands.sh contrail-switch
 # The push's other steps here (its lock, the wait for a drained server to be idle, the canary's page):
 # likewise, tests/unit/test_contrail_push.py.
-install -o root -g root -m 0755 /tmp/contrail-files/contrail-push /usr/local/bin/contrail-push
+bash /tmp/contrail-files/install-push-commands.sh contrail-push

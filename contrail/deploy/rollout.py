@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -46,7 +46,7 @@ from contrail.environment import dev, haproxy_stats
 from contrail.environment.core import Environment
 from contrail.environment.health import http_get, json_field
 from contrail.errors import ContrailError, ToolFailed
-from contrail.tools.ssh import Remote, Session
+from contrail.tools.ssh import Output, Remote, Session
 from contrail.workspace import Workspace
 
 APP = "/srv/app"
@@ -121,22 +121,43 @@ class Phases:
 
 def push(project: Project, rolling: bool = True, on_wait: Callable[[str], None] = lambda holder: None) -> PushReport:
     """Rolling by default: one app server at a time, the first one a canary (out of rotation until its
-    page answers on the new release). `on_wait(holder)` while another push holds the lock."""
+    page answers on the new release). `on_wait(holder)` while another push holds the lock.
+
+    The lock is asked for first and the release travels while it is being taken: the upload writes only
+    releases/<new id>, which no other push touches; what the servers run now (`current`, its venv and
+    code) is read only once the lock is held, and nothing live moves before that."""
     phases = Phases()
     log = project.ws.new_log("push")
     remotes = connect(project, project.app_nodes, log)
-    lock = _lock(remotes[0], "rolling" if rolling else "all-at-once", on_wait)
-    phases.done("lock")
-    try:
-        return _push(project, log, remotes, rolling, phases)
-    finally:
-        lock.close()
+    with ThreadPoolExecutor(1) as locking:
+        lock = Lock(remotes[0], "rolling" if rolling else "all-at-once", on_wait, locking)
+        try:
+            return _push(project, log, remotes, rolling, phases, lock)
+        finally:
+            lock.close()
 
 
-def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
+class Lock:
+    """The push lock, asked for at once and waited for where it must be held (`wait`)."""
+
+    def __init__(self, first: Remote, kind: str, on_wait: Callable[[str], None], pool: ThreadPoolExecutor) -> None:
+        self.session = _ask_lock(first, kind)
+        self.taking: Future[None] = pool.submit(_await_lock, self.session, on_wait)
+
+    def wait(self) -> None:
+        """Until the lock is held; PushFailed when it could not be taken."""
+        self.taking.result()
+
+    def close(self) -> None:
+        """The lock given back; a push that ends before it was held stops asking for it at once."""
+        self.session.close(timeout=30 if self.taking.done() else 0)
+        self.taking.exception()
+
+
+def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases, lock: Lock) -> PushReport:
     cfg = project.cfg
     if cfg.app.server == "tomcat":
-        return _push_war(project, log, remotes, rolling, phases)
+        return _push_war(project, log, remotes, rolling, phases, lock)
     django = cfg.app.framework == "django"
     rid = release.new_release_id()
     settings = _adapted_settings(cfg)
@@ -149,24 +170,18 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
         code = release.code_digest(cfg.app.path, key + settings)
         overlay = _overlay(Path(tmp), rid, key, code, settings)
         static_links = pool.submit(_static_links, webs if django else [])
-        futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay) for r in remotes]
-        live_code = futures[0].result().live_code
+        futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay, lock) for r in remotes]
         try:
-            if live_code != code:
-                _check(first, cfg, rid)  # while the other servers receive the release
-        except ToolFailed as err:
+            if futures[0].result().live_code != code:
+                _check_release(first, cfg, rid, log)  # while the other servers receive the release
+            uploads = [f.result() for f in futures]
+        except (ToolFailed, PushFailed):
             for future in futures:
                 future.exception()
             parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
-            hint = apperror.hint_for(err.message)
-            raise PushFailed(
-                f"release {rid} failed its check on {first.name}, nothing was switched: {err.message}"
-                + (f" — {hint}" if hint else ""),
-                f"the previous release keeps serving; log: {log}",
-            ) from None
-        uploads = [f.result() for f in futures]
+            raise
         links = static_links.result()
-    phases.done("upload+check")
+    phases.done("lock+upload+check")
     migrated = django and _migrate_if_changed(first, cfg, rid, uploads[0].migrated)
     phases.done("migrate")
     static = django and _publish_static(project, first, webs, links, rid, key)
@@ -187,7 +202,9 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
     return PushReport(rid, seconds, len(remotes), installed, migrated, static, phases.seconds)
 
 
-def _push_war(project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases) -> PushReport:
+def _push_war(
+    project: Project, log: Path, remotes: list[Remote], rolling: bool, phases: Phases, lock: Lock
+) -> PushReport:
     """The .war to every Tomcat: uploaded where its checksum changed, deployed beside the live version
     (no release check, migrations or static files of Contrail's: the .war is the app, and a .war that
     fails to start is refused by Tomcat's manager, on the canary first)."""
@@ -204,8 +221,12 @@ def _push_war(project: Project, log: Path, remotes: list[Remote], rolling: bool,
             os.link(war, overlay / WAR)  # (a hard link: the .war is read, never written)
         except OSError:
             shutil.copyfile(war, overlay / WAR)
-        uploads = parallel(lambda r: _upload_release(r, rid, overlay), remotes)
-    phases.done("upload")
+        try:
+            uploads = parallel(lambda r: _upload_release(r, rid, overlay, lock), remotes)
+        except PushFailed:
+            parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            raise
+    phases.done("lock+upload")
     previous = [u.live_release for u in uploads]
     if rolling:
         _rolling_switch(project, remotes, webs, rid, previous, [False] * len(remotes), canary=True)
@@ -220,11 +241,11 @@ def _push_war(project: Project, log: Path, remotes: list[Remote], rolling: bool,
 WAR = "ROOT.war"  # a Tomcat release's .war in releases/<id> (deployed as the root context)
 
 
-def _upload_release(remote: Remote, rid: str, overlay: Path) -> Upload:
+def _upload_release(remote: Remote, rid: str, overlay: Path, lock: Lock) -> Upload:
     """A release that is one directory (a Tomcat's) into releases/<rid>, hard-linked against `current`
-    where unchanged; what the server runs now, read at the same time."""
+    where unchanged; what the server runs now, read at the same time (once the lock is held)."""
     with ThreadPoolExecutor(1) as pool:
-        asked = pool.submit(remote.run, Upload.question(""), check=False)
+        asked = pool.submit(_ask_live, remote, "", lock)
         # (--checksum: see _upload; the release readable by Tomcat, which copies the .war into its webapps)
         options = ["--checksum", f"--link-dest={APP}/current/", "--chmod=D755,F644"]
         remote.rsync([f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
@@ -291,12 +312,18 @@ class Upload:
         )
 
 
-def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path) -> Upload:
+def _ask_live(remote: Remote, venv: str, lock: Lock) -> Output:
+    """Once the lock is held: what the server runs now (Upload.question)."""
+    lock.wait()
+    return remote.run(Upload.question(venv), check=False)
+
+
+def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path, lock: Lock) -> Upload:
     """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`;
-    what the server runs now is read at the same time."""
+    what the server runs now is read at the same time (once the lock is held: see `push`)."""
     venv = f"{APP}/venvs/{key}"
     with ThreadPoolExecutor(1) as pool:
-        asked = pool.submit(remote.run, Upload.question(venv), check=False)
+        asked = pool.submit(_ask_live, remote, venv, lock)
         options = [f"--exclude={e}" for e in release.EXCLUDES]
         # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
         # file from the live release when the edit kept its length within the second (a word changed, or
@@ -327,6 +354,19 @@ def _install_venv(remote: Remote, key: str, wheels: Path) -> None:
 
 def _env_prefix() -> str:
     return "set -a; . /etc/contrail/app.env; set +a; "
+
+
+def _check_release(remote: Remote, cfg: DevConfig, rid: str, log: Path) -> None:
+    """`_check`, its failure said as the push's."""
+    try:
+        _check(remote, cfg, rid)
+    except ToolFailed as err:
+        hint = apperror.hint_for(err.message)
+        raise PushFailed(
+            f"release {rid} failed its check on {remote.name}, nothing was switched: {err.message}"
+            + (f" — {hint}" if hint else ""),
+            f"the previous release keeps serving; log: {log}",
+        ) from None
 
 
 def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
@@ -592,12 +632,25 @@ def _undrain(sessions: list[Session]) -> None:
 def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda holder: None) -> Session:
     """The environment's push lock (a flock on the first app server), held until the session closes. A
     push that finds it taken tells `on_wait` by whom and waits for it; after LOCK_WAIT it gives up."""
+    session = _ask_lock(first, kind)
+    try:
+        _await_lock(session, on_wait)
+    except PushFailed:
+        session.close(timeout=0)
+        raise
+    return session
+
+
+def _ask_lock(first: Remote, kind: str) -> Session:
+    """The lock asked for (`_await_lock` waits until it is held)."""
     since = datetime.datetime.now().strftime("%H:%M:%S")
     who = f"{getpass.getuser()}@{socket.gethostname()} ({kind} push, pid {os.getpid()}, since {since})"
-    session = first.hold(
+    return first.hold(
         shlex.join(["contrail-push", "lock", "--who", who, "--wait", str(LOCK_WAIT), "--limit", str(LOCK_LIMIT)])
     )
 
+
+def _await_lock(session: Session, on_wait: Callable[[str], None]) -> None:
     def waiting(line: str) -> None:
         if line.startswith("busy "):
             on_wait(line[5:] or "another user")
@@ -606,7 +659,6 @@ def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda hold
         session.expect("locked", waiting)
     except ToolFailed as err:
         raise PushFailed(f"another push holds the lock: {err.message}", "try again when it has ended") from None
-    return session
 
 
 def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:

@@ -1,0 +1,19 @@
+#!/bin/bash
+# The push's commands on an app server (contrail-switch, contrail-push; app.sh and tomcat.sh): each
+# script's code installed as a module compiled at build time in /usr/local/lib/contrail, and the command
+# in /usr/local/bin a stub that imports it. Python never caches the bytecode of a script it runs by
+# path, so the script itself as the command would be compiled again on every run, and a push runs these
+# several times in a row on its critical path. Idempotent.
+set -euo pipefail
+lib=/usr/local/lib/contrail
+install -d -o root -g root -m 0755 "$lib"
+for command in "$@"; do
+  module=${command//-/_}
+  install -o root -g root -m 0644 "/tmp/contrail-files/$command" "$lib/$module.py"
+  # (-I: the command is run with sudo and by the push's ssh user; no PYTHON* variable or user site applies)
+  printf '#!/usr/bin/python3 -I\nimport sys\n\nsys.path.insert(0, "%s")\nfrom %s import main\n\nsys.exit(main())\n' \
+    "$lib" "$module" > "/usr/local/bin/$command"
+  chown root:root "/usr/local/bin/$command"
+  chmod 0755 "/usr/local/bin/$command"
+done
+python3 -m compileall -q "$lib"
