@@ -42,9 +42,9 @@ exec /srv/app/current/venv/bin/python -m gunicorn --config /srv/app/lib/gunicorn
   --chdir /srv/app/current --pythonpath /srv/app/lib contrail_wsgi:application
 SH
 chmod 0755 /usr/local/sbin/contrail-app
-# The switch of a release (`current`, Gunicorn's reload, the health wait, pruning): the push runs it
-# as vagrant over ssh; its logic is unit-tested on the host (tests/unit/test_contrail_switch.py).
+# The switch of a release (a drained server's idle wait, `current`, Gunicorn's reload, the health wait,
+# the canary's page, pruning): the push runs it as vagrant over ssh; its logic is unit-tested on the
+# host (tests/unit/test_contrail_switch.py).
 bash /tmp/contrail-files/install-push-commands.sh contrail-switch
-# The push's other steps here (its lock, the wait for a drained server to be idle, the canary's page):
-# likewise, tests/unit/test_contrail_push.py.
+# The push's lock: likewise, tests/unit/test_contrail_push.py.
 bash /tmp/contrail-files/install-push-commands.sh contrail-push

@@ -433,24 +433,35 @@ def _publish_static(project: Project, first: Remote, webs: list[Remote], links: 
     return True
 
 
-def _switch(remote: Remote, rid: str) -> None:
+def _switch(remote: Remote, rid: str, drained: bool = False, canary: bool = False) -> None:
     """`contrail-switch` in the app box (provision_scripts/contrail-files/contrail-switch): atomic
     `current` switch (ln + mv -T); Gunicorn HUP (or a restart when the venv changed); wait until the
     health endpoint reports the new release CONFIRMATIONS times in a row (a worker of the old release
     may still answer one); prune old releases in the background. One switch at a time per server
     (flock): a switch left running by a push that was killed finishes first. A server already serving
-    `rid` from `current` is left alone, so switching back after a failure is safe to repeat."""
+    `rid` from `current` is left alone, so switching back after a failure is safe to repeat.
+
+    A `drained` server first waits until its in-flight requests are done (Nginx's old workers gone); a
+    `canary`'s page must then answer without a server error (an import check cannot see errors that
+    happen only when a request runs), else the app's last error is named."""
     switch = ["contrail-switch", rid, "--app-dir", APP, "--health-url", "http://127.0.0.1:8000/_contrail/health"]
     switch += ["--confirmations", str(CONFIRMATIONS), "--wait", str(HEALTH_WAIT), "--keep", str(KEEP_RELEASES)]
+    switch += ["--idle-wait", str(DRAIN_WAIT)] if drained else []
+    switch += ["--page-wait", str(CANARY_WAIT)] if canary else []
     try:
         remote.run(shlex.join(switch), what="contrail-switch")
     except ToolFailed as err:
-        # A Tomcat that did not start the release says why in its log (the manager only says that it failed)
-        tail = remote.run(f"sudo tail -n 400 {APP_LOG}", check=False, private=True, timeout=STATUS_WAIT)
-        error = apperror.deploy_error(tail.stdout, rid)
-        if error is None:
-            raise
-        raise ToolFailed(f"{err.message} — Tomcat's log: {error.describe()}", err.hint) from None
+        # The app's log says why: a Tomcat that did not start the release (its manager only says that it
+        # failed), or the error behind the canary's page (the log's text itself stays out of Contrail's logs)
+        tail = remote.run(f"sudo tail -n 400 {APP_LOG}", check=False, private=True, timeout=STATUS_WAIT).stdout
+        deploy_error = apperror.deploy_error(tail, rid)
+        if deploy_error:
+            raise ToolFailed(f"{err.message} — Tomcat's log: {deploy_error.describe()}", err.hint) from None
+        error = apperror.last_error(tail) if canary else None
+        if error:
+            hint = f"the app's log: `contrail logs {remote.name}`"
+            raise ToolFailed(f"{err.message}: {error.describe()}", hint) from None
+        raise
 
 
 def catch_up(cfg: DevConfig, on_node: Callable[[str, str], None], ssh_ready: Callable[[], object]) -> list[str]:
@@ -562,10 +573,7 @@ def _rolling_switch(
             try:
                 if drain:
                     drained = _drain(webs, ips[remote.name])
-                    _wait_idle(remote)
-                _switch(remote, rid)
-                if canary and index == 0:
-                    _canary_check(remote)
+                _switch(remote, rid, drained=drain, canary=canary and index == 0)
             except ToolFailed as err:
                 _switch_back(remotes[: index + 1], previous[: index + 1])
                 parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
@@ -661,32 +669,7 @@ def _await_lock(session: Session, on_wait: Callable[[str], None]) -> None:
         raise PushFailed(f"another push holds the lock: {err.message}", "try again when it has ended") from None
 
 
-def _wait_idle(remote: Remote, seconds: int = DRAIN_WAIT) -> None:
-    """Until no connection is open to Gunicorn (in-flight requests done; Nginx's old workers gone)."""
-    remote.run(shlex.join(["contrail-push", "idle", "--wait", str(seconds)]), check=False)
-
-
-def _canary_check(remote: Remote) -> None:
-    """The canary's new release answers its page without a server error (the import check cannot see
-    errors that happen only when a request runs)."""
-    checked = remote.run(shlex.join(["contrail-push", "canary", "--wait", str(CANARY_WAIT)]), check=False)
-    if checked.ok:
-        return
-    said = checked.stderr.strip().splitlines()[-1] if checked.stderr.strip() else "no answer"
-    error = app_error(remote)
-    raise ToolFailed(
-        f"{remote.name}: {said}{f': {error.describe()}' if error else ''}",
-        f"the app's log: `contrail logs {remote.name}`",
-    )
-
-
 APP_LOG = "/var/log/supervisor/app.log"
-
-
-def app_error(remote: Remote) -> apperror.AppError | None:
-    """The app's last error in the server's log (the log's text itself stays out of Contrail's logs)."""
-    tail = remote.run(f"sudo tail -n 400 {APP_LOG}", check=False, private=True, timeout=STATUS_WAIT)
-    return apperror.last_error(tail.stdout)
 
 
 def rollback(project: Project) -> str:

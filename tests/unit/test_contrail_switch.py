@@ -205,6 +205,119 @@ def test_a_release_never_reported_fails_when_the_wait_is_over(health: Health) ->
     assert 50 <= health.asked <= 52, health.asked
 
 
+# --- idle ------------------------------------------------------------------------------------------
+
+TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999        0 1 1
+   1: 0100007F:1F40 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000   999        0 2 1
+   2: 0100007F:D2F0 0100007F:1F40 01 00000000:00000000 00:00000000 00000000  1000        0 3 1
+   3: 0A00000B:1F40 0A00000A:9C40 06 00000000:00000000 03:00000EA2 00000000     0        0 0 3
+"""
+TCP6 = """\
+  sl  local_address                         remote_address                        st tx_queue rx_queue
+   0: 00000000000000000000000001000000:1F40 00000000000000000000000001000000:A000 01 00000000:00000000
+"""
+
+
+def test_only_connections_established_to_the_port_count() -> None:
+    # the listener (0A), the client's own end (local port D2F0), a TIME_WAIT (06) are not connections in flight
+    assert cs.established_to(8000, [TCP]) == 1
+    assert cs.established_to(8000, [TCP, TCP6]) == 2
+    assert cs.established_to(8001, [TCP, TCP6]) == 0
+    assert cs.established_to(8000, []) == 0
+
+
+def test_this_machines_tcp_tables_show_an_open_connection_until_it_closes() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert cs.established_to(port, cs.read_tables()) == 0
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        assert cs.established_to(port, cs.read_tables()) == 1
+        assert not cs.wait_idle(port, 0.05)
+        accepted.close()
+        client.close()
+        assert cs.wait_idle(port, 5)
+
+
+def test_idle_waits_until_no_connection_is_left_or_its_time_is_up() -> None:
+    busy = TCP
+    idle = "header\n"
+    clock = iter(range(100)).__next__
+    answers = iter([busy, busy, idle])
+    assert cs.wait_idle(8000, 10, lambda: [next(answers)], clock=lambda: float(clock()), sleep=lambda s: None)
+    clock = iter(range(100)).__next__
+    assert not cs.wait_idle(8000, 3, lambda: [busy], clock=lambda: float(clock()), sleep=lambda s: None)
+
+
+# --- the canary's page ----------------------------------------------------------------------------------------
+
+
+class Page:
+    """A local HTTP server answering each request with the next status of `statuses` (the last repeats)."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.asked = 0
+        page = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status = page.statuses[min(page.asked, len(page.statuses) - 1)]
+                page.asked += 1
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    served = Page(200)
+    yield served
+    served.close()
+
+
+def page_check(port: int, wait: float = 0.5) -> str:
+    """What wait_page says of the page at `port` ("" when it passes)."""
+    try:
+        cs.wait_page(lambda timeout: cs.ask(f"http://127.0.0.1:{port}/", timeout)[0], wait)
+    except cs.PageFailed as failed:
+        return str(failed)
+    return ""
+
+
+def test_a_canary_passes_once_its_page_answers_without_a_server_error(page: Page) -> None:
+    page.statuses = [502, 503, 302]
+    assert page_check(page.port) == ""
+    assert page.asked == 3
+    page.statuses, page.asked = [404], 0
+    assert page_check(page.port) == "", "a 404 at / is a working app without a home page"
+
+
+def test_a_canary_whose_page_keeps_failing_names_the_last_answer(page: Page) -> None:
+    page.statuses = [500]
+    assert page_check(page.port, 0.3) == "its page answers HTTP 500"
+    assert page.asked > 1, "asked again until its time was up"
+
+
+def test_a_canary_that_never_answers_says_so() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as nothing:
+        port = nothing.getsockname()[1]
+    assert page_check(port, 0.2) == "its page does not answer"
+
+
 # --- the switch, in a temporary app directory -------------------------------------------------------
 
 
@@ -318,3 +431,17 @@ def test_the_script_refuses_a_release_id_that_is_a_path(tmp_path: Path, health: 
     done = run_script(app, health, "../r1")
     assert done.returncode == 2 and "not a release id" in done.stderr
     assert os.readlink(app / "current") == "releases/r1"
+
+
+def test_the_canarys_switch_waits_for_idle_then_asks_the_page_and_exits_3_when_it_fails(
+    tmp_path: Path, health: Health
+) -> None:
+    app = app_dir(tmp_path, "r1", "r2", "r3")
+    health.answer("r2")  # (the page at / answers as the endpoint does: 200)
+    done = run_script(app, health, "r2", "--idle-wait", "0.2", "--page-wait", "0.5")
+    assert done.returncode == 0, done.stderr
+    assert os.readlink(app / "current") == "releases/r2"
+    health.answer("r3", "r3", "r3", 500)
+    done = run_script(app, health, "r3", "--page-wait", "0.3")
+    assert (done.returncode, done.stderr) == (cs.PAGE_FAILED, "its page answers HTTP 500\n")
+    assert health.asked > 4, "the page asked again until its time was up"
