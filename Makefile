@@ -11,6 +11,9 @@ JOBS ?= 2
 ## deps: Debian packages (docker.io, vagrant, packer, debootstrap, rsync, ssh), a venv, a running dockerd
 deps: venv
 	$(CONTRAIL) doctor --fix
+	@# Contrail's bytecode, written now: `fab` imports it on every push, and a shell that sets
+	@# PYTHONDONTWRITEBYTECODE (as CI images often do) would otherwise compile it again on every run
+	$(BIN)/python -m compileall -q contrail
 
 venv: $(VENV)/.installed
 
