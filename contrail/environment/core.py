@@ -61,15 +61,21 @@ class Environment:
         return path if path.exists() or self.explicit_ssh_config else self.write_ssh_config()
 
     def write_ssh_config(self, machine: object | None = None) -> Path:
-        """`vagrant ssh-config` for every node, cached for Fabric, rsync and testinfra (it takes seconds to
-        ask), plus one authenticated connection per node (a control master): written atomically, 0600."""
-        runner = machine or vagrant_tool.machine(
-            self.directory, self.provider.name, self.workspace.new_log("ssh-config")
-        )
+        """The machines' ssh config as `vagrant ssh-config` writes it, cached for Fabric, rsync and testinfra,
+        plus one authenticated connection per node (a control master): written atomically, 0600. Made
+        from the ports the provider publishes when it can tell them all (docker: one `docker ps`), else
+        asked of Vagrant (seconds of Ruby, on the critical path of an `up`)."""
+        ports = self.provider.ssh_ports(self.name)
+        if all(n.name in ports for n in self.nodes):
+            keys = [(self.state / "ssh" / "id_ed25519").absolute(), vagrant_tool.insecure_private_key()]
+            text = ssh.vagrant_config({n.name: ports[n.name] for n in self.nodes}, keys)
+        else:
+            runner = machine or vagrant_tool.machine(
+                self.directory, self.provider.name, self.workspace.new_log("ssh-config")
+            )
+            text = runner.ssh_config()  # type: ignore[attr-defined]
         ssh.private_dir(self.control_dir)
-        text = runner.ssh_config() + (  # type: ignore[attr-defined]
-            f"\nHost *\n  ControlMaster auto\n  ControlPath {self.control_dir}/%C\n  ControlPersist 600\n"
-        )
+        text += f"\nHost *\n  ControlMaster auto\n  ControlPath {self.control_dir}/%C\n  ControlPersist 600\n"
         target = self.ssh_config_path
         tmp = target.with_suffix(".tmp")
         tmp.write_text(text)

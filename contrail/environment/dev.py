@@ -5,9 +5,10 @@ healthy."""
 from __future__ import annotations
 
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,8 +44,9 @@ def up(
     catch_up: Callable[[Callable[[], object]], object],
     timeout: float = 120,
 ) -> list[NodeHealth]:
-    """`vagrant up`, then the ssh config for Fabric, then wait until every node is healthy. Meanwhile
-    `catch_up` (new app servers get the live release) is called with what waits for the ssh config."""
+    """`vagrant up`, then wait until every node is healthy; the ssh config for Fabric is asked for as soon
+    as every machine runs its configure step. Meanwhile `catch_up` (new app servers get the live
+    release) is called with what waits for the ssh config."""
     env = environment(cfg)
     if not (cfg.project_dir / "Vagrantfile").exists():
         raise ContrailError(f"no Vagrantfile in {cfg.project_dir}", "run `contrail startdev` first")
@@ -58,13 +60,37 @@ def up(
         from contrail.boxes.vmstore import boxes_dir  # (not at import: `fab push` imports this module)
 
         add_catalog_boxes(cfg, boxes_dir(cfg.namespace, cfg.provider).parent.as_uri(), log, on_node)
-    with registry_login(cfg, log):
-        runner = env.up(log, on_node)
+    started = time.monotonic()
+
+    def mark(what: str) -> None:
+        """Where the time of an `up` goes, in its log (Vagrant's own lines have their times too)."""
+        with log.open("a") as out:
+            out.write(f"contrail: {what} after {time.monotonic() - started:.1f} s\n")
+
+    machines = {n.name for n in env.nodes}
+    configuring: set[str] = set()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ssh_config = pool.submit(env.write_ssh_config, runner)  # `vagrant ssh-config` takes seconds
+        early: list[Future[Path]] = []
+
+        def watch(node: str, text: str) -> None:
+            on_node(node, text)
+            if node in machines and text.startswith("Running provisioner"):
+                configuring.add(node)
+                if configuring == machines and not early:
+                    # Every machine is up and configuring: `vagrant ssh-config` (seconds of Ruby) now,
+                    # beside the configure steps, instead of after them.
+                    early.append(pool.submit(env.write_ssh_config))
+
+        with registry_login(cfg, log):
+            runner = env.up(log, watch)
+        mark("vagrant up ended")
+        ssh_config = early[0] if early else pool.submit(env.write_ssh_config, runner)
         catch_up(ssh_config.result)
+        mark("catch-up ended")
         report = wait_healthy(cfg, timeout)
+        mark("every node healthy")
         ssh_config.result()
+        mark("ssh config written")
     return report
 
 

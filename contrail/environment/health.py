@@ -35,7 +35,7 @@ def wait_healthy(cfg: DevConfig, timeout: float) -> list[NodeHealth]:
         report = health(cfg)
         if all(h.healthy for h in report) or time.monotonic() > deadline:
             return report
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def health(cfg: DevConfig) -> list[NodeHealth]:

@@ -182,6 +182,28 @@ def container_states(environment: str) -> dict[str, str]:
     return dict(pairs)
 
 
+def published_ports(environment: str, port: str) -> dict[str, int]:
+    """Container name → the loopback port its `port` (e.g. "22/tcp") is published on, for an environment's
+    running containers, in one call."""
+    label = f"label=org.contrail.environment={environment}"
+    done = run(["docker", "ps", "--filter", label, "--format", "{{.Names}}\t{{.Ports}}"], check=False)
+    return loopback_ports(done.output if done.status == 0 else "", port)
+
+
+def loopback_ports(listing: str, port: str) -> dict[str, int]:
+    """From `docker ps --format '{{.Names}}\t{{.Ports}}'` lines (ports as `127.0.0.1:22313->22/tcp, 80/tcp`):
+    name → the port on 127.0.0.1 that `port` is published on."""
+    published = {}
+    for line in listing.splitlines():
+        name, _, ports = line.partition("\t")
+        for mapping in ports.split(", "):
+            host, _, inside = mapping.partition("->")
+            address, _, number = host.rpartition(":")
+            if inside == port and address == "127.0.0.1" and number.isdigit():
+                published[name] = int(number)
+    return published
+
+
 def container_state(name: str) -> str:
     """running, paused, exited, … or missing."""
     done = run(["docker", "inspect", "-f", "{{.State.Status}}", name], check=False)

@@ -232,6 +232,14 @@ def test_verify_checks_every_role(env: Env) -> None:
     assert verified.status == 0, verified.stdout + verified.stderr
 
 
+def test_the_ssh_config_contrail_writes_is_the_one_vagrant_writes(env: Env) -> None:
+    """(Made from the ports docker publishes, without the seconds of Ruby `vagrant ssh-config` costs.)"""
+    asked = subprocess.run(["vagrant", "ssh-config"], cwd=env.project, capture_output=True, text=True, timeout=120)
+    assert asked.returncode == 0, asked.stderr
+    written = (env.project / ".contrail" / "ssh_config").read_text()
+    assert written.split("\nHost *\n")[0].rstrip("\n") == asked.stdout.rstrip("\n")
+
+
 def test_vagrants_insecure_key_no_longer_opens_any_node(env: Env, tmp_path: Path) -> None:
     insecure = next(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-*/keys/vagrant"))
     key = tmp_path / "insecure"

@@ -71,7 +71,7 @@ def test_rendered_files_carry_the_topology(django_project, tmp_path):
     assert "app3" not in vagrantfile
     assert 'host: 9090, host_ip: "127.0.0.1"' in vagrantfile
     proxy = (out / "devenv" / "configure" / "proxy.sh").read_text()
-    assert proxy.count("check inter 1s") == 3
+    assert proxy.count(":80 check\n") == 3
     web = (out / "devenv" / "configure" / "web.sh").read_text()
     assert web.count(":8000 max_fails") == 2 and "include /etc/nginx/contrail-upstream.conf;" in web
     assert config.load(out / "contrail.toml").web == 3

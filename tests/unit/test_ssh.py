@@ -1,9 +1,10 @@
 import os
+from pathlib import Path
 
 import pytest
 
 from contrail.errors import ContrailError
-from contrail.tools import ssh
+from contrail.tools import docker, ssh
 from contrail.tools.ssh import Output, last_line
 
 
@@ -46,3 +47,50 @@ def test_control_sockets_live_in_a_private_directory_made_by_this_user(tmp_path,
     made.symlink_to(tmp_path)  # a symlink planted at the predictable path
     with pytest.raises(ContrailError, match="is not a private directory"):
         ssh.control_dir("shop")
+
+
+VAGRANT_SSH_CONFIG = """\
+Host app1
+  HostName 127.0.0.1
+  User vagrant
+  Port 22313
+  UserKnownHostsFile /dev/null
+  StrictHostKeyChecking no
+  PasswordAuthentication no
+  IdentityFile /p/.contrail/ssh/id_ed25519
+  IdentityFile /usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant
+  IdentitiesOnly yes
+  LogLevel FATAL
+
+Host web1
+  HostName 127.0.0.1
+  User vagrant
+  Port 22293
+  UserKnownHostsFile /dev/null
+  StrictHostKeyChecking no
+  PasswordAuthentication no
+  IdentityFile /p/.contrail/ssh/id_ed25519
+  IdentityFile /usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant
+  IdentitiesOnly yes
+  LogLevel FATAL
+"""  # `vagrant ssh-config app1 web1` of a docker environment, verbatim (Vagrant 2.3.4)
+
+
+def test_the_config_made_from_published_ports_is_the_one_vagrant_writes():
+    keys = [
+        Path("/p/.contrail/ssh/id_ed25519"),
+        Path("/usr/share/rubygems-integration/all/gems/vagrant-2.3.4/keys/vagrant"),
+    ]
+    assert ssh.vagrant_config({"app1": 22313, "web1": 22293}, keys) == VAGRANT_SSH_CONFIG
+
+
+def test_ssh_ports_are_read_from_dockers_listing_on_loopback_only():
+    listing = (
+        "env-proxy\t127.0.0.1:22282->22/tcp, 127.0.0.1:18080->80/tcp, 127.0.0.1:18081->8404/tcp\n"
+        "env-app1\t8000/tcp, 127.0.0.1:22313->22/tcp\n"
+        "env-web1\t0.0.0.0:2222->22/tcp, 80/tcp\n"  # (not on loopback: not Contrail's)
+        "env-db\t5432/tcp\n"
+        "env-odd\t127.0.0.1:22->2222/tcp\n"
+    )
+    assert docker.loopback_ports(listing, "22/tcp") == {"env-proxy": 22282, "env-app1": 22313}
+    assert docker.loopback_ports("", "22/tcp") == {}

@@ -21,6 +21,11 @@ class Provider(Protocol):
         """One node's machine state, or "missing"."""
         ...
 
+    def ssh_ports(self, environment: str) -> dict[str, int]:
+        """node → the port on 127.0.0.1 its SSH is reached at, for the running machines whose port the
+        provider can tell without Vagrant (none: ask `vagrant ssh-config`)."""
+        ...
+
     def fail(self, environment: str, node: str, drill: str) -> None:
         """Cause `drill` (one of `drills`) on a node's machine."""
         ...

@@ -18,6 +18,13 @@ class DockerProvider:
     def state(self, environment: str, node: str) -> str:
         return docker.container_state(f"{environment}-{node}")
 
+    def ssh_ports(self, environment: str) -> dict[str, int]:
+        # (what the docker provider's ssh_info reads too: the port published for the container's 22)
+        return {
+            name.removeprefix(f"{environment}-"): port
+            for name, port in docker.published_ports(environment, "22/tcp").items()
+        }
+
     def fail(self, environment: str, node: str, drill: str) -> None:
         docker.change_state(drill, f"{environment}-{node}")
 

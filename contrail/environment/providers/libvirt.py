@@ -24,6 +24,9 @@ class LibvirtProvider:
         state = libvirt.domain_state(f"{environment}-{node}")
         return STATES.get(state, state)
 
+    def ssh_ports(self, environment: str) -> dict[str, int]:
+        return {}  # (a VM's address is its DHCP lease's: vagrant-libvirt's ssh_info finds it)
+
     def fail(self, environment: str, node: str, drill: str) -> None:
         name = f"{environment}-{node}"
         libvirt.virsh("destroy" if drill == "stop" else "suspend", name)

@@ -86,8 +86,7 @@ answers_health() {
 
 waits_for_release && exit 0
 
-supervisorctl reread >/dev/null
-supervisorctl update >/dev/null
+supervisorctl update >/dev/null  # (it rereads the configuration itself)
 if [ "$changed" = 1 ] && supervisorctl status app | grep -q RUNNING; then
   supervisorctl restart app >/dev/null
 fi

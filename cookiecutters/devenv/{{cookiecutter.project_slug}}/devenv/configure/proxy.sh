@@ -32,8 +32,11 @@ backend web
     option httpchk
     http-check send meth GET uri /_contrail/health ver HTTP/1.1 hdr Host localhost
     http-check expect status 200
+    # Every second while a web node is up; every 250 ms once a check has failed and while it is down, so
+    # a node that comes (back) up is in rotation within half a second of answering (an `up`, a restart).
+    default-server inter 1s fastinter 250ms downinter 250ms fall 2 rise 2
 {%- for node in cookiecutter.contrail.web_nodes %}
-    server {{ node.name }} {{ node.ip }}:80 check inter 1s fall 2 rise 2
+    server {{ node.name }} {{ node.ip }}:80 check
 {%- endfor %}
 listen stats
     bind :8404

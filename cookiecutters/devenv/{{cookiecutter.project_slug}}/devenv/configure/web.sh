@@ -89,9 +89,10 @@ cat > /etc/supervisor/conf.d/contrail-health.conf <<'CONF'
 [program:contrail-health]
 command=/usr/local/sbin/contrail-healthd{% for node in cookiecutter.contrail.app_node_list %} {{ node.ip }}{% endfor %}
 autorestart=true
+; running once started (supervisor's default waits a second before it says so, and `restart` below waits for that)
+startsecs=0
 stdout_logfile=/var/log/supervisor/contrail-health.log
 redirect_stderr=true
 CONF
-supervisorctl reread >/dev/null
-supervisorctl update >/dev/null
+supervisorctl update >/dev/null  # (it rereads the configuration itself)
 supervisorctl restart contrail-health >/dev/null
