@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from contrail.config import MODULE_NAME, DevConfig
 from contrail.deploy.release import requirement_lines
 from contrail.errors import ConfigError
@@ -171,8 +169,14 @@ def _project_names(requirement_lines: list[str]) -> set[str]:
     for line in requirement_lines:
         match = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
         if match and not line.lstrip().startswith("-"):
-            names.add(canonicalize_name(match.group(1)))
+            names.add(canonical_name(match.group(1)))
     return names
+
+
+def canonical_name(name: str) -> str:
+    """A project name normalised as PEP 503 defines it (what packaging's canonicalize_name returns for a
+    valid name; `packaging.utils` itself would cost every `fab push` its tags and platform modules)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def extra_wheels(settings_source: str, requirement_lines: list[str]) -> list[str]:

@@ -166,22 +166,53 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
     phases.done("wheelhouse")
     webs = connect(project, project.web_nodes, log)
     first = remotes[0]
-    with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 1) as pool:
+    with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 2) as pool:
         code = release.code_digest(cfg.app.path, key + settings)
         overlay = _overlay(Path(tmp), rid, key, code, settings)
         static_links = pool.submit(_static_links, webs if django else [])
         futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay, lock) for r in remotes]
+        # A rolling push's canary leaves rotation while the release travels, not after (once the lock is held).
+        predrain = rolling and len(remotes) > 1  # (a lone app server is never drained)
+        draining = pool.submit(_drain_when_locked, lock, webs, project.app_nodes[0].ip) if predrain else None
+        canary_drain: list[Session] = []
         try:
             if futures[0].result().live_code != code:
                 _check_release(first, cfg, rid, log)  # while the other servers receive the release
             uploads = [f.result() for f in futures]
+            canary_drain = draining.result() if draining else []
         except (ToolFailed, PushFailed):
-            for future in futures:
+            for future in [*futures, *([draining] if draining else [])]:
                 future.exception()
+            if draining and not draining.exception():
+                _undrain(draining.result())
             parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
             raise
         links = static_links.result()
     phases.done("lock+upload+check")
+    try:
+        return _go_live(project, log, remotes, webs, rid, uploads, links, key, phases, rolling, canary_drain)
+    finally:
+        _undrain(canary_drain)
+
+
+def _go_live(
+    project: Project,
+    log: Path,
+    remotes: list[Remote],
+    webs: list[Remote],
+    rid: str,
+    uploads: list[Upload],
+    links: set[str],
+    key: str,
+    phases: Phases,
+    rolling: bool,
+    canary_drain: list[Session],
+) -> PushReport:
+    """An uploaded and checked release: migrations and static files if they changed, then the switch
+    (`canary_drain`: the canary already out of rotation) and HAProxy's view of it."""
+    cfg = project.cfg
+    django = cfg.app.framework == "django"
+    first = remotes[0]
     migrated = django and _migrate_if_changed(first, cfg, rid, uploads[0].migrated)
     phases.done("migrate")
     static = django and _publish_static(project, first, webs, links, rid, key)
@@ -191,7 +222,7 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
     if rolling or any(restarts):
         # A new venv restarts the Gunicorn masters, which closes their listening sockets: one server
         # at a time, drained first, even for --all-at-once.
-        _rolling_switch(project, remotes, webs, rid, previous, restarts, canary=rolling)
+        _rolling_switch(project, remotes, webs, rid, previous, restarts, canary=rolling, canary_drain=canary_drain)
     else:
         _switch_all(remotes, rid, previous)
     phases.done("switch")
@@ -551,10 +582,12 @@ def _rolling_switch(
     previous: list[str],
     restarts: list[bool],
     canary: bool,
+    canary_drain: list[Session] | None = None,
 ) -> None:
     """Each app server in turn, switched and healthy on the new release before the next; the first is
-    the canary (unless `canary` is off: requirements changed under --all-at-once). If any server
-    fails, every server switched so far goes back to its previous release.
+    the canary (unless `canary` is off: requirements changed under --all-at-once; `canary_drain`: it
+    was drained already). If any server fails, every server switched so far goes back to its previous
+    release.
 
     Drained from every Nginx first: the canary (it takes no traffic until its page has answered on the
     new release), and a server whose Gunicorn restarts (`restarts`: its venv changes), since the old
@@ -572,7 +605,7 @@ def _rolling_switch(
             drained: list[Session] = []
             try:
                 if drain:
-                    drained = _drain(webs, ips[remote.name])
+                    drained = canary_drain if canary and index == 0 and canary_drain else _drain(webs, ips[remote.name])
                 _switch(remote, rid, drained=drain, canary=canary and index == 0)
             except ToolFailed as err:
                 _switch_back(remotes[: index + 1], previous[: index + 1])
@@ -627,6 +660,11 @@ def _drain(webs: list[Remote], ip: str) -> list[Session]:
         _undrain(sessions)
         raise
     return sessions
+
+
+def _drain_when_locked(lock: Lock, webs: list[Remote], ip: str) -> list[Session]:
+    lock.wait()
+    return _drain(webs, ip)
 
 
 def _undrain(sessions: list[Session]) -> None:

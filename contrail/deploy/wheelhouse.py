@@ -9,9 +9,6 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
 from contrail.deploy.release import TARGET_MARKERS, TARGET_PYTHON, requirement_lines, requirements_key
 from contrail.tools.run import run
 
@@ -48,6 +45,10 @@ def target_only_requirements(wheels: Path) -> list[str]:
     pip resolves environment markers with the Python that runs it, even with --python-version: a
     marker such as `python_full_version < "3.11.3"` (redis → async-timeout) is false on a 3.11.7 host
     and true on the app box's 3.11.2, whose venv then cannot install from the wheelhouse."""
+    # (imported here: only a new wheelhouse needs them, and `fab push` imports this module every time)
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     have = {canonicalize_name(w.name.split("-", 1)[0]) for w in wheels.glob("*.whl")}
     wanted = []
     for wheel in wheels.glob("*.whl"):

@@ -182,6 +182,7 @@ class Session:
     def __init__(self, remote: Remote, process: subprocess.Popen[str]) -> None:
         self.remote = remote
         self.process = process
+        self.closed = False
 
     def expect(self, word: str, on_line: Callable[[str], None] = lambda line: None) -> None:
         """Read lines until one is `word`; every other line goes to `on_line` (e.g. "busy <holder>")."""
@@ -200,7 +201,11 @@ class Session:
             self.process.stdin.close()
 
     def close(self, timeout: float = 30) -> None:
-        """End of input, then wait until the remote side has undone its state."""
+        """End of input, then wait until the remote side has undone its state (once: closing again is
+        nothing)."""
+        if self.closed:
+            return
+        self.closed = True
         self.end()
         try:
             self.process.wait(timeout)

@@ -89,3 +89,10 @@ def test_adding_to_a_setting_read_from_the_environment_keeps_it_the_projects(tmp
     settings = "import os\nALLOWED_HOSTS = os.environ['HOSTS'].split(',')\nALLOWED_HOSTS += ['x']\n"
     project = project_with(tmp_path, settings)
     assert findings(project)["ALLOWED_HOSTS"] == adapt.Finding("ALLOWED_HOSTS", "environment", "mysite/settings.py:2")
+
+
+def test_project_names_are_normalised_as_packaging_does() -> None:
+    from packaging.utils import canonicalize_name
+
+    for name in ("Django", "django_redis", "PyMySQL", "zope.interface", "a__b--c..D", "psycopg2-binary"):
+        assert adapt.canonical_name(name) == canonicalize_name(name)
