@@ -15,8 +15,12 @@ chown redis:redis /etc/redis/contrail-auth.conf.new
 if cmp -s /etc/redis/contrail-auth.conf.new /etc/redis/contrail-auth.conf; then
   rm /etc/redis/contrail-auth.conf.new
 else
+  old=$(sed -n 's/^requirepass //p' /etc/redis/contrail-auth.conf)
   mv /etc/redis/contrail-auth.conf.new /etc/redis/contrail-auth.conf
-  supervisorctl restart redis >/dev/null
+  # The running server takes the new password at once (the file is for its next start); a restart, only
+  # if it cannot (not running yet): it costs supervisor's second of "started".
+  set_password=$(printf 'CONFIG SET requirepass %s\n' "$CACHE_PASSWORD" | REDISCLI_AUTH="$old" redis-cli -h 127.0.0.1 2>/dev/null || true)
+  [ "$set_password" = OK ] || supervisorctl restart redis >/dev/null
 fi
 for _ in $(seq 100); do
   REDISCLI_AUTH="$CACHE_PASSWORD" redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -qx PONG && exit 0

@@ -100,8 +100,10 @@ answers_health() {
 
 waits_for_release && exit 0
 
-supervisorctl update >/dev/null  # (it rereads the configuration itself)
-if [ "$changed" = 1 ] && supervisorctl status app | grep -q RUNNING; then
+# `update` rereads the configuration, starts a program it adds and restarts one whose program changed:
+# then the app runs with this app.env already (a first up), and a restart would cost seconds more.
+updated=$(supervisorctl update)
+if [ "$changed" = 1 ] && [[ "$updated" != *"app: "* ]] && supervisorctl status app | grep -q RUNNING; then
   supervisorctl restart app >/dev/null
 fi
 answers_health 60 Tomcat  # (the JVM takes seconds to start and deploy what it has)

@@ -94,5 +94,5 @@ startsecs=0
 stdout_logfile=/var/log/supervisor/contrail-health.log
 redirect_stderr=true
 CONF
-supervisorctl update >/dev/null  # (it rereads the configuration itself)
-supervisorctl restart contrail-health >/dev/null
+updated=$(supervisorctl update)  # (it rereads the configuration; a program it adds, it starts)
+[[ "$updated" == *"contrail-health: "* ]] || supervisorctl restart contrail-health >/dev/null
