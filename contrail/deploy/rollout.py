@@ -1,8 +1,9 @@
 """`fab push` and friends: put the app's code live on every app server, gracefully.
 
-A push: the push lock on the first app server (one push at a time per environment) → wheels built on
-the host (cached by the requirements' key) → on every app server at once, the venv for that key if it
-is new, and the code rsynced into releases/<id> (hard-linked against the live release where a file's
+A push: the push lock on the first app server (one push at a time per environment; asked for at once,
+held before anything live is read or moved) → wheels built on the host (cached by the requirements'
+key) → on every app server at once, the venv for that key if it is new, and the code rsynced into
+releases/<id> (hard-linked against the live release where a file's
 *content* is unchanged, so only changed files travel) → the release is checked on one server (every
 module compiles, the WSGI app and, for Django, `check` import) → migrations and collectstatic once,
 only when their inputs changed → on every app server, `current` switched atomically (ln + mv -T) and
