@@ -77,8 +77,8 @@ def up(
             if node in machines and text.startswith("Running provisioner"):
                 configuring.add(node)
                 if configuring == machines and not early:
-                    # Every machine is up and configuring: `vagrant ssh-config` (seconds of Ruby) now,
-                    # beside the configure steps, instead of after them.
+                    # Every machine is up and configuring: the ssh config now, beside the configure
+                    # steps (a provider whose ports only Vagrant knows costs `vagrant ssh-config`'s seconds).
                     early.append(pool.submit(env.write_ssh_config))
 
         with registry_login(cfg, log):

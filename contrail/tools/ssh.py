@@ -219,9 +219,9 @@ class Session:
 def vagrant_config(ports: dict[str, int], identities: Sequence[Path]) -> str:
     """An ssh config for machines reached on 127.0.0.1 at `ports` (node → port), as `vagrant ssh-config`
     writes it for them (Vagrant's own settings: its machines' host keys change with every machine)."""
+    keys = "".join(f"  IdentityFile {key}\n" for key in identities)
     hosts = []
     for node, port in ports.items():
-        keys = "".join(f"  IdentityFile {key}\n" for key in identities)
         hosts.append(
             f"Host {node}\n  HostName 127.0.0.1\n  User vagrant\n  Port {port}\n  UserKnownHostsFile /dev/null\n"
             f"  StrictHostKeyChecking no\n  PasswordAuthentication no\n{keys}  IdentitiesOnly yes\n  LogLevel FATAL\n"
