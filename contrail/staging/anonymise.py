@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,52 +91,68 @@ class Fakes:
     """Deterministic fakes from (salt, value): names, emails and addresses drawn by the value's digest from
     lists frozen in the project (contrail/data/fakes-v1.json, taken from Faker's en_US data), phone numbers
     in the fictional 555-01xx range. Nothing depends on the installed Faker, so an upgrade never changes a
-    fake, and joins across refreshes and pulls stay stable. Each value is computed once per run."""
+    fake, and joins across refreshes and pulls stay stable.
+
+    Masking calls this once per field of a dump (a million times for a million rows): `maker(kind)` gives
+    the function for one rule kind, its digest prefix bound once (callers cache what repeats)."""
 
     def __init__(self, salt: str) -> None:
         self.salt = salt.encode()
         data = namelists.lists()
         self.first, self.last = data["first_names"], data["last_names"]
+        self.first_lower, self.last_lower = [n.lower() for n in self.first], [n.lower() for n in self.last]
         self.street_suffixes, self.city_suffixes = data["street_suffixes"], data["city_suffixes"]
         self.states = data["states_abbr"]
-        self._cache: dict[tuple[str, str], str] = {}
-        self._prefixes: dict[str, hashlib._Hash] = {}
-
-    def digest(self, kind: str, value: str) -> bytes:
-        """sha256(salt NUL kind NUL value); the prefix hashed once per kind, copied for each value."""
-        prefix = self._prefixes.get(kind)
-        if prefix is None:
-            prefix = self._prefixes[kind] = hashlib.sha256(self.salt + b"\0" + kind.encode() + b"\0")
-        hasher = prefix.copy()
-        hasher.update(value.encode())
-        return hasher.digest()
-
-    def made(self) -> set[str]:
-        """Every fake this instance has made."""
-        return set(self._cache.values())
+        self._makers: dict[str, Callable[[str], str]] = {}
 
     def fake(self, kind: str, value: str) -> str:
-        key = (kind, value)
-        if key not in self._cache:
-            self._cache[key] = self._make(kind, value)
-        return self._cache[key]
+        return self.maker(kind)(value)
 
-    def _make(self, kind: str, value: str) -> str:
-        digest = self.digest("hash" if kind == "hash" else "fake", value)
+    def maker(self, kind: str) -> Callable[[str], str]:
+        """value → its fake for rule `kind`."""
+        if kind not in self._makers:
+            self._makers[kind] = self._make_for(kind)
+        return self._makers[kind]
+
+    def _make_for(self, kind: str) -> Callable[[str], str]:
+        """The maker of `kind`'s fakes (the digest's prefix is "hash" for hashes, "fake" otherwise)."""
+        prefix = self.salt + b"\0" + (b"hash" if kind == "hash" else b"fake") + b"\0"
+        sha256, unpack = hashlib.sha256, struct.Struct(">8I").unpack
+        first, last, first_lower, last_lower = self.first, self.last, self.first_lower, self.last_lower
         if kind == "hash":
-            return digest.hex()
-        words = struct.unpack(">8I", digest)  # the digest as eight 32-bit numbers
-        first, last = self.first[words[2] % len(self.first)], self.last[words[3] % len(self.last)]
+            return lambda value: sha256(prefix + value.encode()).hexdigest()
         if kind == "name":
-            return f"{first} {last}"
+
+            def name(value: str) -> str:
+                words = unpack(sha256(prefix + value.encode()).digest())
+                return f"{first[words[2] % len(first)]} {last[words[3] % len(last)]}"
+
+            return name
         if kind == "email":  # the digest keeps it unique per original, so unique constraints hold
-            return f"{first.lower()}.{last.lower()}.{digest[:4].hex()}@example.com"
+
+            def email(value: str) -> str:
+                digest = sha256(prefix + value.encode()).digest()
+                words = unpack(digest)
+                a, b = first_lower[words[2] % len(first)], last_lower[words[3] % len(last)]
+                return f"{a}.{b}.{digest[:4].hex()}@example.com"
+
+            return email
         if kind == "address":
-            number, street, city, state = words[4:]
-            suffix = self.street_suffixes[street % len(self.street_suffixes)]
-            town = f"{first}{self.city_suffixes[city % len(self.city_suffixes)]}"
-            postcode = 10000 + number // 9900 % 90000
-            return f"{100 + number % 9900} {last} {suffix}, {town}, {self.states[state % len(self.states)]} {postcode}"
+            streets, cities, states = self.street_suffixes, self.city_suffixes, self.states
+
+            def address(value: str) -> str:
+                words = unpack(sha256(prefix + value.encode()).digest())
+                number, street, city, state = words[4:]
+                suffix, town = streets[street % len(streets)], first[words[2] % len(first)] + cities[city % len(cities)]
+                place = f"{town}, {states[state % len(states)]} {10000 + number // 9900 % 90000}"
+                return f"{100 + number % 9900} {last[words[3] % len(last)]} {suffix}, {place}"
+
+            return address
         if kind == "phone":
-            return f"+1-{200 + words[0] % 800}-555-{100 + words[1] % 100:04d}"
+
+            def phone(value: str) -> str:
+                words = unpack(sha256(prefix + value.encode()).digest())
+                return f"+1-{200 + words[0] % 800}-555-{100 + words[1] % 100:04d}"
+
+            return phone
         raise ValueError(f"no fake for rule {kind!r}")

@@ -45,9 +45,17 @@ class Piece:
 
 @dataclass(frozen=True)
 class Filtered:
-    data: bytes  # what the loader receives
+    """What the loader receives, as (kind, text) pieces — a statement ("sql"), COPY data ("data"), or
+    anything else ("gap": blank lines, comments, dropped text kept as its line breaks) — so that masking
+    in transit reads the script without parsing it again."""
+
+    pieces: list[tuple[str, str]]
     databases: tuple[str, ...]  # the database the dump named (none when it names none)
     removed: int  # statements and clauses taken out
+
+    @property
+    def data(self) -> bytes:
+        return "".join(text for _, text in self.pieces).encode("latin-1")
 
 
 def line_of(text: str, offset: int) -> int:
@@ -146,7 +154,7 @@ def _several(refuse: _Refusal, databases: dict[str, int], example: str) -> Confi
 _PG_RUN = re.compile(r"""(?:[^'"$;\\/\-]++|(?<![eE])'(?:[^']++|'')*+'|"(?:[^"]++|"")*+"|/(?!\*)|-(?!-))++""")
 _PG_DOLLAR = re.compile(r"\$([A-Za-z_\x80-\xff][\w\x80-\xff]*)?\$")
 _PG_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/""", re.S)
-_PG_BLANK = re.compile(r"(?:\s++|--[^\n]*|/\*.*?\*/)*", re.S)
+PG_BLANK = re.compile(r"(?:\s++|--[^\n]*|/\*.*?\*/)*", re.S)
 _PG_COPY_STDIN = re.compile(r"^COPY\s.*\bFROM\s+STDIN\b", re.I | re.S)
 
 
@@ -259,13 +267,13 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
     """A plain pg_dump script (any of -C, --clean, --if-exists), made safe to load into the scratch database."""
     text = data.decode("latin-1")
     refuse = _Refusal(label, text)
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     databases: dict[str, int] = {}  # name → where the dump first names it
     removed = 0
     for piece in tiled(pg_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
         if piece.kind in ("data", "gap"):
-            out.append(chunk)
+            out.append((piece.kind, chunk))
             continue
         if piece.kind == "command":
             command = chunk.strip()
@@ -275,20 +283,20 @@ def filter_postgresql(data: bytes, label: str) -> Filtered:
                 raise refuse(piece.start, f"psql command {word} refused (client commands reach files and the shell)")
             if allowed.group(1) in ("connect", "c"):
                 databases.setdefault(_connect_target(command), piece.start)
-            out.append(_blank(chunk))
+            out.append(("gap", _blank(chunk)))
             removed += 1
             continue
         code = pg_code(chunk) if not _PLAIN_HEAD.match(chunk) else ""
-        drop = _pg_classify(code, refuse, _code_start(text, piece, _PG_BLANK), databases)
+        drop = _pg_classify(code, refuse, _code_start(text, piece, PG_BLANK), databases)
         if drop:
-            out.append(_blank(chunk))
+            out.append(("gap", _blank(chunk)))
             removed += 1
         else:
-            out.append(chunk)
+            out.append(("sql", chunk))
     names = tuple(databases)
     if len(names) > 1:
         raise _several(refuse, databases, f"pg_dump -d {names[0]} -f {names[0]}.sql")
-    return Filtered("".join(out).encode("latin-1"), names, removed)
+    return Filtered(out, names, removed)
 
 
 # Statements taken as they are without looking further: the common, harmless bulk of a dump.
@@ -436,35 +444,35 @@ def filter_mysql(data: bytes, label: str) -> Filtered:
     # (a dump that was concatenated has one per part).
     text = _SANDBOX_LINE.sub(lambda m: " " * len(m.group()), data.decode("latin-1"))
     refuse = _Refusal(label, text)
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     databases: dict[str, int] = {}  # name → where the dump first names it
     removed = 0
     for piece in tiled(my_pieces(text), len(text)):
         chunk = text[piece.start : piece.end]
         if piece.kind == "gap":
-            out.append(chunk)
+            out.append(("gap", chunk))
             continue
         if piece.kind == "command":
             word = chunk.split()[0] if chunk.split() else chunk
             if word.lower() != "delimiter":
                 raise refuse(piece.start, f"client command {word} refused (client commands reach files and the shell)")
-            out.append(chunk)
+            out.append(("gap", chunk))
             continue
         if _MY_INSERT.match(chunk):
-            out.append(chunk)
+            out.append(("sql", chunk))
             continue
         code = my_code(chunk)
         if _my_classify(code, refuse, _code_start(text, piece), databases):
-            out.append(_blank(chunk))
+            out.append(("gap", _blank(chunk)))
             removed += 1
             continue
         stripped, count = DEFINER.subn(lambda m: " " * len(m.group()), chunk)
         removed += count
-        out.append(stripped)
+        out.append(("sql", stripped))
     names = tuple(databases)
     if len(names) > 1:
         raise _several(refuse, databases, f"mysqldump --single-transaction {names[0]} > {names[0]}.sql")
-    return Filtered("".join(out).encode("latin-1"), names, removed)
+    return Filtered(out, names, removed)
 
 
 def _my_classify(code: str, refuse: _Refusal, offset: int, databases: dict[str, int]) -> bool:

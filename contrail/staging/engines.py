@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from contrail.errors import ConfigError, ToolFailed
-from contrail.staging import dumpsql, leaks, pii, transit
+from contrail.staging import dumpsql, leaks, pii
 from contrail.staging.anonymise import Fakes, Rule, check_rules, unmasked
 from contrail.staging.dumpsql import Filtered
+from contrail.staging.transit import Masking
 from contrail.tools.ssh import Remote, error_line, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
@@ -65,38 +66,6 @@ def open_dump(path: Path) -> bytes:
 
 
 T = TypeVar("T")
-_NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|\w+)'
-
-
-def expected_rows(sql: bytes) -> dict[str, int]:
-    """Rows per table that a plain dump holds, from its COPY blocks (pg_dump) or INSERT statements
-    (mysqldump's extended inserts count their row tuples), by the names `Engine.columns` gives (a table
-    outside `public` as schema.table). Tables it cannot count are left out."""
-    counts: dict[str, int] = {}
-    text = sql.decode("utf-8", errors="replace")
-    copy = rf"^COPY ({_NAME}(?:\.{_NAME})?) .*?FROM stdin;\n(.*?)^\\\.$"
-    for match in re.finditer(copy, text, re.M | re.S):
-        name = _display(match.group(1))
-        counts[name] = counts.get(name, 0) + match.group(2).count("\n")
-    for match in re.finditer(rf"^INSERT INTO ({_NAME})(?: \([^)]*\))? VALUES\s+(.*?);$", text, re.M | re.S):
-        name = _display(match.group(1))
-        counts[name] = counts.get(name, 0) + _tuples(match.group(2))
-    return counts
-
-
-def _display(qualified: str) -> str:
-    """`schema.name` (quoted or not) → the name for public, else schema.name, unquoted."""
-    parts = [dumpsql.unquote(part) for part in re.findall(_NAME, qualified)]
-    return parts[-1] if len(parts) == 1 or parts[0] == "public" else f"{parts[0]}.{parts[1]}"
-
-
-_MY_STRING = re.compile(r"""'(?:[^'\\]++|\\.|'')*+'""")
-
-
-def _tuples(values: str) -> int:
-    """Row tuples in a mysqldump VALUES list: its opening parentheses outside quoted strings (a dumped
-    value is a literal, never a call)."""
-    return _MY_STRING.sub("", values).count("(")
 
 
 LOADER = "contrail_loader"  # the system user and database role a dump is loaded (and masked) as
@@ -220,9 +189,10 @@ class Engine:
         """A fresh, empty scratch database and a loader with rights on it alone."""
         raise NotImplementedError
 
-    def load(self, data: bytes, label: str, mask: Callable[[bytes], bytes] | None = None) -> Filtered:
-        """The dump's (uncompressed) bytes, read and made safe on this host (and, with `mask`, its rows masked
-        on the way), into the scratch database as the loader; errors name `label` and its line."""
+    def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
+        """The dump's (uncompressed) bytes, read and made safe on this host, its rows counted (and, with
+        `rules`, masked) on the way, into the scratch database as the loader; errors name `label` and its
+        line. The masking in transit it did, once the load is over."""
         raise NotImplementedError
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -375,11 +345,16 @@ class Engine:
             f"--shell /usr/sbin/nologin {LOADER}"
         )
 
-    def _stream(self, command: str, data: bytes, label: str) -> None:
-        """`data` into `command` on the node through ssh's stdin: no dump file is ever written there."""
-        status, _, errors = self.remote.transfer(command, data)
+    def _stream(
+        self, command: str, filtered: Filtered, label: str, rules: list[Rule] | None, fakes: Fakes | None
+    ) -> Masking:
+        """The filtered dump, masked and counted as it goes, into `command` on the node through ssh's
+        stdin: no dump file is ever written there."""
+        masking = Masking(self.name, filtered, rules or [], fakes)
+        status, errors = self.remote.feed(command, masking.chunks())
         if status:
             raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
+        return masking
 
     def _dump(self, command: str) -> bytes:
         status, out, errors = self.remote.transfer(command)
@@ -420,7 +395,7 @@ class PostgreSQL(Engine):
             script.append(f"GRANT CONNECT ON DATABASE {pg_ident(self.database)} TO {pg_ident(self.user)};")
         self.admin("\n".join(script))
 
-    def load(self, data: bytes, label: str, mask: Callable[[bytes], bytes] | None = None) -> Filtered:
+    def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
         if data[:5] == b"PGDMP":  # -Fc: pg_restore prints it as the script it stands for, then it is read alike
             restore = f"cd / && sudo -u {LOADER} pg_restore --no-owner --no-acl -f -"
             status, printed, errors = self.remote.transfer(restore, data)
@@ -429,8 +404,7 @@ class PostgreSQL(Engine):
             data, label = printed, f"{label} (as `pg_restore -f -` prints it)"
         filtered = dumpsql.filter_postgresql(data, label)
         load = f"cd / && sudo -u {LOADER} psql -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(self.incoming)} -f -"
-        self._stream(load, mask(filtered.data) if mask else filtered.data, label)
-        return filtered
+        return self._stream(load, filtered, label, rules, fakes)
 
     def columns(self) -> dict[str, dict[str, str]]:
         hexed = "encode(convert_to({}, 'UTF8'), 'hex')"
@@ -599,11 +573,10 @@ class MariaDB(Engine):
         self._aside = self._objects(self.incoming)
         self._drop(self.incoming, self._aside)
 
-    def load(self, data: bytes, label: str, mask: Callable[[bytes], bytes] | None = None) -> Filtered:
+    def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
         filtered = dumpsql.filter_mysql(data, label)
         command = f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}"
-        self._stream(command, mask(filtered.data) if mask else filtered.data, label)
-        return filtered
+        return self._stream(command, filtered, label, rules, fakes)
 
     def columns(self) -> dict[str, dict[str, str]]:
         out = self.sql(
@@ -828,16 +801,10 @@ def refresh(
     on_step: Callable[[str], None] = lambda text: None,
 ) -> Refreshed:
     started, watch, fakes = time.monotonic(), Stopwatch(on_step), Fakes(salt)
-    in_transit: list[transit.Masked] = []
-
-    def mask(filtered: bytes) -> bytes:
-        in_transit.append(transit.MASKERS[engine.name](filtered, rules, fakes))
-        return in_transit[0].data
-
     with watch.phase("load", f"loading {dump.name}, masked on the way, into {engine.incoming} as {LOADER}"):
         data = open_dump(dump)  # read and uncompressed once: filtered, masked, loaded, counted
         engine.confine()
-        filtered = engine.load(data, str(dump), mask)
+        masked = engine.load(data, str(dump), rules, fakes)
         engine.set_aside()
     with watch.phase("check", "looking for personal data in columns without a rule, counting rows"):
         columns = engine.columns()
@@ -851,19 +818,22 @@ def refresh(
             )
         tables = sorted(t for t in columns if engine.relations[t].kind == "table")
         loaded = engine.count(tables)
-        _same_counts(loaded, {} if data.startswith(b"PGDMP") else expected_rows(filtered.data))
+        _same_counts(loaded, masked.expected_rows())
     changing = [rule for rule in rules if rule.kind != "keep"]
-    masked = in_transit[0] if in_transit else transit.Masked(b"")
     rest = [rule for rule in changing if (rule.table, rule.column) not in masked.applied]
     with watch.phase(
         "mask", f"anonymising {len(rest)} columns in the database ({len(changing) - len(rest)} in transit)"
     ):
-        originals = {**_mask(engine, rest, fakes), **masked.originals}
+        originals = masked.originals  # a column left to the database has both: rows masked in transit, the rest
+        for key, values in _mask(engine, rest, fakes).items():
+            originals.setdefault(key, set()).update(values)
         after = engine.count(tables)
         if after != loaded:
             raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
     with watch.phase("verify", "checking that no original value of a masked column is left anywhere"):
-        found = leaks.survivors(engine, columns, originals, fakes.made())
+        kinds = {(rule.table, rule.column): rule.kind for rule in changing if rule.kind != "null"}
+        made = (fakes.fake(kinds[key], value) for key, values in originals.items() if key in kinds for value in values)
+        found = leaks.survivors(engine, columns, originals, made)
         if found:
             raise ToolFailed(
                 f"original values of masked columns are still in the loaded data: {', '.join(found)}",

@@ -10,7 +10,10 @@ case-insensitively, in two ways:
   text whose first characters begin an original, the text of each length such originals have is looked
   up in the same set (and must end a word there).
 Both cost time in proportion to the text read, not to the number of originals (an Aho-Corasick automaton
-of a million originals took longer to build than the whole search). A value shorter than `SHORT`
+of a million originals took longer to build than the whole search), and as much of it as can be runs as
+set operations and regular expressions over whole texts, in C: the words whose first characters begin
+no original at all, most of them, never reach a Python loop. The rows are read while the originals are
+made ready. A value shorter than `SHORT`
 characters counts only as a whole field, anywhere. A value this refresh also made as a fake (a real name
 can equal a generated one) is not counted: it is there because the fake put it there.
 """
@@ -18,7 +21,10 @@ can equal a generated one) is not counted: it is there because the fake put it t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from contrail.staging import dumpsql
@@ -28,8 +34,16 @@ if TYPE_CHECKING:
 
 SHORT = 4
 _ESCAPED = re.compile(r"[\\\t\n\r]")  # characters the clients print escaped
-_NOT_WORD = " \t\n\r\f\v,;:\"'(){}[]<>|="
-_WORD = re.compile(r"[^\s,;:\"'(){}\[\]<>|=]+")  # an email, a name, a number group: one word
+_WORD = r"[^\s,;:\"'(){}\[\]<>|=]"  # a word: an email, a name, a number group
+# At each word's start, its first SHORT characters (what follows it included, as `inside` looks them up).
+_BEGINNING = re.compile(rf"(?<!{_WORD})(?={_WORD})(?=(.{{1,{SHORT}}}))", re.S)
+_LEADING = re.compile(rf"^(?:(?!{_WORD}).)+", re.S)  # a value's characters before its first word
+# Over values each between NULs (`client_texts`): the first SHORT characters of each; the values shorter
+# than SHORT, only blanks, or not beginning with a word. Each begins with the literal NUL: found in C.
+_FIRST = re.compile(rf"\0([^\0]{{{SHORT}}})")
+_SHORT = re.compile(rf"\0([^\0]{{1,{SHORT - 1}}})(?=\0)")
+_BLANK = re.compile(r"\0(\s+)(?=\0)")
+_ODD = re.compile(rf"\0((?!{_WORD})[^\0]+)")
 
 
 def client_text(value: str) -> str:
@@ -37,77 +51,124 @@ def client_text(value: str) -> str:
     return value.translate(dumpsql.COPY_ESCAPES).lower()
 
 
+def client_texts(values: Iterable[str]) -> str:
+    """`client_text` of each value, each between NULs ("\\0a\\0b\\0"): joined and lower-cased in C when
+    none needs escaping (nor holds NUL), else one by one. Whole-list questions are then regular
+    expressions over one string."""
+    listed = list(values)
+    joined = "\0".join(listed)
+    if joined.count("\0") != max(len(listed) - 1, 0) or _ESCAPED.search(joined):
+        joined = "\0".join(client_text(value).replace("\0", " ") for value in listed)
+    return f"\0{joined.lower()}\0" if listed else ""
+
+
 @dataclass
 class Originals:
-    """Every original value of the masked columns, ready to be looked for."""
+    """Every original value of the masked columns, ready to be looked for: as the clients print them,
+    lower-cased, by the column they come from."""
 
-    whole: dict[str, str] = field(default_factory=dict)  # value as the client prints it → its table.column
-    cores: dict[str, str] = field(default_factory=dict)  # from the first word on → table.column (index_beginnings)
-    starts: dict[str, set[int]] = field(default_factory=dict)  # beginning → lengths (index_beginnings)
-    short: bool = False  # some are shorter than SHORT
+    of: dict[str, str]  # table.column → its originals (`client_texts`)
+    fakes: Iterable[str]  # every fake this refresh made (read only when an original is found)
+    every: set[str] = field(default_factory=set)
+    short: set[str] = field(default_factory=set)  # those shorter than SHORT characters
+    cores: dict[str, str] = field(default_factory=dict)  # from the first word on → the original (`begin`)
+    starts: dict[str, set[int]] = field(default_factory=dict)  # beginning → lengths of the cores so begun
 
-    def add(self, value: str, source: str) -> None:
-        text = client_text(value) if _ESCAPED.search(value) else value.lower()
-        if text not in self.whole:
-            self.whole[text] = source
-            self.short = self.short or len(text) < SHORT
+    def __post_init__(self) -> None:
+        self.every = set().union(*(texts.split("\0") for texts in self.of.values()))
+        self.every -= {"", *(blank for texts in self.of.values() for blank in _BLANK.findall(texts))}
+        self.short = {short for texts in self.of.values() for short in _SHORT.findall(texts)} & self.every
 
-    def index_beginnings(self) -> None:
-        """For `inside`: each original from its first word on (a phone "(020) 7946 0958" from "020"), and
-        its first SHORT characters → the lengths of the originals so begun."""
-        for text, source in self.whole.items():
-            core = text.lstrip(_NOT_WORD)
-            if len(core) >= SHORT:
-                self.cores.setdefault(core, source)
+    @classmethod
+    def read(cls, originals: dict[tuple[str, str], set[str]], fakes: Iterable[str]) -> Originals:
+        return cls({f"{table}.{column}": client_texts(values) for (table, column), values in originals.items()}, fakes)
+
+    @cached_property
+    def made(self) -> set[str]:
+        return set(client_texts(self.fakes).split("\0"))
+
+    def source(self, text: str) -> str | None:
+        """The column `text` is an original of; None when this refresh also made it as a fake (a real name
+        can equal a generated one: it is there because the fake put it there)."""
+        if text in self.made:
+            return None
+        return next(column for column, texts in self.of.items() if f"\0{text}\0" in texts)
+
+    def beginnings(self) -> set[str]:
+        """The first SHORT characters of each original from its first word on (a phone "(020) 7946 0958"
+        from "020")."""
+        found: set[str] = set()
+        for texts in self.of.values():
+            found.update(_FIRST.findall(texts))
+            found.update(core[:SHORT] for core in map(_core, _ODD.findall(texts)) if len(core) >= SHORT)
+        return found
+
+    def begin(self, beginnings: set[str]) -> None:
+        """`cores` and `starts` for the originals that begin with one of `beginnings` (those met in the text)."""
+        for text in self.every:
+            core = _core(text)
+            if len(core) >= SHORT and core[:SHORT] in beginnings:
+                self.cores.setdefault(core, text)
                 self.starts.setdefault(core[:SHORT], set()).add(len(core))
 
     def inside(self, text: str) -> list[tuple[int, str]]:
-        """(offset, source) of each original found in `text` as whole words: at every word whose first
+        """(offset, original) of each original found in `text` as whole words: at every word whose first
         characters begin an original, the text of each length such originals have is looked up in the set
         of originals, and must end a word there."""
         found = []
-        for word in _WORD.finditer(text):
+        for word in _BEGINNING.finditer(text):
+            lengths = self.starts.get(word.group(1))
+            if not lengths:
+                continue
             start = word.start()
-            for length in self.starts.get(text[start : start + SHORT], ()):
-                source = self.cores.get(text[start : start + length])
-                if source and (start + length >= len(text) or not text[start + length].isalnum()):
-                    found.append((start, source))
+            for length in lengths:
+                original = self.cores.get(text[start : start + length])
+                if original and (start + length >= len(text) or not text[start + length].isalnum()):
+                    found.append((start, original))
         return found
+
+
+def _core(text: str) -> str:
+    """An original from its first word on."""
+    return _LEADING.sub("", text)
 
 
 def survivors(
     engine: Engine,
     columns: dict[str, dict[str, str]],
     originals: dict[tuple[str, str], set[str]],
-    fakes: set[str],
+    fakes: Iterable[str],
 ) -> list[str]:
     """table.column (holding the original of table.column) for every place an original value is found.
     `originals`: (table, column) of each masked column → its original values."""
-    made = {fake.lower() for fake in fakes}
-    wanted = Originals()
-    for (table, column), values in originals.items():
-        for value in values:
-            if value.strip() and value.lower() not in made:
-                wanted.add(value, f"{table}.{column}")
-    if not wanted.whole:
-        return []
     masked = {t: {c: k for c, k in cols.items() if (t, c) in originals} for t, cols in columns.items()}
     others = {t: {c: k for c, k in cols.items() if (t, c) not in originals} for t, cols in columns.items()}
     found: dict[str, None] = {}
-    for table, [name], rows in engine.text_of(masked, each_column=True):  # a value a line: set lookups in C
-        for value in wanted.whole.keys() & set(rows.lower().split("\n")):
-            found[f"{table}.{name} (an original of {wanted.whole[value]})"] = None
-    if any(others.values()):
-        wanted.index_beginnings()
-    for table, names, rows in engine.text_of(others):
-        lowered = rows.lower()
-        for offset, source in wanted.inside(lowered):
-            found[f"{table}.{_column_at(lowered, offset, names)} (an original of {source})"] = None
-        if wanted.short:
-            for line in lowered.splitlines():
+
+    def report(table: str, column: str, original: str) -> None:
+        source = wanted.source(original)
+        if source:
+            found[f"{table}.{column} (an original of {source})"] = None
+
+    with ThreadPoolExecutor(2) as reading:  # the rows come while the originals are made ready
+        own_rows = reading.submit(lambda: list(engine.text_of(masked, each_column=True)))
+        other_rows = reading.submit(lambda: list(engine.text_of(others)) if any(others.values()) else [])
+        wanted = Originals.read(originals, fakes)
+        for table, [name], rows in own_rows.result():  # a value a line: set operations in C
+            for original in wanted.every & set(rows.lower().split("\n")):
+                report(table, name, original)
+        texts = [(table, names, rows.lower()) for table, names, rows in other_rows.result()]
+    met = set().union(*(_BEGINNING.findall(text) for _, _, text in texts)) & wanted.beginnings() if texts else set()
+    if met:
+        wanted.begin(met)
+    for table, names, text in texts:
+        for offset, original in wanted.inside(text) if met else ():
+            report(table, _column_at(text, offset, names), original)
+        if wanted.short and wanted.short & set(re.split("[\t\n]", text)):
+            for line in text.splitlines():
                 for name, value in zip(names, line.split("\t"), strict=False):
-                    if len(value) < SHORT and value in wanted.whole:
-                        found[f"{table}.{name} (an original of {wanted.whole[value]})"] = None
+                    if value in wanted.short:
+                        report(table, name, value)
     return list(found)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import shlex
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -142,6 +144,52 @@ class Remote:
         with self.log.open("a") as log:
             log.write(f"[{self.name}] $ {command}\n(exit status {done.returncode}; data not logged)\n")
         return done.returncode, done.stdout, done.stderr.decode("utf-8", errors="replace")
+
+    def feed(self, command: str, chunks: Iterable[bytes]) -> tuple[int, str]:
+        """`command` fed `chunks` as they are made: a thread writes each to ssh while the next is made, so
+        that producing the input (masking a dump) and consuming it (loading it) overlap. Its output is
+        discarded, its errors returned, neither logged. Returns (exit status, stderr). A command that
+        exits early (an error) ends the feeding; one that making the chunks fails is killed."""
+        pending: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                [*self.ssh_command(), self.name, command],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+            stdin = process.stdin
+            assert stdin is not None
+            closed = threading.Event()
+
+            def write() -> None:
+                while (chunk := pending.get()) is not None:
+                    if not closed.is_set():
+                        try:
+                            stdin.write(chunk)
+                        except BrokenPipeError:
+                            closed.set()
+                with contextlib.suppress(BrokenPipeError):
+                    stdin.close()
+
+            writer = threading.Thread(target=write, daemon=True)
+            writer.start()
+            try:
+                for chunk in chunks:
+                    if closed.is_set():
+                        break
+                    pending.put(chunk)
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                pending.put(None)
+                writer.join()
+                status = process.wait()
+                with self.log.open("a") as log:
+                    log.write(f"[{self.name}] $ {command}\n(exit status {status}; data not logged)\n")
+            errors.seek(0)
+            return status, errors.read().decode("utf-8", errors="replace")
 
     def rsync(self, sources: Sequence[str], dest: str, *, options: Sequence[str] = (), pull: bool = False) -> None:
         """rsync sources to dest on this host (or, with pull, the host's sources to a local dest)."""

@@ -70,12 +70,3 @@ def test_names_from_a_dump_are_quoted_by_each_engines_rules():
     assert staging.pg_ident('Leads "x"') == '"Leads ""x"""' and staging.pg_literal("O'Brien") == "'O''Brien'"
     assert staging.my_ident("we`ird") == "`we``ird`" and staging.my_literal("a\\'b") == "'a\\\\''b'"
     assert staging.my_grant_pattern("app__incoming") == "`app\\_\\_incoming`"  # `_` is a wildcard in GRANT
-
-
-def test_row_counts_of_a_dump_are_by_the_names_the_engine_lists():
-    dump = (
-        b'COPY crm."Leads ""x""" (id) FROM stdin;\n1\n2\n\\.\n'
-        b"COPY public.customers (id) FROM stdin;\n1\n\\.\n"
-        b"INSERT INTO `orders` VALUES\n(1,'a;b'),(2,'(c)');\n"
-    )
-    assert staging.expected_rows(dump) == {'crm.Leads "x"': 2, "customers": 1, "orders": 2}
