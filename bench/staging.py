@@ -10,10 +10,11 @@ bridge: everything containers receive from outside the host, the cache's own fet
 included, while the cache's answers to build containers stay on the bridge, unshaped).
 
 The team has every service (staging PostgreSQL and MariaDB, scm, ci). The dump is the tests'
-generated production-shaped one (customers, addresses, orders: 12,000 rows with foreign keys and
-personal columns), refreshed --runs times per engine: load into a scratch database, anonymise 6
-columns, count, swap. The naive alternative measured beside it: loading the same dump straight into
-a database with the engine's own client (no anonymisation, no checks, no swap).
+generated production-shaped one (customers, addresses, orders: --rows rows, a million by default, with
+foreign keys and personal columns), refreshed --runs times per engine: read, filter, mask 6 columns
+in transit and load into a scratch database, check, count, verify, swap. The naive alternative
+measured beside it: loading the same dump straight into a database with the engine's own client (no
+filtering, anonymisation, checks or swap).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -52,10 +53,14 @@ class Refreshed:
         return sum(self.tables.values())
 
 
-def open_dump(path: Path) -> bytes:
-    """The dump's bytes, gunzipped when it is gzip (by content, not by name)."""
+def must_exist(path: Path) -> None:
     if not path.is_file():
         raise ConfigError(f"dump {path} does not exist", "pass --from a PostgreSQL or MySQL dump (.sql, .sql.gz, -Fc)")
+
+
+def open_dump(path: Path) -> bytes:
+    """The dump's bytes, gunzipped when it is gzip (by content, not by name)."""
+    must_exist(path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -185,6 +190,18 @@ class Engine:
         """As the loader, in the scratch database; the output (it holds rows) is never logged."""
         raise NotImplementedError
 
+    @property
+    def _as_loader(self) -> str:
+        """The shell command of the loader's client, in the scratch database."""
+        raise NotImplementedError
+
+    def rows(self, statements: str) -> str:
+        """`sql` for output of any size (the rows of whole tables), through `Remote.transfer`."""
+        status, out, errors = self.remote.transfer(self._as_loader, statements.encode())
+        if status:
+            raise ToolFailed(f"{self.remote.name}: reading the loaded rows failed: {redact(error_line(errors))}")
+        return out.decode("utf-8", errors="replace")
+
     def confine(self) -> None:
         """A fresh, empty scratch database and a loader with rights on it alone."""
         raise NotImplementedError
@@ -282,7 +299,7 @@ class Engine:
             return
         marker = f"contrail-{secrets.token_hex(8)}"
         script = "\n".join(self._select_text(marker, i, t, cols) for i, (t, cols) in enumerate(chosen))
-        parts = self.sql(script).split(marker + " ")[1:]
+        parts = self.rows(script).split(marker + " ")[1:]
         for part in parts:
             index, _, values = part.partition("\n")
             table, cols = chosen[int(index)]
@@ -375,9 +392,12 @@ class PostgreSQL(Engine):
         db = shlex.quote(database or "postgres")
         return self.remote.run(f"cd / && sudo -u postgres {self._psql} -d {db}", stdin=statements).stdout
 
+    @property
+    def _as_loader(self) -> str:
+        return f"cd / && sudo -u {LOADER} {self._psql} -d {shlex.quote(self.incoming)}"
+
     def sql(self, statements: str) -> str:
-        command = f"cd / && sudo -u {LOADER} {self._psql} -d {shlex.quote(self.incoming)}"
-        return self.remote.run(command, stdin=statements, private=True, what="psql as the loader").stdout
+        return self.remote.run(self._as_loader, stdin=statements, private=True, what="psql as the loader").stdout
 
     def confine(self) -> None:
         incoming = pg_ident(self.incoming)
@@ -509,19 +529,21 @@ class PostgreSQL(Engine):
 
     def swap_in(self) -> None:
         """The scratch database and everything in it handed to the app's role, the loader removed, then the
-        renames in one transaction."""
+        renames in one transaction (the served database's only when there is one): two round trips."""
         db, incoming, previous = (pg_ident(d) for d in (self.database, self.incoming, self.database + PREVIOUS))
         user = pg_ident(self.user)
         self.admin(f"REASSIGN OWNED BY {LOADER} TO {user};\nDROP OWNED BY {LOADER};", self.incoming)
+        served_exists = f"EXISTS (SELECT 1 FROM pg_database WHERE datname = {pg_literal(self.database)})"
+        renames = (
+            f"BEGIN IF {served_exists} THEN EXECUTE {pg_literal(f'ALTER DATABASE {db} RENAME TO {previous}')}; "
+            f"END IF; EXECUTE {pg_literal(f'ALTER DATABASE {incoming} RENAME TO {db}')}; END"
+        )
+        # Sessions on either database would make the renames fail: end them, then swap in one transaction.
         self.admin(
             f"{self._terminate(self.incoming)}\nALTER DATABASE {incoming} OWNER TO {user};\n"
-            f"DROP ROLE {LOADER};\nDROP DATABASE IF EXISTS {previous} WITH (FORCE);"
+            f"DROP ROLE {LOADER};\nDROP DATABASE IF EXISTS {previous} WITH (FORCE);\n"
+            f"{self._terminate(self.database, self.incoming)}\nDO {pg_literal(renames)};"
         )
-        renames = f"ALTER DATABASE {incoming} RENAME TO {db};"
-        if self._exists(self.database):
-            renames = f"ALTER DATABASE {db} RENAME TO {previous}; " + renames
-        # Sessions on either database would make the renames fail: end them, then swap in one transaction.
-        self.admin(f"{self._terminate(self.database, self.incoming)}\nBEGIN; {renames} COMMIT;")
 
     def rollback(self) -> None:
         db, previous, swap = (pg_ident(self.database + s) for s in ("", PREVIOUS, SWAP))
@@ -550,9 +572,12 @@ class MariaDB(Engine):
         db = shlex.quote(database) if database else ""
         return self.remote.run(f"sudo mariadb -N -B {db}", stdin=statements, what="mariadb").stdout
 
+    @property
+    def _as_loader(self) -> str:
+        return f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}"
+
     def sql(self, statements: str) -> str:
-        command = f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}"
-        return self.remote.run(command, stdin=statements, private=True, what="mariadb as the loader").stdout
+        return self.remote.run(self._as_loader, stdin=statements, private=True, what="mariadb as the loader").stdout
 
     def confine(self) -> None:
         account = f"{my_literal(LOADER)}@'localhost'"
@@ -574,9 +599,7 @@ class MariaDB(Engine):
         self._drop(self.incoming, self._aside)
 
     def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
-        filtered = dumpsql.filter_mysql(data, label)
-        command = f"cd / && sudo -u {LOADER} {self._client} {shlex.quote(self.incoming)}"
-        return self._stream(command, filtered, label, rules, fakes)
+        return self._stream(self._as_loader, dumpsql.filter_mysql(data, label), label, rules, fakes)
 
     def columns(self) -> dict[str, dict[str, str]]:
         out = self.sql(
@@ -802,8 +825,11 @@ def refresh(
 ) -> Refreshed:
     started, watch, fakes = time.monotonic(), Stopwatch(on_step), Fakes(salt)
     with watch.phase("load", f"loading {dump.name}, masked on the way, into {engine.incoming} as {LOADER}"):
-        data = open_dump(dump)  # read and uncompressed once: filtered, masked, loaded, counted
-        engine.confine()
+        must_exist(dump)
+        with ThreadPoolExecutor(1) as node:
+            confined = node.submit(engine.confine)  # while the dump is read
+            data = open_dump(dump)  # read and uncompressed once: filtered, masked, loaded, counted
+            confined.result()
         masked = engine.load(data, str(dump), rules, fakes)
         engine.set_aside()
     with watch.phase("check", "looking for personal data in columns without a rule, counting rows"):
@@ -824,12 +850,14 @@ def refresh(
     with watch.phase(
         "mask", f"anonymising {len(rest)} columns in the database ({len(changing) - len(rest)} in transit)"
     ):
-        originals = masked.originals  # a column left to the database has both: rows masked in transit, the rest
-        for key, values in _mask(engine, rest, fakes).items():
-            originals.setdefault(key, set()).update(values)
-        after = engine.count(tables)
-        if after != loaded:
-            raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
+        originals, after = masked.originals, loaded
+        # Nothing to do there when every rule was applied in transit and no materialized view needs refreshing.
+        if rest or len(tables) < len(columns):
+            for key, values in _mask(engine, rest, fakes).items():  # a column left to it has both: rows masked
+                originals.setdefault(key, set()).update(values)  # in transit, and the rest
+            after = engine.count(tables)
+            if after != loaded:
+                raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
     with watch.phase("verify", "checking that no original value of a masked column is left anywhere"):
         kinds = {(rule.table, rule.column): rule.kind for rule in changing if rule.kind != "null"}
         made = (fakes.fake(kinds[key], value) for key, values in originals.items() if key in kinds for value in values)

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from contrail.staging import dumpsql
@@ -35,14 +36,14 @@ if TYPE_CHECKING:
 SHORT = 4
 _ESCAPED = re.compile(r"[\\\t\n\r]")  # characters the clients print escaped
 _WORD = r"[^\s,;:\"'(){}\[\]<>|=]"  # a word: an email, a name, a number group
-# At each word's start, its first SHORT characters (what follows it included, as `inside` looks them up).
-_BEGINNING = re.compile(rf"(?<!{_WORD})(?={_WORD})(?=(.{{1,{SHORT}}}))", re.S)
+# At each word's start, its first SHORT characters (what follows it included, as `inside` looks them up),
+# in a text that begins with a separator. The separator comes first in the pattern: found in C.
+_BEGINNING = re.compile(rf"[\s,;:\"'(){{}}\[\]<>|=](?={_WORD})(?=(.{{1,{SHORT}}}))", re.S)
 _LEADING = re.compile(rf"^(?:(?!{_WORD}).)+", re.S)  # a value's characters before its first word
 # Over values each between NULs (`client_texts`): the first SHORT characters of each; the values shorter
-# than SHORT, only blanks, or not beginning with a word. Each begins with the literal NUL: found in C.
+# than SHORT or only blanks; the values not beginning with a word. Each begins with the literal NUL: found in C.
 _FIRST = re.compile(rf"\0([^\0]{{{SHORT}}})")
-_SHORT = re.compile(rf"\0([^\0]{{1,{SHORT - 1}}})(?=\0)")
-_BLANK = re.compile(r"\0(\s+)(?=\0)")
+_SHORT_OR_BLANK = re.compile(rf"\0([^\0]{{1,{SHORT - 1}}}|\s+)(?=\0)")
 _ODD = re.compile(rf"\0((?!{_WORD})[^\0]+)")
 
 
@@ -57,7 +58,7 @@ def client_texts(values: Iterable[str]) -> str:
     expressions over one string."""
     listed = list(values)
     joined = "\0".join(listed)
-    if joined.count("\0") != max(len(listed) - 1, 0) or _ESCAPED.search(joined):
+    if joined.count("\0") != max(len(listed) - 1, 0) or any(char in joined for char in "\\\t\n\r"):
         joined = "\0".join(client_text(value).replace("\0", " ") for value in listed)
     return f"\0{joined.lower()}\0" if listed else ""
 
@@ -75,9 +76,11 @@ class Originals:
     starts: dict[str, set[int]] = field(default_factory=dict)  # beginning → lengths of the cores so begun
 
     def __post_init__(self) -> None:
-        self.every = set().union(*(texts.split("\0") for texts in self.of.values()))
-        self.every -= {"", *(blank for texts in self.of.values() for blank in _BLANK.findall(texts))}
-        self.short = {short for texts in self.of.values() for short in _SHORT.findall(texts)} & self.every
+        self.every = set(chain.from_iterable(texts.split("\0") for texts in self.of.values()))
+        self.every.discard("")
+        odd = {value for texts in self.of.values() for value in _SHORT_OR_BLANK.findall(texts)}
+        self.every -= {value for value in odd if value.isspace()}
+        self.short = {value for value in odd if len(value) < SHORT} & self.every
 
     @classmethod
     def read(cls, originals: dict[tuple[str, str], set[str]], fakes: Iterable[str]) -> Originals:
@@ -120,7 +123,7 @@ class Originals:
             lengths = self.starts.get(word.group(1))
             if not lengths:
                 continue
-            start = word.start()
+            start = word.start(1)
             for length in lengths:
                 original = self.cores.get(text[start : start + length])
                 if original and (start + length >= len(text) or not text[start + length].isalnum()):
@@ -157,7 +160,7 @@ def survivors(
         for table, [name], rows in own_rows.result():  # a value a line: set operations in C
             for original in wanted.every & set(rows.lower().split("\n")):
                 report(table, name, original)
-        texts = [(table, names, rows.lower()) for table, names, rows in other_rows.result()]
+        texts = [(table, names, "\n" + rows.lower()) for table, names, rows in other_rows.result()]
     met = set().union(*(_BEGINNING.findall(text) for _, _, text in texts)) & wanted.beginnings() if texts else set()
     if met:
         wanted.begin(met)

@@ -133,17 +133,23 @@ class Remote:
         return Session(self, process)
 
     def transfer(self, command: str, data: bytes | None = None) -> tuple[int, bytes, str]:
-        """`command` fed `data` (bytes, streamed through ssh) and its stdout as bytes: for dumps, whose
-        contents never reach the log. Returns (exit status, stdout, stderr)."""
-        done = subprocess.run(
-            [*self.ssh_command(), self.name, command],
-            input=data,
-            stdin=subprocess.DEVNULL if data is None else None,
-            capture_output=True,
-        )
-        with self.log.open("a") as log:
-            log.write(f"[{self.name}] $ {command}\n(exit status {done.returncode}; data not logged)\n")
-        return done.returncode, done.stdout, done.stderr.decode("utf-8", errors="replace")
+        """`command` fed `data` (bytes, streamed through ssh) and its stdout as bytes: for dumps and rows, whose
+        contents never reach the log. Returns (exit status, stdout, stderr). The output goes to an unlinked
+        temporary file, not through this process while it runs: a thread that waits on this does not
+        need Python's lock to keep ssh flowing while another thread computes."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errors:
+            status = subprocess.run(
+                [*self.ssh_command(), self.name, command],
+                input=data,
+                stdin=subprocess.DEVNULL if data is None else None,
+                stdout=out,
+                stderr=errors,
+            ).returncode
+            with self.log.open("a") as log:
+                log.write(f"[{self.name}] $ {command}\n(exit status {status}; data not logged)\n")
+            out.seek(0)
+            errors.seek(0)
+            return status, out.read(), errors.read().decode("utf-8", errors="replace")
 
     def feed(self, command: str, chunks: Iterable[bytes]) -> tuple[int, str]:
         """`command` fed `chunks` as they are made: a thread writes each to ssh while the next is made, so
