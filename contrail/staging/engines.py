@@ -35,6 +35,9 @@ from contrail.staging.transit import Masking
 from contrail.tools.ssh import Remote, error_line, redact
 
 INCOMING, PREVIOUS, SWAP = "__incoming", "__previous", "__swap"
+DISCARDED = (
+    "__discarded"  # PostgreSQL: the data before the previous, dropped by the next refresh while it reads its dump
+)
 BATCH = 5000  # mapping rows per INSERT (MariaDB)
 
 
@@ -404,6 +407,7 @@ class PostgreSQL(Engine):
         self.remote.run(self._ensure_loader_user(), what="creating the loader's system user")
         script = [
             f"DROP DATABASE IF EXISTS {incoming} WITH (FORCE);",
+            f"DROP DATABASE IF EXISTS {pg_ident(self.database + DISCARDED)} WITH (FORCE);",
             f"DROP ROLE IF EXISTS {LOADER};",
             f"CREATE ROLE {LOADER} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;",
             f"CREATE DATABASE {incoming} OWNER {LOADER};",
@@ -529,20 +533,30 @@ class PostgreSQL(Engine):
 
     def swap_in(self) -> None:
         """The scratch database and everything in it handed to the app's role, the loader removed, then the
-        renames in one transaction (the served database's only when there is one): two round trips."""
-        db, incoming, previous = (pg_ident(d) for d in (self.database, self.incoming, self.database + PREVIOUS))
+        renames in one transaction (of the databases that exist): two round trips. The data before the
+        previous is not dropped here — that takes as long as its files — but renamed aside, and dropped by
+        the next refresh's `confine` while that one reads its dump."""
+        db, incoming, previous, discarded = (
+            pg_ident(self.database + suffix) for suffix in ("", INCOMING, PREVIOUS, DISCARDED)
+        )
         user = pg_ident(self.user)
         self.admin(f"REASSIGN OWNED BY {LOADER} TO {user};\nDROP OWNED BY {LOADER};", self.incoming)
-        served_exists = f"EXISTS (SELECT 1 FROM pg_database WHERE datname = {pg_literal(self.database)})"
+
+        def rename(name: str, old: str, new: str) -> str:
+            exists = f"EXISTS (SELECT 1 FROM pg_database WHERE datname = {pg_literal(name)})"
+            return f"IF {exists} THEN EXECUTE {pg_literal(f'ALTER DATABASE {old} RENAME TO {new}')}; END IF; "
+
         renames = (
-            f"BEGIN IF {served_exists} THEN EXECUTE {pg_literal(f'ALTER DATABASE {db} RENAME TO {previous}')}; "
-            f"END IF; EXECUTE {pg_literal(f'ALTER DATABASE {incoming} RENAME TO {db}')}; END"
+            "BEGIN "
+            + rename(self.database + PREVIOUS, previous, discarded)
+            + rename(self.database, db, previous)
+            + f"EXECUTE {pg_literal(f'ALTER DATABASE {incoming} RENAME TO {db}')}; END"
         )
         # Sessions on either database would make the renames fail: end them, then swap in one transaction.
         self.admin(
             f"{self._terminate(self.incoming)}\nALTER DATABASE {incoming} OWNER TO {user};\n"
-            f"DROP ROLE {LOADER};\nDROP DATABASE IF EXISTS {previous} WITH (FORCE);\n"
-            f"{self._terminate(self.database, self.incoming)}\nDO {pg_literal(renames)};"
+            f"DROP ROLE {LOADER};\nDROP DATABASE IF EXISTS {discarded} WITH (FORCE);\n"
+            f"{self._terminate(self.database, self.database + PREVIOUS, self.incoming)}\nDO {pg_literal(renames)};"
         )
 
     def rollback(self) -> None:
