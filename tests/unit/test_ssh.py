@@ -94,3 +94,52 @@ def test_ssh_ports_are_read_from_dockers_listing_on_loopback_only():
     )
     assert docker.loopback_ports(listing, "22/tcp") == {"env-proxy": 22282, "env-app1": 22313}
     assert docker.loopback_ports("", "22/tcp") == {}
+
+
+@pytest.fixture
+def local_remote(tmp_path, monkeypatch) -> ssh.Remote:
+    """A Remote whose `ssh` runs the command on this machine (an `ssh` on PATH that drops its options and
+    the host name): what is tested is how Contrail feeds and reads the real process."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ssh"
+    fake.write_text('#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: str(tmp_path))
+    return ssh.Remote("node", tmp_path / "ssh_config", tmp_path / "control", tmp_path / "remote.log")
+
+
+def test_feed_hands_every_chunk_on_in_order_and_logs_no_data(local_remote, tmp_path):
+    out = tmp_path / "out"
+    chunks = [f"row-{i}-value\n".encode() * 1000 for i in range(50)]
+    assert local_remote.feed(f"cat > {out}", iter(chunks)) == (0, "")
+    assert out.read_bytes() == b"".join(chunks)
+    assert "-value" not in local_remote.log.read_text() and "data not logged" in local_remote.log.read_text()
+
+
+def test_a_command_that_fails_early_stops_the_feeding_and_its_error_comes_back(local_remote):
+    made = []
+
+    def chunks():
+        for i in range(10_000):
+            made.append(i)
+            yield b"x" * 65536
+
+    status, errors = local_remote.feed("head -c 10 > /dev/null; echo 'ERROR: bad row' >&2; exit 3", chunks())
+    assert (status, errors) == (3, "ERROR: bad row\n")
+    assert len(made) < 10_000  # stopped once the command was gone
+
+
+def test_a_failure_making_the_chunks_kills_the_command_and_is_raised(local_remote, tmp_path):
+    def chunks():
+        yield b"first\n"
+        raise ValueError("masking failed")
+
+    with pytest.raises(ValueError, match="masking failed"):
+        local_remote.feed(f"cat > {tmp_path / 'out'}; sleep 30", chunks())
+
+
+def test_transfer_reads_output_of_any_size_through_a_file(local_remote):
+    status, out, errors = local_remote.transfer("head -c 3000000 /dev/zero; echo done >&2", b"")
+    assert (status, len(out), errors) == (0, 3_000_000, "done\n")
