@@ -867,8 +867,8 @@ def refresh(
         originals, after = masked.originals, loaded
         # Nothing to do there when every rule was applied in transit and no materialized view needs refreshing.
         if rest or len(tables) < len(columns):
-            for key, values in _mask(engine, rest, fakes).items():  # a column left to it has both: rows masked
-                originals.setdefault(key, set()).update(values)  # in transit, and the rest
+            for key, values in _mask(engine, rest, fakes, masked.fakes_made()).items():  # a column left to it
+                originals.setdefault(key, set()).update(values)  # has both: rows masked in transit, and the rest
             after = engine.count(tables)
             if after != loaded:
                 raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
@@ -896,18 +896,24 @@ def _same_counts(loaded: dict[str, int], expected: dict[str, int]) -> None:
         raise ToolFailed(f"row counts differ from the dump ({detail})", "staging still serves its current data")
 
 
-def _mask(engine: Engine, rules: list[Rule], fakes: Fakes) -> dict[tuple[str, str], set[str]]:
+def _mask(engine: Engine, rules: list[Rule], fakes: Fakes, made: set[str]) -> dict[tuple[str, str], set[str]]:
     """The rules masking in transit could not apply, applied in the scratch database (as the loader, one
-    script that also refreshes materialized views); each such column's original values."""
+    script that also refreshes materialized views); each such column's original values. A value masking
+    in transit `made` is a fake already and stays as it is (so joins on it hold)."""
     values = engine.distinct_values([(rule.table, rule.column) for rule in rules])
-    originals = {(rule.table, rule.column): {text for _, text in values[rule.table, rule.column]} for rule in rules}
+    originals = {
+        (rule.table, rule.column): {text for _, text in values[rule.table, rule.column]} - made for rule in rules
+    }
     changes = [
         (
             rule.table,
             rule.column,
             None
             if rule.kind == "null"
-            else {key: fakes.fake(rule.kind, text) for key, text in values[rule.table, rule.column]},
+            else {
+                key: text if text in made else fakes.fake(rule.kind, text)
+                for key, text in values[rule.table, rule.column]
+            },
         )
         for rule in rules
     ]

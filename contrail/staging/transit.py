@@ -73,18 +73,21 @@ class Masking:
             if rule.kind != "keep":
                 self.by_table.setdefault(rule.table, {})[rule.column] = rule.kind
         self.fakes = fakes
-        self.made: dict[str, dict[str, str]] = {}  # rule kind → original → its fake as written in the script
+        # (encoding, rule kind) → original → its fake as written in the script
+        self.made: dict[tuple[str | None, str], dict[str, str]] = {}
         self.codec: str | None = "utf-8"  # None: an encoding this reading does not decode
         self.names = "utf8mb4"  # MariaDB: the last SET NAMES, what `SET character_set_client = @saved` restores
         self.originals: dict[tuple[str, str], set[str]] = {}
         self.rows: dict[str, int] = {}
         self._applied: set[tuple[str, str]] = set()
-        self.unreadable: set[tuple[str, str]] = set()  # met in an encoding it could not decode: left to the database
+        # Masked columns left to the database: met in an encoding this reading does not decode, or also
+        # filled by INSERTs (PostgreSQL; the masking there maps every value, these fakes to themselves).
+        self.left: set[tuple[str, str]] = set()
         self.uncounted: set[str] = set()  # tables with rows that may not all be kept (REPLACE, INSERT IGNORE)
 
     @property
     def applied(self) -> set[tuple[str, str]]:
-        return self._applied - self.unreadable
+        return self._applied - self.left
 
     @cached_property
     def data(self) -> bytes:
@@ -94,6 +97,10 @@ class Masking:
     def expected_rows(self) -> dict[str, int]:
         """Rows per table the loaded database must hold (tables whose rows it cannot know left out)."""
         return {table: n for table, n in self.rows.items() if table not in self.uncounted}
+
+    def fakes_made(self) -> set[str]:
+        """Every fake this masking wrote (as written: the fakes of ASCII text are the fakes themselves)."""
+        return {fake for made in self.made.values() for fake in made.values()}
 
     def chunks(self) -> Iterator[bytes]:
         pending: list[str] = []
@@ -115,14 +122,13 @@ class Masking:
 
     def declare(self, name: str, codecs: dict[str, str]) -> None:
         self.codec = codecs.get(name.lower())
-        self.made = {}  # fakes are written in the script's encoding
 
     def plan(self, table: str, columns: list[str]) -> dict[int, tuple[str, str]]:
         """Field index → (column, rule kind) of the masked columns among `columns`."""
         kinds = self.by_table.get(table, {})
         found = {i: (c, kinds[c]) for i, c in enumerate(columns) if c in kinds}
         if self.codec is None:
-            self.unreadable |= {(table, c) for c, _ in found.values()}
+            self.left |= {(table, c) for c, _ in found.values()}
             return {}
         self._applied |= {(table, c) for c, _ in found.values()}
         return found
@@ -133,7 +139,7 @@ class Masking:
         try:
             return view.encode("latin-1").decode(self.codec or "")
         except (UnicodeDecodeError, LookupError):
-            self.unreadable.add((table, column))
+            self.left.add((table, column))
             return None
 
     def encode(self, text: str) -> str:
@@ -147,7 +153,7 @@ class Masking:
             (
                 index,
                 column,
-                self.made.setdefault(kind, {}),
+                self.made.setdefault((self.codec, kind), {}),
                 None if kind == "null" or self.fakes is None else self.fakes.maker(kind),
                 self.originals.setdefault((table, column), set()),
             )
@@ -187,8 +193,9 @@ class Masking:
                 elif head.startswith("INSERT"):
                     insert = _PG_INSERT.match(code)
                     if insert:
-                        values = code[insert.end() :]
-                        self.count(self.display(insert.group(1)), _tuples(values, backslash=False))
+                        values, inserted = code[insert.end() :], self.display(insert.group(1))
+                        self.count(inserted, _tuples(values, backslash=False))
+                        self.left |= {(inserted, column) for column in self.by_table.get(inserted, {})}
                 yield chunk
             elif kind == "data" and table:
                 yield from self._copy_data(chunk, table, plan)
@@ -254,15 +261,12 @@ class Masking:
             columns.append((index, values, made, fake, seen))
         for index, values, made, fake, seen in columns:
             present = set(values)
-            null_met = "\\N" in seen  # an original "\\N" (text), met before, not this block's NULL marker
+            present.discard("\\N")  # here always the NULL marker (a text "\\N" is escaped: the row path's)
             seen.update(present)
-            if "\\N" in present and not null_met:
-                seen.discard("\\N")
             if fake is None:
                 fields[index::width] = ["\\N"] * rows
                 continue
             fresh = present.difference(made)
-            fresh.discard("\\N")
             if fresh:
                 new = list(map(fake, fresh))
                 if not ("".join(new).isprintable() and "".join(new).isascii() and "\\" not in "".join(new)):
