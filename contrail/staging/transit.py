@@ -269,7 +269,8 @@ class Masking:
             fresh = present.difference(made)
             if fresh:
                 new = list(map(fake, fresh))
-                if not ("".join(new).isprintable() and "".join(new).isascii() and "\\" not in "".join(new)):
+                together = "".join(new)
+                if not (together.isprintable() and together.isascii() and "\\" not in together):
                     new = [self.encode(text.translate(dumpsql.COPY_ESCAPES)) for text in new]
                 made.update(zip(fresh, new, strict=True))
             fields[index::width] = list(map(made.get, values, values))  # NULL (\\N, not in made) stays
