@@ -50,9 +50,22 @@ EXCLUDES = (
 _SKIP_DIRS = {".git", ".contrail", ".vagrant", "__pycache__", ".venv", "venv", "node_modules", "staticfiles", "devenv"}
 
 
+RELEASE_ID = "%Y%m%d-%H%M%S-%f"  # sorts as it was taken: rollback, pruning and Tomcat's versions rely on it
+
+
 def new_release_id(now: datetime.datetime | None = None) -> str:
     now = now or datetime.datetime.now(datetime.UTC)
-    return now.strftime("%Y%m%d-%H%M%S-%f")
+    return now.strftime(RELEASE_ID)
+
+
+def release_id_after(live: str, now: datetime.datetime | None = None) -> str:
+    """A new id that sorts after `live` (another push's, which went live after this one took its id, or
+    one made on a host whose clock runs ahead): now, or the microsecond after `live`."""
+    taken = new_release_id(now)
+    if taken > live:
+        return taken
+    after = datetime.datetime.strptime(live, RELEASE_ID) + datetime.timedelta(microseconds=1)
+    return after.strftime(RELEASE_ID)
 
 
 def requirement_lines(requirements: Path) -> list[str]:

@@ -176,8 +176,12 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
         predrain = rolling and len(remotes) > 1  # (a lone app server is never drained)
         draining = pool.submit(_drain_when_locked, lock, webs, project.app_nodes[0].ip) if predrain else None
         canary_drain: list[Session] = []
+        made = [rid]
         try:
-            if futures[0].result().live_code != code:
+            uploaded = futures[0].result()
+            if _live_after([uploaded], rid):  # (renamed once every server has it)
+                rid = _retake_release_id(remotes, rid, [f.result() for f in futures], made)
+            if uploaded.live_code != code:
                 _check_release(first, cfg, rid, log)  # while the other servers receive the release
             uploads = [f.result() for f in futures]
             canary_drain = draining.result() if draining else []
@@ -186,7 +190,7 @@ def _push(project: Project, log: Path, remotes: list[Remote], rolling: bool, pha
                 future.exception()
             if draining and not draining.exception():
                 _undrain(draining.result())
-            parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            _remove_releases(remotes, made)
             raise
         links = static_links.result()
     phases.done("lock+upload+check")
@@ -253,10 +257,13 @@ def _push_war(
             os.link(war, overlay / WAR)  # (a hard link: the .war is read, never written)
         except OSError:
             shutil.copyfile(war, overlay / WAR)
+        made = [rid]
         try:
             uploads = parallel(lambda r: _upload_release(r, rid, overlay, lock), remotes)
-        except PushFailed:
-            parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+            if _live_after(uploads, rid):
+                rid = _retake_release_id(remotes, rid, uploads, made)
+        except (ToolFailed, PushFailed):
+            _remove_releases(remotes, made)
             raise
     phases.done("lock+upload")
     previous = [u.live_release for u in uploads]
@@ -271,6 +278,35 @@ def _push_war(
 
 
 WAR = "ROOT.war"  # a Tomcat release's .war in releases/<id> (deployed as the root context)
+
+
+def _live_after(uploads: list[Upload], rid: str) -> str:
+    """The newest release live on these servers if it sorts after `rid` (else ""): a push that held the
+    lock first went live after this push took its id (its release travels while the lock is taken)."""
+    newest = max((u.live_release for u in uploads if u.live_release[:1].isdigit()), default="")
+    return newest if newest >= rid else ""
+
+
+def _retake_release_id(remotes: list[Remote], rid: str, uploads: list[Upload], made: list[str]) -> str:
+    """The uploaded release `rid` renamed on every server to an id after the live one's
+    (release.release_id_after), which is returned (and added to `made`): releases are ordered by their
+    ids (rollback, pruning, Tomcat's versions), so one that goes live later must not sort before it."""
+    new = release.release_id_after(_live_after(uploads, rid))
+    made.append(new)
+    old_path, new_path = (shlex.quote(f"{APP}/releases/{r}") for r in (rid, new))
+    # (the id file replaced, not written through: it is a file of this release only, but a new inode is sure)
+    command = (
+        f"mv -T {old_path} {new_path} && echo {shlex.quote(new)} > {new_path}/.contrail-release.new && "
+        f"mv -f {new_path}/.contrail-release.new {new_path}/.contrail-release"
+    )
+    parallel(lambda r: r.run(command, what=f"renaming release {rid} to {new}"), remotes)
+    return new
+
+
+def _remove_releases(remotes: list[Remote], names: list[str]) -> None:
+    """A release that will not go live, removed from every server (under each name it had)."""
+    paths = shlex.join(f"{APP}/releases/{name}" for name in names)
+    parallel(lambda r: r.run(f"rm -rf {paths}", check=False), remotes)
 
 
 def _upload_release(remote: Remote, rid: str, overlay: Path, lock: Lock) -> Upload:
@@ -563,7 +599,7 @@ def _switch_all(remotes: list[Remote], rid: str, previous: list[str]) -> None:
     failures = [err for err in parallel(attempt, remotes) if err]
     if failures:
         _switch_back(remotes, previous)
-        parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+        _remove_releases(remotes, [rid])
         raise PushFailed(
             f"release {rid} failed to go live: {failures[0].message}",
             "every app server is back on its previous release",
@@ -610,7 +646,7 @@ def _rolling_switch(
                 _switch(remote, rid, drained=drain, canary=canary and index == 0)
             except ToolFailed as err:
                 _switch_back(remotes[: index + 1], previous[: index + 1])
-                parallel(lambda r: r.run(f"rm -rf {APP}/releases/{rid}", check=False), remotes)
+                _remove_releases(remotes, [rid])
                 if canary and index == 0:
                     raise PushFailed(
                         f"canary {remote.name} failed on release {rid}: {err.message}",

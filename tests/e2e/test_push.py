@@ -10,6 +10,7 @@ import re
 import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -169,7 +170,8 @@ def test_two_pushes_at_once_run_one_after_the_other(env: Env) -> None:
     assert first.returncode == 0, err
     assert second.status == 0, second.stderr
     # 50 ms apart, either can take the lock first (Python starting fab takes longer than that): the other
-    # waits for it, naming it, and goes live after it (a release id is taken once the lock is held)
+    # waits for it, naming it, and goes live after it; its release id sorts after the other's (one taken
+    # before the other went live is taken again)
     pushes = {"rolling": Result(first.returncode, out, err), "all-at-once": second}
     [(kind, waited)] = [(k, r) for k, r in pushes.items() if "waiting for the push by" in r.stdout]
     other = "all-at-once" if kind == "rolling" else "rolling"
@@ -257,3 +259,30 @@ def test_a_recreated_app_server_serves_only_the_live_release(env: Env, figures: 
     assert report.failed == 0, report.failures
     assert set(report.releases) == {live}, report.releases
     assert assert_consistent(env) == live
+
+
+AHEAD = """
+import datetime, pathlib
+from contrail.cli import fabtasks
+from contrail.deploy import release
+taken, year = release.new_release_id, datetime.timedelta(days=365)
+release.new_release_id = lambda now=None: taken(now or datetime.datetime.now(datetime.UTC) + year)
+fabtasks.push(pathlib.Path.cwd(), rolling=False)
+"""
+
+
+def test_a_push_after_one_from_a_clock_that_runs_ahead_goes_live_after_it(env: Env) -> None:
+    """A teammate's host clock a year ahead made the live release's id: this host's next release must still
+    sort after it (rollback, pruning and Tomcat's versions go by the ids), so it takes the id after it."""
+    edit(env, "clock ahead", python=False)
+    pushed = subprocess.run([sys.executable, "-c", AHEAD], cwd=env.project, capture_output=True, text=True)
+    ahead = released(Result(pushed.returncode, pushed.stdout, pushed.stderr))
+    assert assert_consistent(env, "clock ahead") == ahead
+    edit(env, "after the clock", python=False)
+    after = env.fab("push", "--all-at-once")
+    assert after.status == 0, after.stderr
+    assert released(after) > ahead, (released(after), ahead)
+    assert assert_consistent(env, "after the clock") == released(after)
+    rolled = env.fab("rollback")
+    assert rolled.status == 0, rolled.stderr
+    assert assert_consistent(env, "clock ahead") == ahead

@@ -47,6 +47,15 @@ def test_the_question_names_the_venv_it_asks_about() -> None:
     assert rollout.MIGRATED in Upload.question("/srv/app/venvs/k2")
 
 
+def test_a_release_whose_id_sorts_before_the_live_one_must_take_another() -> None:
+    """(a push that waited for the lock took its id before the one holding it went live)"""
+    pushed, fresh = Upload.read(PUSHED, "/srv/app/venvs/k1"), Upload.read(FRESH, "/srv/app/venvs/k1")
+    assert rollout._live_after([fresh, pushed], "20261129-101730-000001") == "20261129-101730-654321"
+    assert rollout._live_after([pushed], "20261129-101730-654321") == "20261129-101730-654321"
+    assert rollout._live_after([fresh, pushed], "20261129-101731-000000") == ""
+    assert rollout._live_after([fresh], "20261129-101731-000000") == "", "the placeholder is no release"
+
+
 LISTING = (
     "releases/20261129-101730-654321\n"
     "/srv/app/releases/20261129-101500-123456/\n/srv/app/releases/20261129-101730-654321/\n"

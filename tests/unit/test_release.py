@@ -12,6 +12,15 @@ def test_release_ids_sort_in_time_order():
     assert sorted([second, first]) == [first, second]
 
 
+def test_a_release_id_taken_again_sorts_after_the_live_one():
+    now = datetime.datetime(2026, 11, 30, 12, 50, 7, 348471, tzinfo=datetime.UTC)
+    # another push took its id later but went live first: the new id is now's, which is later still
+    assert release.release_id_after("20261130-125007-348000", now) == "20261130-125007-348471"
+    # the live id is from a host whose clock runs ahead: the microsecond after it, across a second's end
+    assert release.release_id_after("20261130-125007-352009", now) == "20261130-125007-352010"
+    assert release.release_id_after("20261130-125959-999999", now) == "20261130-130000-000000"
+
+
 def test_requirements_key_follows_the_requirements_not_their_layout(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("Django>=4.2\npsycopg2-binary\n")
