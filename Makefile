@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONTRAIL := $(BIN)/contrail
 JOBS ?= 2
 
-.PHONY: deps venv java demo demo-destroy test unit lint bench clean
+.PHONY: deps venv java demo demo-destroy test test-slow unit lint bench clean
 
 ## deps: Debian packages (docker.io, vagrant, packer, debootstrap, rsync, ssh), a venv, a running dockerd
 deps: venv
@@ -54,6 +54,10 @@ test: deps java
 	@command -v psql >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends postgresql-client)
 	$(BIN)/ruff check $(PYTHON_SOURCES)
 	$(BIN)/pytest -m "not slow"
+
+## test-slow: the very slow tests `make test` leaves out (the 4-VM topology where VMs run without KVM)
+test-slow: deps java
+	$(BIN)/pytest -m slow
 
 # What the Tomcat tests and benchmark need on the host: the JDK and the servlet API (the example .war is
 # built from source), and Tomcat's own sample.war and examples webapp (the .wars users bring).
