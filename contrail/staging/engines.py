@@ -22,8 +22,9 @@ import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -209,10 +210,18 @@ class Engine:
         """A fresh, empty scratch database and a loader with rights on it alone."""
         raise NotImplementedError
 
-    def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
+    def load(
+        self,
+        data: bytes,
+        label: str,
+        rules: list[Rule] | None = None,
+        fakes: Fakes | None = None,
+        on_masked: Callable[[Masking], object] = lambda masking: None,
+    ) -> Masking:
         """The dump's (uncompressed) bytes, read and made safe on this host, its rows counted (and, with
         `rules`, masked) on the way, into the scratch database as the loader; errors name `label` and its
-        line. The masking in transit it did, once the load is over."""
+        line. The masking in transit it did, once the load is over (and to `on_masked` as soon as the last
+        row is masked, while the database may still be busy with the rest of the load)."""
         raise NotImplementedError
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -366,12 +375,23 @@ class Engine:
         )
 
     def _stream(
-        self, command: str, filtered: Filtered, label: str, rules: list[Rule] | None, fakes: Fakes | None
+        self,
+        command: str,
+        filtered: Filtered,
+        label: str,
+        rules: list[Rule] | None,
+        fakes: Fakes | None,
+        on_masked: Callable[[Masking], object],
     ) -> Masking:
         """The filtered dump, masked and counted as it goes, into `command` on the node through ssh's
         stdin: no dump file is ever written there."""
         masking = Masking(self.name, filtered, rules or [], fakes)
-        status, errors = self.remote.feed(command, masking.chunks())
+
+        def chunks() -> Iterator[bytes]:
+            yield from masking.chunks()
+            on_masked(masking)
+
+        status, errors = self.remote.feed(command, chunks())
         if status:
             raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
         return masking
@@ -419,7 +439,14 @@ class PostgreSQL(Engine):
             script.append(f"GRANT CONNECT ON DATABASE {pg_ident(self.database)} TO {pg_ident(self.user)};")
         self.admin("\n".join(script))
 
-    def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
+    def load(
+        self,
+        data: bytes,
+        label: str,
+        rules: list[Rule] | None = None,
+        fakes: Fakes | None = None,
+        on_masked: Callable[[Masking], object] = lambda masking: None,
+    ) -> Masking:
         if data[:5] == b"PGDMP":  # -Fc: pg_restore prints it as the script it stands for, then it is read alike
             restore = f"cd / && sudo -u {LOADER} pg_restore --no-owner --no-acl -f -"
             status, printed, errors = self.remote.transfer(restore, data)
@@ -428,7 +455,7 @@ class PostgreSQL(Engine):
             data, label = printed, f"{label} (as `pg_restore -f -` prints it)"
         filtered = dumpsql.filter_postgresql(data, label)
         load = f"cd / && sudo -u {LOADER} psql -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(self.incoming)} -f -"
-        return self._stream(load, filtered, label, rules, fakes)
+        return self._stream(load, filtered, label, rules, fakes, on_masked)
 
     def columns(self) -> dict[str, dict[str, str]]:
         hexed = "encode(convert_to({}, 'UTF8'), 'hex')"
@@ -612,8 +639,15 @@ class MariaDB(Engine):
         self._aside = self._objects(self.incoming)
         self._drop(self.incoming, self._aside)
 
-    def load(self, data: bytes, label: str, rules: list[Rule] | None = None, fakes: Fakes | None = None) -> Masking:
-        return self._stream(self._as_loader, dumpsql.filter_mysql(data, label), label, rules, fakes)
+    def load(
+        self,
+        data: bytes,
+        label: str,
+        rules: list[Rule] | None = None,
+        fakes: Fakes | None = None,
+        on_masked: Callable[[Masking], object] = lambda masking: None,
+    ) -> Masking:
+        return self._stream(self._as_loader, dumpsql.filter_mysql(data, label), label, rules, fakes, on_masked)
 
     def columns(self) -> dict[str, dict[str, str]]:
         out = self.sql(
@@ -838,49 +872,67 @@ def refresh(
     on_step: Callable[[str], None] = lambda text: None,
 ) -> Refreshed:
     started, watch, fakes = time.monotonic(), Stopwatch(on_step), Fakes(salt)
-    with watch.phase("load", f"loading {dump.name}, masked on the way, into {engine.incoming} as {LOADER}"):
-        must_exist(dump)
-        with ThreadPoolExecutor(1) as node:
+    changing = [rule for rule in rules if rule.kind != "keep"]
+    kinds = {(rule.table, rule.column): rule.kind for rule in changing if rule.kind != "null"}
+
+    def made(originals: dict[tuple[str, str], set[str]]) -> Iterator[str]:
+        """The fakes of `originals` (read only when an original is found: see leaks.Originals)."""
+        return (fakes.fake(kinds[key], value) for key, values in originals.items() if key in kinds for value in values)
+
+    # The originals masked in transit are made ready to be looked for while the database finishes the load
+    # and the check runs (a thread: the database's work and the check's are waits on the node).
+    with ThreadPoolExecutor(1) as node, ThreadPoolExecutor(1) as background:
+        prepared: list[Future[leaks.Originals]] = []
+
+        def ready(masking: Masking) -> None:
+            prepared.append(background.submit(leaks.Originals.read, masking.originals, made(masking.originals)))
+
+        with watch.phase("load", f"loading {dump.name}, masked on the way, into {engine.incoming} as {LOADER}"):
+            must_exist(dump)
             confined = node.submit(engine.confine)  # while the dump is read
             data = open_dump(dump)  # read and uncompressed once: filtered, masked, loaded, counted
             confined.result()
-        masked = engine.load(data, str(dump), rules, fakes)
-        engine.set_aside()
-    with watch.phase("check", "looking for personal data in columns without a rule, counting rows"):
-        columns = engine.columns()
-        check_rules(rules, columns)
-        personal = personal_columns(engine, rules, columns)
-        if personal and not allow_unmasked:
-            raise ConfigError(
-                f"columns that look personal have no anonymise rule: {', '.join(personal.values())}",
-                'add rules to [anonymise] in contrail-team.toml (e.g. "users.email" = "email", or "keep"), '
-                "or pass --allow-unmasked",
-            )
-        tables = sorted(t for t in columns if engine.relations[t].kind == "table")
-        loaded = engine.count(tables)
-        _same_counts(loaded, masked.expected_rows())
-    changing = [rule for rule in rules if rule.kind != "keep"]
-    rest = [rule for rule in changing if (rule.table, rule.column) not in masked.applied]
-    with watch.phase(
-        "mask", f"anonymising {len(rest)} columns in the database ({len(changing) - len(rest)} in transit)"
-    ):
-        originals, after = masked.originals, loaded
-        # Nothing to do there when every rule was applied in transit and no materialized view needs refreshing.
-        if rest or len(tables) < len(columns):
-            for key, values in _mask(engine, rest, fakes, masked.fakes_made()).items():  # a column left to it
-                originals.setdefault(key, set()).update(values)  # has both: rows masked in transit, and the rest
-            after = engine.count(tables)
-            if after != loaded:
-                raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
-    with watch.phase("verify", "checking that no original value of a masked column is left anywhere"):
-        kinds = {(rule.table, rule.column): rule.kind for rule in changing if rule.kind != "null"}
-        made = (fakes.fake(kinds[key], value) for key, values in originals.items() if key in kinds for value in values)
-        found = leaks.survivors(engine, columns, originals, made)
-        if found:
-            raise ToolFailed(
-                f"original values of masked columns are still in the loaded data: {', '.join(found)}",
-                "add anonymise rules for those columns (e.g. null or hash); staging still serves its current data",
-            )
+            masked = engine.load(data, str(dump), rules, fakes, on_masked=ready)
+            engine.set_aside()
+        with watch.phase("check", "looking for personal data in columns without a rule, counting rows"):
+            columns = engine.columns()
+            check_rules(rules, columns)
+            personal = personal_columns(engine, rules, columns)
+            if personal and not allow_unmasked:
+                raise ConfigError(
+                    f"columns that look personal have no anonymise rule: {', '.join(personal.values())}",
+                    'add rules to [anonymise] in contrail-team.toml (e.g. "users.email" = "email", or "keep"), '
+                    "or pass --allow-unmasked",
+                )
+            tables = sorted(t for t in columns if engine.relations[t].kind == "table")
+            loaded = engine.count(tables)
+            _same_counts(loaded, masked.expected_rows())
+        rest = [rule for rule in changing if (rule.table, rule.column) not in masked.applied]
+        with watch.phase(
+            "mask", f"anonymising {len(rest)} columns in the database ({len(changing) - len(rest)} in transit)"
+        ):
+            originals, after, in_database = masked.originals, loaded, {}
+            # Nothing to do there when every rule was applied in transit and no materialized view needs refreshing.
+            if rest or len(tables) < len(columns):
+                in_database = _mask(engine, rest, fakes, masked.fakes_made())
+                if any(in_database.values()):  # a new dict: the one masked in transit may be being made ready
+                    # (a column left to the database has both, rows masked in transit and the rest)
+                    both = {*originals, *in_database}
+                    originals = {key: originals.get(key, set()) | in_database.get(key, set()) for key in both}
+                after = engine.count(tables)
+                if after != loaded:
+                    raise ToolFailed(f"row counts changed while anonymising: {loaded} → {after}")
+        with watch.phase("verify", "checking that no original value of a masked column is left anywhere"):
+            if prepared and originals is masked.originals:
+                wanted = prepared[0].result
+            else:
+                wanted = partial(leaks.Originals.read, originals, made(originals))
+            found = leaks.survivors(engine, columns, {*originals, *in_database}, wanted)
+            if found:
+                raise ToolFailed(
+                    f"original values of masked columns are still in the loaded data: {', '.join(found)}",
+                    "add anonymise rules for those columns (e.g. null or hash); staging still serves its current data",
+                )
     with watch.phase("swap", f"swapping {engine.incoming} in for {engine.database}"):
         engine.record_unmasked(list(personal))
         engine.swap_in()

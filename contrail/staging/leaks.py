@@ -21,7 +21,7 @@ can equal a generated one) is not counted: it is there because the fake put it t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -72,6 +72,8 @@ class Originals:
     fakes: Iterable[str]  # every fake this refresh made (read only when an original is found)
     every: set[str] = field(default_factory=set)
     short: set[str] = field(default_factory=set)  # those shorter than SHORT characters
+    # the first SHORT characters of each from its first word on (a phone "(020) 7946 0958" from "020")
+    beginnings: set[str] = field(default_factory=set)
     cores: dict[str, str] = field(default_factory=dict)  # from the first word on → the original (`begin`)
     starts: dict[str, set[int]] = field(default_factory=dict)  # beginning → lengths of the cores so begun
 
@@ -81,6 +83,9 @@ class Originals:
         odd = {value for texts in self.of.values() for value in _SHORT_OR_BLANK.findall(texts)}
         self.every -= {value for value in odd if value.isspace()}
         self.short = {value for value in odd if len(value) < SHORT} & self.every
+        for texts in self.of.values():
+            self.beginnings.update(_FIRST.findall(texts))
+            self.beginnings.update(core[:SHORT] for core in map(_core, _ODD.findall(texts)) if len(core) >= SHORT)
 
     @classmethod
     def read(cls, originals: dict[tuple[str, str], set[str]], fakes: Iterable[str]) -> Originals:
@@ -96,15 +101,6 @@ class Originals:
         if text in self.made:
             return None
         return next(column for column, texts in self.of.items() if f"\0{text}\0" in texts)
-
-    def beginnings(self) -> set[str]:
-        """The first SHORT characters of each original from its first word on (a phone "(020) 7946 0958"
-        from "020")."""
-        found: set[str] = set()
-        for texts in self.of.values():
-            found.update(_FIRST.findall(texts))
-            found.update(core[:SHORT] for core in map(_core, _ODD.findall(texts)) if len(core) >= SHORT)
-        return found
 
     def begin(self, beginnings: set[str]) -> None:
         """`cores` and `starts` for the originals that begin with one of `beginnings` (those met in the text)."""
@@ -139,13 +135,14 @@ def _core(text: str) -> str:
 def survivors(
     engine: Engine,
     columns: dict[str, dict[str, str]],
-    originals: dict[tuple[str, str], set[str]],
-    fakes: Iterable[str],
+    masked_columns: Collection[tuple[str, str]],
+    originals: Callable[[], Originals],
 ) -> list[str]:
     """table.column (holding the original of table.column) for every place an original value is found.
-    `originals`: (table, column) of each masked column → its original values."""
-    masked = {t: {c: k for c, k in cols.items() if (t, c) in originals} for t, cols in columns.items()}
-    others = {t: {c: k for c, k in cols.items() if (t, c) not in originals} for t, cols in columns.items()}
+    `masked_columns`: (table, column) of each masked column; `originals()`, called while the rows are
+    read: their original values, ready to be looked for."""
+    masked = {t: {c: k for c, k in cols.items() if (t, c) in masked_columns} for t, cols in columns.items()}
+    others = {t: {c: k for c, k in cols.items() if (t, c) not in masked_columns} for t, cols in columns.items()}
     found: dict[str, None] = {}
 
     def report(table: str, column: str, original: str) -> None:
@@ -156,12 +153,12 @@ def survivors(
     with ThreadPoolExecutor(2) as reading:  # the rows come while the originals are made ready
         own_rows = reading.submit(lambda: list(engine.text_of(masked, each_column=True)))
         other_rows = reading.submit(lambda: list(engine.text_of(others)) if any(others.values()) else [])
-        wanted = Originals.read(originals, fakes)
+        wanted = originals()
         for table, [name], rows in own_rows.result():  # a value a line: set operations in C
             for original in wanted.every & set(rows.lower().split("\n")):
                 report(table, name, original)
         texts = [(table, names, "\n" + rows.lower()) for table, names, rows in other_rows.result()]
-    met = set().union(*(_BEGINNING.findall(text) for _, _, text in texts)) & wanted.beginnings() if texts else set()
+    met = set().union(*(_BEGINNING.findall(text) for _, _, text in texts)) & wanted.beginnings if texts else set()
     if met:
         wanted.begin(met)
     for table, names, text in texts:
