@@ -294,7 +294,8 @@ def _retake_release_id(remotes: list[Remote], rid: str, uploads: list[Upload], m
     new = release.release_id_after(_live_after(uploads, rid))
     made.append(new)
     old_path, new_path = (shlex.quote(f"{APP}/releases/{r}") for r in (rid, new))
-    # (the id file replaced, not written through: it is a file of this release only, but a new inode is sure)
+    # (a new id file renamed over the old one: were it ever hard-linked to another release's, writing through
+    # it would change that one too)
     command = (
         f"mv -T {old_path} {new_path} && echo {shlex.quote(new)} > {new_path}/.contrail-release.new && "
         f"mv -f {new_path}/.contrail-release.new {new_path}/.contrail-release"
