@@ -221,7 +221,24 @@ class Engine:
         """The dump's (uncompressed) bytes, read and made safe on this host, its rows counted (and, with
         `rules`, masked) on the way, into the scratch database as the loader; errors name `label` and its
         line. The masking in transit it did, once the load is over (and to `on_masked` as soon as the last
-        row is masked, while the database may still be busy with the rest of the load)."""
+        row is masked, while the database may still be busy with the rest of the load).
+
+        The filtered dump, masked and counted as it goes, goes into the loader's client on the node through
+        ssh's stdin: no dump file is ever written there."""
+        command, filtered, label = self._loading(data, label)
+        masking = Masking(self.name, filtered, rules or [], fakes)
+
+        def chunks() -> Iterator[bytes]:
+            yield from masking.chunks()
+            on_masked(masking)
+
+        status, errors = self.remote.feed(command, chunks())
+        if status:
+            raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
+        return masking
+
+    def _loading(self, data: bytes, label: str) -> tuple[str, Filtered, str]:
+        """The loader's command, the dump filtered for it, and the label its errors name."""
         raise NotImplementedError
 
     def columns(self) -> dict[str, dict[str, str]]:
@@ -374,28 +391,6 @@ class Engine:
             f"--shell /usr/sbin/nologin {LOADER}"
         )
 
-    def _stream(
-        self,
-        command: str,
-        filtered: Filtered,
-        label: str,
-        rules: list[Rule] | None,
-        fakes: Fakes | None,
-        on_masked: Callable[[Masking], object],
-    ) -> Masking:
-        """The filtered dump, masked and counted as it goes, into `command` on the node through ssh's
-        stdin: no dump file is ever written there."""
-        masking = Masking(self.name, filtered, rules or [], fakes)
-
-        def chunks() -> Iterator[bytes]:
-            yield from masking.chunks()
-            on_masked(masking)
-
-        status, errors = self.remote.feed(command, chunks())
-        if status:
-            raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
-        return masking
-
     def _dump(self, command: str) -> bytes:
         status, out, errors = self.remote.transfer(command)
         if status:
@@ -439,23 +434,15 @@ class PostgreSQL(Engine):
             script.append(f"GRANT CONNECT ON DATABASE {pg_ident(self.database)} TO {pg_ident(self.user)};")
         self.admin("\n".join(script))
 
-    def load(
-        self,
-        data: bytes,
-        label: str,
-        rules: list[Rule] | None = None,
-        fakes: Fakes | None = None,
-        on_masked: Callable[[Masking], object] = lambda masking: None,
-    ) -> Masking:
+    def _loading(self, data: bytes, label: str) -> tuple[str, Filtered, str]:
         if data[:5] == b"PGDMP":  # -Fc: pg_restore prints it as the script it stands for, then it is read alike
             restore = f"cd / && sudo -u {LOADER} pg_restore --no-owner --no-acl -f -"
             status, printed, errors = self.remote.transfer(restore, data)
             if status:
                 raise ConfigError(dump_error(label, errors), "fix or re-create the dump")
             data, label = printed, f"{label} (as `pg_restore -f -` prints it)"
-        filtered = dumpsql.filter_postgresql(data, label)
         load = f"cd / && sudo -u {LOADER} psql -X -q -v ON_ERROR_STOP=1 -d {shlex.quote(self.incoming)} -f -"
-        return self._stream(load, filtered, label, rules, fakes, on_masked)
+        return load, dumpsql.filter_postgresql(data, label), label
 
     def columns(self) -> dict[str, dict[str, str]]:
         hexed = "encode(convert_to({}, 'UTF8'), 'hex')"
@@ -639,15 +626,8 @@ class MariaDB(Engine):
         self._aside = self._objects(self.incoming)
         self._drop(self.incoming, self._aside)
 
-    def load(
-        self,
-        data: bytes,
-        label: str,
-        rules: list[Rule] | None = None,
-        fakes: Fakes | None = None,
-        on_masked: Callable[[Masking], object] = lambda masking: None,
-    ) -> Masking:
-        return self._stream(self._as_loader, dumpsql.filter_mysql(data, label), label, rules, fakes, on_masked)
+    def _loading(self, data: bytes, label: str) -> tuple[str, Filtered, str]:
+        return self._as_loader, dumpsql.filter_mysql(data, label), label
 
     def columns(self) -> dict[str, dict[str, str]]:
         out = self.sql(
