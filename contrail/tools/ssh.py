@@ -106,13 +106,19 @@ class Remote:
         except subprocess.TimeoutExpired:
             done = subprocess.CompletedProcess([], 124, b"", f"no answer within {timeout} s".encode())
         stdout, stderr = (stream.decode("utf-8", errors="replace") for stream in (done.stdout, done.stderr))
+        return self.ended(command, done.returncode, stdout, stderr, check=check, what=what, private=private)
+
+    def ended(
+        self, command: str, status: int, stdout: str, stderr: str, *, check: bool, what: str | None, private: bool
+    ) -> Output:
+        """A command's end, logged and checked as `run` says."""
         with self.log.open("a") as log:
             if private:
-                log.write(f"[{self.name}] $ {command}\n(exit status {done.returncode}; output not logged)\n")
+                log.write(f"[{self.name}] $ {command}\n(exit status {status}; output not logged)\n")
             else:
                 shown = stdout if len(stdout) < 20_000 else stdout[:20_000] + "…(cut)\n"
                 log.write(f"[{self.name}] $ {command}\n{shown}{stderr}")
-        output = Output(done.returncode == 0, stdout, stderr)
+        output = Output(status == 0, stdout, stderr)
         if check and not output.ok:
             summary = what or f"`{command.splitlines()[0][:80]}`"
             detail = redact(error_line(stdout + stderr)) if private else last_line(output)
@@ -130,7 +136,7 @@ class Remote:
         )
         with self.log.open("a") as log:
             log.write(f"[{self.name}] $ {command}  (held)\n")
-        return Session(self, process)
+        return Session(self, process, command)
 
     def transfer(self, command: str, data: bytes | None = None) -> tuple[int, bytes, str]:
         """`command` fed `data` (bytes, streamed through ssh) and its stdout as bytes: for dumps and rows, whose
@@ -233,10 +239,26 @@ class Session:
     connection drops, the remote side reads end of input and undoes what it did; the remote command also
     bounds how long it waits, for a connection that hangs instead of dropping."""
 
-    def __init__(self, remote: Remote, process: subprocess.Popen[str]) -> None:
+    def __init__(self, remote: Remote, process: subprocess.Popen[str], command: str) -> None:
         self.remote = remote
         self.process = process
+        self.command = command
         self.closed = False
+
+    def tell(self, line: str, *, what: str | None = None) -> Output:
+        """`line` as the command's last input, then its end: its output, logged and checked as `Remote.run`'s
+        (ToolFailed when it fails). For a command started ahead of time that waits to be told what to do."""
+        self.closed = True
+        stdout, stderr = self.process.communicate(line + "\n")  # (one that ended already: its output, no error)
+        return self.remote.ended(
+            f"{self.command}  (told: {line})",
+            self.process.returncode,
+            stdout,
+            stderr,
+            check=True,
+            what=what or f"`{self.command.splitlines()[0][:80]}`",
+            private=False,
+        )
 
     def expect(self, word: str, on_line: Callable[[str], None] = lambda line: None) -> None:
         """Read lines until one is `word`; every other line goes to `on_line` (e.g. "busy <holder>")."""

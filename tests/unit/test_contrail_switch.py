@@ -385,7 +385,7 @@ def test_one_switch_at_a_time(tmp_path: Path, health: Health) -> None:
 # --- the script as the push runs it --------------------------------------------------------------------
 
 
-def run_script(app: Path, health: Health, *args: str) -> subprocess.CompletedProcess[str]:
+def run_script(app: Path, health: Health, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     bin_dir = app.parent / "bin"
     bin_dir.mkdir(exist_ok=True)
     sudo = bin_dir / "sudo"
@@ -394,6 +394,8 @@ def run_script(app: Path, health: Health, *args: str) -> subprocess.CompletedPro
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args, "--app-dir", str(app), "--health-url", health.url],
         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
@@ -445,3 +447,41 @@ def test_the_canarys_switch_waits_for_idle_then_asks_the_page_and_exits_3_when_i
     done = run_script(app, health, "r3", "--page-wait", "0.3")
     assert (done.returncode, done.stderr) == (cs.PAGE_FAILED, "its page answers HTTP 500\n")
     assert health.asked > 4, "the page asked again until its time was up"
+
+
+def test_a_switch_started_ahead_waits_for_its_release_and_options_on_stdin(tmp_path: Path, health: Health) -> None:
+    app = app_dir(tmp_path, "r1", "r2", "r3")
+    health.answer("r2")
+    done = run_script(app, health, "--from-stdin", stdin="r2 --page-wait 0.5\n")
+    assert (done.returncode, done.stdout) == (0, "ready\n"), done.stderr
+    assert os.readlink(app / "current") == "releases/r2"
+    assert (tmp_path / "sudo.log").read_text() == "kill -HUP 4242\n"
+    health.answer("r3", "r3", "r3", 500)  # the options told are this switch's: the page is asked, and fails
+    done = run_script(app, health, "--from-stdin", stdin="r3 --page-wait 0.3\n")
+    assert (done.returncode, done.stderr) == (cs.PAGE_FAILED, "its page answers HTTP 500\n")
+
+
+def test_a_switch_started_ahead_and_never_told_does_nothing(tmp_path: Path, health: Health) -> None:
+    app = app_dir(tmp_path, "r1", "r2")
+    health.answer("r1")
+    done = run_script(app, health, "--from-stdin", stdin="")  # the push ended (or died) before its switch
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ready\n", "")
+    assert os.readlink(app / "current") == "releases/r1"
+    assert not (tmp_path / "sudo.log").exists() and not (app / ".switch.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "refusal"),
+    [
+        (("r2", "--from-stdin"), "r2\n", "give either a release or --from-stdin"),
+        ((), None, "give either a release or --from-stdin"),
+        (("--from-stdin",), "../r1\n", "not a release id: '../r1'"),  # (what comes on stdin is checked as well)
+    ],
+)
+def test_a_release_comes_either_on_the_command_line_or_on_stdin(
+    tmp_path: Path, health: Health, args: tuple[str, ...], stdin: str | None, refusal: str
+) -> None:
+    app = app_dir(tmp_path, "r1", "r2")
+    done = run_script(app, health, *args, stdin=stdin)
+    assert done.returncode == 2 and refusal in done.stderr
+    assert os.readlink(app / "current") == "releases/r1"

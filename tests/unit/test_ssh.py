@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from contrail.errors import ContrailError
+from contrail.errors import ContrailError, ToolFailed
 from contrail.tools import docker, ssh
 from contrail.tools.ssh import Output, last_line
 
@@ -96,20 +96,6 @@ def test_ssh_ports_are_read_from_dockers_listing_on_loopback_only():
     assert docker.loopback_ports("", "22/tcp") == {}
 
 
-@pytest.fixture
-def local_remote(tmp_path, monkeypatch) -> ssh.Remote:
-    """A Remote whose `ssh` runs the command on this machine (an `ssh` on PATH that drops its options and
-    the host name): what is tested is how Contrail feeds and reads the real process."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "ssh"
-    fake.write_text('#!/bin/sh\nfor last; do :; done\nexec sh -c "$last"\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    monkeypatch.setattr(ssh.tempfile, "gettempdir", lambda: str(tmp_path))
-    return ssh.Remote("node", tmp_path / "ssh_config", tmp_path / "control", tmp_path / "remote.log")
-
-
 def test_feed_hands_every_chunk_on_in_order_and_logs_no_data(local_remote, tmp_path):
     out = tmp_path / "out"
     chunks = [f"row-{i}-value\n".encode() * 1000 for i in range(50)]
@@ -143,3 +129,19 @@ def test_a_failure_making_the_chunks_kills_the_command_and_is_raised(local_remot
 def test_transfer_reads_output_of_any_size_through_a_file(local_remote):
     status, out, errors = local_remote.transfer("head -c 3000000 /dev/zero; echo done >&2", b"")
     assert (status, len(out), errors) == (0, 3_000_000, "done\n")
+
+
+def test_a_held_command_told_its_last_line_ends_and_its_output_is_checked_and_logged(local_remote):
+    session = local_remote.hold('read line; echo "switching to $line"')
+    assert session.tell("r2 --page-wait 5").stdout == "switching to r2 --page-wait 5\n"
+    assert "(told: r2 --page-wait 5)\nswitching to r2 --page-wait 5\n" in local_remote.log.read_text()
+    failing = local_remote.hold('read line; echo "no release $line" >&2; exit 1')
+    with pytest.raises(ToolFailed, match=r"^node: contrail-switch failed: no release r9 — log: "):
+        failing.tell("r9", what="contrail-switch")
+
+
+def test_a_held_command_that_ended_before_it_was_told_says_so(local_remote):
+    session = local_remote.hold("exit 2")
+    session.process.wait()
+    with pytest.raises(ToolFailed, match=r"^node: `exit 2` failed: \(no output\)"):
+        session.tell("r2")  # (its input is gone: the end it had is what is reported)
