@@ -517,7 +517,7 @@ class Switches:
     """`contrail-switch --from-stdin` started on every app server once the push holds the lock (so that
     nothing competes with taking it), each waiting to be told the release and whether its server is
     drained or the canary: the switch then costs one line on an open session, while the release
-    travels or the canary drains, instead of an ssh session and Python's start on the server (~50 ms
+    travels or the canary drains, instead of an ssh session and Python's start on the server (~30 ms
     of CPU each) on the critical path of a rolling push, one server after the other. One that ended
     before it was told (a box older than --from-stdin, a dropped connection) is replaced by a plain
     run (its exit status is in the push's log); those never told end when the push does, having done
