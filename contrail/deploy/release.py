@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 # The app box runs Debian bookworm's Python (3.11.2, checked by `contrail verify`); wheels are built for it.
@@ -80,11 +82,14 @@ def requirements_key(requirements: Path, extra: Sequence[str] = ()) -> str:
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
-def app_files(root: Path) -> Iterable[Path]:
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if path.is_file() and not _SKIP_DIRS.intersection(rel.parts[:-1]):
-            yield path
+def app_files(root: Path) -> list[Path]:
+    """The app's files, sorted: one walk that never enters what is never part of a release (a `.venv`,
+    `node_modules` or `.contrail/logs` can hold more files than the app; a push reads this once)."""
+    found = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if name not in _SKIP_DIRS]
+        found += [path for path in (Path(directory, name) for name in names) if path.is_file()]
+    return sorted(found)
 
 
 def tree_digest(root: Path, paths: Iterable[Path], extra: str = "") -> str:
@@ -94,15 +99,41 @@ def tree_digest(root: Path, paths: Iterable[Path], extra: str = "") -> str:
     return h.hexdigest()[:16]
 
 
-def code_digest(root: Path, requirements_key: str) -> str:
-    """Everything an import of the release depends on: its Python files and its requirements."""
-    return tree_digest(root, [p for p in app_files(root) if p.suffix == ".py"], requirements_key)
+def _within(root: Path, path: Path, directory: str) -> bool:
+    """`path` is under a directory named `directory` inside the app (not above it: a project may live
+    in ~/static/shop)."""
+    return directory in path.relative_to(root).parts[:-1]
 
 
-def migrations_digest(root: Path) -> str:
-    return tree_digest(root, [p for p in app_files(root) if "migrations" in p.parts and p.suffix == ".py"])
+def code_digest(root: Path, files: Sequence[Path], requirements_key: str) -> str:
+    """Everything an import of the release depends on: its Python files (of `files`, `app_files(root)`)
+    and its requirements."""
+    return tree_digest(root, [p for p in files if p.suffix == ".py"], requirements_key)
 
 
-def static_digest(root: Path, requirements_key: str) -> str:
+def migrations_digest(root: Path, files: Sequence[Path]) -> str:
+    return tree_digest(root, [p for p in files if p.suffix == ".py" and _within(root, p, "migrations")])
+
+
+def static_digest(root: Path, files: Sequence[Path], requirements_key: str) -> str:
     """Static sources of the app and, through the requirements key, of its packages (e.g. admin)."""
-    return tree_digest(root, [p for p in app_files(root) if "static" in p.parts], requirements_key)
+    return tree_digest(root, [p for p in files if _within(root, p, "static")], requirements_key)
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The digests a push compares with what the servers have, from one walk of the app's tree."""
+
+    code: str
+    migrations: str
+    static: str
+
+    @classmethod
+    def of(cls, root: Path, requirements_key: str, code_key: str) -> Digests:
+        """`code_key`: what else an import depends on (the requirements key and Contrail's settings)."""
+        files = app_files(root)
+        return cls(
+            code_digest(root, files, code_key),
+            migrations_digest(root, files),
+            static_digest(root, files, requirements_key),
+        )

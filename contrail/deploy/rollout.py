@@ -45,9 +45,9 @@ from contrail.deploy import adapt, apperror, release, wheelhouse
 from contrail.digest import file_sha256
 from contrail.environment import dev, haproxy_stats
 from contrail.environment.core import Environment
-from contrail.environment.health import http_get, json_field
+from contrail.environment.health import answered_proxy_stats, http_get, json_field
 from contrail.errors import ContrailError, ToolFailed
-from contrail.tools.ssh import Output, Remote, Session
+from contrail.tools.ssh import Remote, Session
 from contrail.workspace import Workspace
 
 APP = "/srv/app"
@@ -172,10 +172,11 @@ def _push(
     webs = connect(project, project.web_nodes, log)
     first = remotes[0]
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 2) as pool:
-        code = release.code_digest(cfg.app.path, key + settings)
+        digests = release.Digests.of(cfg.app.path, key, key + settings)
+        code = digests.code
         overlay = _overlay(Path(tmp), rid, key, code, settings)
         static_links = pool.submit(_static_links, webs if django else [])
-        futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay, lock) for r in remotes]
+        futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay, lock, switches) for r in remotes]
         # A rolling push's canary leaves rotation while the release travels, not after (once the lock is held).
         predrain = rolling and len(remotes) > 1  # (a lone app server is never drained)
         draining = pool.submit(_drain_when_locked, lock, webs, project.app_nodes[0].ip) if predrain else None
@@ -199,7 +200,9 @@ def _push(
         links = static_links.result()
     phases.done("lock+upload+check")
     try:
-        return _go_live(project, log, remotes, webs, rid, uploads, links, key, phases, rolling, canary_drain, switches)
+        return _go_live(
+            project, log, remotes, webs, rid, uploads, links, digests, phases, rolling, canary_drain, switches
+        )
     finally:
         _undrain(canary_drain)
 
@@ -212,7 +215,7 @@ def _go_live(
     rid: str,
     uploads: list[Upload],
     links: set[str],
-    key: str,
+    digests: release.Digests,
     phases: Phases,
     rolling: bool,
     canary_drain: list[Session],
@@ -223,9 +226,9 @@ def _go_live(
     cfg = project.cfg
     django = cfg.app.framework == "django"
     first = remotes[0]
-    migrated = django and _migrate_if_changed(first, cfg, rid, uploads[0].migrated)
+    migrated = django and _migrate_if_changed(first, rid, digests.migrations, uploads[0].migrated)
     phases.done("migrate")
-    static = django and _publish_static(project, first, webs, links, rid, key)
+    static = django and _publish_static(project, first, webs, links, rid, digests.static)
     phases.done("static")
     previous = [u.live_release for u in uploads]
     restarts = [u.new_venv for u in uploads]
@@ -266,7 +269,7 @@ def _push_war(
             shutil.copyfile(war, overlay / WAR)
         made = [rid]
         try:
-            uploads = parallel(lambda r: _upload_release(r, rid, overlay, lock), remotes)
+            uploads = parallel(lambda r: _upload_release(r, rid, overlay, lock, switches), remotes)
             if _live_after(uploads, rid):
                 rid = _retake_release_id(remotes, rid, uploads, made)
         except (ToolFailed, PushFailed):
@@ -317,15 +320,15 @@ def _remove_releases(remotes: list[Remote], names: list[str]) -> None:
     parallel(lambda r: r.run(f"rm -rf {paths}", check=False), remotes)
 
 
-def _upload_release(remote: Remote, rid: str, overlay: Path, lock: Lock) -> Upload:
+def _upload_release(remote: Remote, rid: str, overlay: Path, lock: Lock, switches: Switches) -> Upload:
     """A release that is one directory (a Tomcat's) into releases/<rid>, hard-linked against `current`
     where unchanged; what the server runs now, read at the same time (once the lock is held)."""
     with ThreadPoolExecutor(1) as pool:
-        asked = pool.submit(_ask_live, remote, "", lock)
+        asked = pool.submit(_ask_live, remote, lock, switches)
         # (--checksum: see _upload; the release readable by Tomcat, which copies the .war into its webapps)
         options = ["--checksum", f"--link-dest={APP}/current/", "--chmod=D755,F644"]
         remote.rsync([f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-        live = Upload.read(asked.result().stdout, "")
+        live = Upload.read(asked.result(), "")
     return Upload(False, False, live.live_code, live.live_release, live.migrated)
 
 
@@ -366,21 +369,21 @@ class Upload:
     live_release: str  # the release `current` points at before this push
     migrated: str  # the migrations' digest this server's database was last migrated to ("" if none)
 
-    @staticmethod
-    def question(venv: str) -> str:
-        """What the upload asks the server about its live release (one `key=value` line each)."""
-        return (
-            f"echo release=$(basename $(readlink {APP}/current)); echo venv=$(readlink {APP}/current/venv); "
-            f"echo code=$(cat {APP}/current/.contrail-code 2>/dev/null); echo migrated=$(cat {MIGRATED} 2>/dev/null); "
-            f"echo complete=$(test -e {venv}/.complete && echo yes)"
-        )
+    # What the upload asks the server about its live release (one `key=value` line each; `complete`: the
+    # marker files of the complete venvs). The switch started ahead answers it as it starts (contrail-switch
+    # --from-stdin); this command, on a box whose switch does not.
+    QUESTION = (
+        f"echo release=$(basename $(readlink {APP}/current)); echo venv=$(readlink {APP}/current/venv); "
+        f"echo code=$(cat {APP}/current/.contrail-code 2>/dev/null); echo migrated=$(cat {MIGRATED} 2>/dev/null); "
+        f"echo complete=$(ls -d {APP}/venvs/*/.complete 2>/dev/null)"
+    )
 
     @classmethod
     def read(cls, answer: str, venv: str) -> Upload:
         """The question's answer, for an upload of a release running `venv`."""
         state = dict(line.partition("=")[::2] for line in answer.splitlines())
         return cls(
-            state.get("complete") != "yes",
+            f"{venv}/.complete" not in state.get("complete", "").split(),
             state.get("venv") != venv,
             state.get("code", ""),
             state.get("release", ""),
@@ -388,18 +391,21 @@ class Upload:
         )
 
 
-def _ask_live(remote: Remote, venv: str, lock: Lock) -> Output:
-    """Once the lock is held: what the server runs now (Upload.question)."""
+def _ask_live(remote: Remote, lock: Lock, switches: Switches) -> str:
+    """Once the lock is held: what the server runs now (Upload.QUESTION's answer), as the switch started
+    on it said, else asked."""
     lock.wait()
-    return remote.run(Upload.question(venv), check=False)
+    return switches.live(remote) or remote.run(Upload.QUESTION, check=False).stdout
 
 
-def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path, lock: Lock) -> Upload:
+def _upload(
+    remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, overlay: Path, lock: Lock, switches: Switches
+) -> Upload:
     """The venv for `key` (if new) and the code into releases/<rid>, hard-linked against `current`;
     what the server runs now is read at the same time (once the lock is held: see `push`)."""
     venv = f"{APP}/venvs/{key}"
     with ThreadPoolExecutor(1) as pool:
-        asked = pool.submit(_ask_live, remote, venv, lock)
+        asked = pool.submit(_ask_live, remote, lock, switches)
         options = [f"--exclude={e}" for e in release.EXCLUDES]
         # --checksum: rsync's quick check (same size, same mtime to the second) would hard-link an edited
         # file from the live release when the edit kept its length within the second (a word changed, or
@@ -410,7 +416,7 @@ def _upload(remote: Remote, cfg: DevConfig, rid: str, key: str, wheels: Path, ov
         # as on any one server (see configure/app.sh); the pushed files stay read-only to it.
         options += ["--chmod=Dg+ws"]
         remote.rsync([f"{cfg.app.path}/", f"{overlay}/"], f"{APP}/releases/{rid}/", options=options)
-        upload = Upload.read(asked.result().stdout, venv)
+        upload = Upload.read(asked.result(), venv)
     if upload.installed:
         _install_venv(remote, key, wheels)
     return upload
@@ -461,9 +467,8 @@ def _check(remote: Remote, cfg: DevConfig, rid: str) -> None:
     remote.run(command, what="the release check")
 
 
-def _migrate_if_changed(remote: Remote, cfg: DevConfig, rid: str, migrated: str) -> bool:
+def _migrate_if_changed(remote: Remote, rid: str, digest: str, migrated: str) -> bool:
     """Migrations once (on the first app server), when their digest differs from the last one applied."""
-    digest = release.migrations_digest(cfg.app.path)
     if migrated == digest:
         return False
     _manage(remote, rid, "migrate --noinput -v 0")
@@ -486,9 +491,11 @@ def _static_links(webs: list[Remote]) -> set[str]:
     return set(parallel(lambda w: w.run("readlink /srv/static/current", check=False).stdout.strip(), webs))
 
 
-def _publish_static(project: Project, first: Remote, webs: list[Remote], links: set[str], rid: str, key: str) -> bool:
-    """collectstatic once (on the first app server) and copy the result to every web node, if it changed."""
-    digest = release.static_digest(project.cfg.app.path, key)
+def _publish_static(
+    project: Project, first: Remote, webs: list[Remote], links: set[str], rid: str, digest: str
+) -> bool:
+    """collectstatic once (on the first app server) and copy the result to every web node, if the static
+    sources' `digest` changed."""
     if links == {f"/srv/static/{digest}"}:
         return False
     built = f"{APP}/static/{digest}"
@@ -515,16 +522,19 @@ SWITCH += ["--confirmations", str(CONFIRMATIONS), "--wait", str(HEALTH_WAIT), "-
 
 class Switches:
     """`contrail-switch --from-stdin` started on every app server once the push holds the lock (so that
-    nothing competes with taking it), each waiting to be told the release and whether its server is
-    drained or the canary: the switch then costs one line on an open session, while the release
-    travels or the canary drains, instead of an ssh session and Python's start on the server (~30 ms
-    of CPU each) on the critical path of a rolling push, one server after the other. One that ended
-    before it was told (a box older than --from-stdin, a dropped connection) is replaced by a plain
-    run (its exit status is in the push's log); those never told end when the push does, having done
-    nothing."""
+    nothing competes with taking it), each saying what its server runs now (the upload's questions,
+    Upload.QUESTION) and waiting to be told the release and whether its server is drained or the
+    canary: the switch then costs one line on an open session, while the release travels or the
+    canary drains, instead of an ssh session and Python's start on the server (~30 ms of CPU each) on
+    the critical path of a rolling push, one server after the other; and the questions cost no ssh
+    session of their own. One that ended before it was told (a box older than --from-stdin, a dropped
+    connection) is replaced by a plain run (its exit status is in the push's log), and one that did
+    not answer the questions (an older box's) by the question's command; those never told end when the
+    push does, having done nothing."""
 
     def __init__(self, remotes: list[Remote], lock: Lock, pool: ThreadPoolExecutor) -> None:
         self.starting = pool.submit(self._start, remotes, lock)
+        self.said: dict[str, str] = {}  # server → what its switch said before `ready` (its answers)
 
     @staticmethod
     def _start(remotes: list[Remote], lock: Lock) -> dict[str, Session]:
@@ -534,17 +544,31 @@ class Switches:
             return {}
         return {remote.name: remote.hold(shlex.join([*SWITCH, "--from-stdin"])) for remote in remotes}
 
+    def _ready(self, remote: Remote) -> Session | None:
+        """The switch on `remote` once it has said `ready` (None when it ended instead); what it said
+        before that is kept in `said`. (Each server's switch is used by one thread at a time: its
+        upload's, then the switch's.)"""
+        waiting = self.starting.result()
+        session = waiting.get(remote.name)
+        if remote.name not in self.said:
+            lines: list[str] = []
+            try:
+                if session:
+                    session.expect("ready", lines.append)
+            except ToolFailed:  # (what it said before it ended is not trusted: the question is asked)
+                waiting.pop(remote.name).close(timeout=0)
+                session, lines = None, []
+            self.said[remote.name] = "\n".join(lines)
+        return session
+
+    def live(self, remote: Remote) -> str:
+        """What the switch on `remote` said its server runs now ("" when it said nothing)."""
+        self._ready(remote)
+        return self.said[remote.name]
+
     def take(self, remote: Remote) -> Session | None:
         """The switch waiting on `remote` once it says it is ready, once (None when it ended instead)."""
-        session = self.starting.result().pop(remote.name, None)
-        if session is None:
-            return None
-        try:
-            session.expect("ready")
-        except ToolFailed:
-            session.close(timeout=0)
-            return None
-        return session
+        return self.starting.result().pop(remote.name, None) if self._ready(remote) else None
 
     def close(self) -> None:
         """The switches never told, ended (each exits at once: nothing was switched)."""
@@ -732,10 +756,12 @@ def _wait_front_door(project: Project, log: Path, done: str) -> None:
     after its own health endpoint answers again, and "live" means served by the front door, as the
     next request (or a CI job's check) expects."""
     deadline = time.monotonic() + FRONT_DOOR_WAIT
-    for proxy in connect(project, topology.by_role(project.cfg, "proxy"), log):
+    proxies = topology.by_role(project.cfg, "proxy")
+    local = len(proxies) == 1 and project.env.explicit_ssh_config is None
+    for proxy in connect(project, proxies, log):
         while True:
-            stat = proxy.run("echo 'show stat' | sudo nc -U /run/haproxy/admin.sock", what="HAProxy's stats")
-            waiting = [s for s in haproxy_stats.parse(stat.stdout) if s.proxy == "web" and not s.in_rotation]
+            stats = _proxy_stats(project, proxy, local)
+            waiting = [s for s in stats if s.proxy == "web" and not s.in_rotation]
             if not waiting:
                 break
             if time.monotonic() > deadline:
@@ -745,6 +771,17 @@ def _wait_front_door(project: Project, log: Path, done: str) -> None:
                     "`contrail status` shows each node; `fab logs --node web1` the web node's log",
                 )
             time.sleep(0.2)
+
+
+def _proxy_stats(project: Project, proxy: Remote, local: bool) -> list[haproxy_stats.ServerStat]:
+    """HAProxy's stats: from its stats page on the host's loopback when `local` (an HTTP request instead
+    of an ssh session, sudo and nc on the proxy, at the end of every push), else, or when that page
+    does not answer, from its admin socket."""
+    answered = answered_proxy_stats(project.cfg) if local else None
+    if answered is not None:
+        return answered
+    stat = proxy.run("echo 'show stat' | sudo nc -U /run/haproxy/admin.sock", what="HAProxy's stats")
+    return haproxy_stats.parse(stat.stdout)
 
 
 def _drain(webs: list[Remote], ip: str) -> list[Session]:
@@ -847,7 +884,8 @@ def migrate(project: Project) -> tuple[str, str]:
     if project.cfg.app.framework != "django":
         raise ContrailError('migrate is for Django apps (app.framework = "django")')
     _manage(remote, current, "migrate --noinput")
-    remote.run(f"echo {release.migrations_digest(project.cfg.app.path)} > {MIGRATED}")
+    root = project.cfg.app.path
+    remote.run(f"echo {release.migrations_digest(root, release.app_files(root))} > {MIGRATED}")
     return current, remote.name
 
 

@@ -103,10 +103,16 @@ def json_field(body: str, key: str) -> str:
 
 
 def proxy_stats(cfg: DevConfig) -> list[haproxy_stats.ServerStat]:
+    return answered_proxy_stats(cfg) or []
+
+
+def answered_proxy_stats(cfg: DevConfig) -> list[haproxy_stats.ServerStat] | None:
+    """HAProxy's stats from its page on the host's loopback (with this environment's password); None when
+    it does not answer them (machines not up, or reached through another ssh config)."""
     password = secrets.load(state_dir(cfg.project_dir))["stats_password"]
     auth = base64.b64encode(f"admin:{password}".encode()).decode()
     status, body = http_get(f"http://127.0.0.1:{cfg.stats_port}/;csv", {"Authorization": f"Basic {auth}"})
-    return haproxy_stats.parse(body) if status == 200 else []
+    return haproxy_stats.parse(body) if status == 200 else None
 
 
 def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 2.0) -> tuple[int, str]:

@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from gunicorn import glogging
+
 for _module in filter(None, (m.strip() for m in os.environ.get("CONTRAIL_PRELOAD", "").split(","))):
     try:
         importlib.import_module(_module)
@@ -26,6 +28,20 @@ graceful_timeout = 10
 timeout = 30
 accesslog = "-"
 errorlog = "-"
+HEALTH_PATH = "/_contrail/health"  # (contrail_wsgi.HEALTH_PATH)
+
+
+class QuietHealthLogger(glogging.Logger):
+    """Gunicorn's logger, without an access line for the health endpoint: every web node's contrail-healthd
+    asks it 4 times a second, which would make most of the app's log (`contrail logs`), and cost the
+    server a line's formatting, writing and supervisor's copying each time."""
+
+    def access(self, resp, req, environ, request_time):
+        if environ.get("PATH_INFO") != HEALTH_PATH:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = QuietHealthLogger
 
 
 def worker_exit(server, worker):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from contrail.deploy import rollout
 from tests.conftest import BOX_FILES, box_script
 
 SCRIPT = BOX_FILES / "contrail-switch"
@@ -453,7 +454,7 @@ def test_a_switch_started_ahead_waits_for_its_release_and_options_on_stdin(tmp_p
     app = app_dir(tmp_path, "r1", "r2", "r3")
     health.answer("r2")
     done = run_script(app, health, "--from-stdin", stdin="r2 --page-wait 0.5\n")
-    assert (done.returncode, done.stdout) == (0, "ready\n"), done.stderr
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "ready"), done.stderr
     assert os.readlink(app / "current") == "releases/r2"
     assert (tmp_path / "sudo.log").read_text() == "kill -HUP 4242\n"
     health.answer("r3", "r3", "r3", 500)  # the options told are this switch's: the page is asked, and fails
@@ -465,9 +466,34 @@ def test_a_switch_started_ahead_and_never_told_does_nothing(tmp_path: Path, heal
     app = app_dir(tmp_path, "r1", "r2")
     health.answer("r1")
     done = run_script(app, health, "--from-stdin", stdin="")  # the push ended (or died) before its switch
-    assert (done.returncode, done.stdout, done.stderr) == (0, "ready\n", "")
+    assert (done.returncode, done.stdout.splitlines()[-1], done.stderr) == (0, "ready", "")
     assert os.readlink(app / "current") == "releases/r1"
     assert not (tmp_path / "sudo.log").exists() and not (app / ".switch.lock").exists()
+
+
+def test_a_switch_started_ahead_answers_the_uploads_question_as_its_command_does(
+    tmp_path: Path, health: Health
+) -> None:
+    """What the push reads of the live release comes from the switch it started (rollout.Switches), or,
+    on an older box, from the question's command (rollout.Upload.QUESTION): the same answer."""
+    app = app_dir(tmp_path, "r1", "r2", venv={"r1": str(tmp_path / "app" / "venvs" / "k1")})
+    (app / "releases" / "r1" / ".contrail-code").write_text("c1\n")
+    (app / "shared").mkdir()
+    (app / "shared" / "migrations.digest").write_text("m1\n")
+    for key in ("k1", "k3", "k2"):
+        (app / "venvs" / key).mkdir(parents=True)
+    (app / "venvs" / "k1" / ".complete").touch()
+    (app / "venvs" / "k3" / ".complete").touch()  # (k2: left incomplete by a killed push)
+    question = rollout.Upload.QUESTION.replace(rollout.APP, str(app))
+    asked = subprocess.run(["bash", "-c", question], capture_output=True, text=True, check=True).stdout
+    said = run_script(app, health, "--from-stdin", stdin="").stdout
+    assert said == asked + "ready\n"
+    upload = rollout.Upload.read(said, str(app / "venvs" / "k1"))
+    assert upload == rollout.Upload(False, False, "c1", "r1", "m1")
+    assert rollout.Upload.read(said, str(app / "venvs" / "k2")).installed, "an incomplete venv is installed again"
+    empty = app_dir(tmp_path / "fresh", "placeholder", venv={"placeholder": "/srv/app/venv"}, current="placeholder")
+    said = run_script(empty, health, "--from-stdin", stdin="").stdout
+    assert said == "release=placeholder\nvenv=/srv/app/venv\ncode=\nmigrated=\ncomplete=\nready\n"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from contrail.deploy.rollout import Upload, out_of_rotation, previous_release
 
 FRESH = "release=placeholder\nvenv=/srv/app/venv\ncode=\nmigrated=\ncomplete=\n"
 PUSHED = (
-    "release=20261129-101730-654321\nvenv=/srv/app/venvs/k1\ncode=c-20261129-101730-654321\nmigrated=m1\ncomplete=yes\n"
+    "release=20261129-101730-654321\nvenv=/srv/app/venvs/k1\ncode=c-20261129-101730-654321\nmigrated=m1\n"
+    "complete=/srv/app/venvs/k0/.complete /srv/app/venvs/k1/.complete\n"
 )
 
 
@@ -32,8 +33,7 @@ def test_a_push_with_the_same_requirements_reuses_the_venv_and_takes_a_hup() -> 
 
 
 def test_new_requirements_whose_venv_a_killed_push_left_incomplete_are_installed_again() -> None:
-    incomplete = PUSHED.replace("complete=yes", "complete=")
-    upload = Upload.read(incomplete, "/srv/app/venvs/k2")
+    upload = Upload.read(PUSHED, "/srv/app/venvs/k2")
     assert upload.installed and upload.new_venv
 
 
@@ -42,9 +42,10 @@ def test_a_server_that_answers_nothing_is_treated_as_new() -> None:
     assert Upload.read("", "/srv/app/venvs/k1") == Upload(True, True, "", "", "")
 
 
-def test_the_question_names_the_venv_it_asks_about() -> None:
-    assert "test -e /srv/app/venvs/k2/.complete" in Upload.question("/srv/app/venvs/k2")
-    assert rollout.MIGRATED in Upload.question("/srv/app/venvs/k2")
+def test_a_venv_is_complete_only_by_its_own_marker() -> None:
+    assert Upload.read(PUSHED, "/srv/app/venvs/k0").installed is False
+    assert Upload.read(PUSHED, "/srv/app/venvs/k").installed, "(not a prefix of another's)"
+    assert rollout.MIGRATED in Upload.QUESTION
 
 
 def test_a_release_whose_id_sorts_before_the_live_one_must_take_another() -> None:

@@ -1,15 +1,18 @@
 """The switches a push starts on its app servers once it holds the lock (rollout.Switches), run by a real
 process through the `ssh` stand-in that runs the command here (the `local_remote` fixture): each
-waits for its line; taken once; one that ended early is not used; those never told end with the push."""
+says what its server runs now and waits for its line; taken once; one that ended early is not used;
+those never told end with the push."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from contrail.deploy import rollout
 from contrail.deploy.rollout import PushFailed, Switches
 
-WAITS_FOR_ITS_LINE = ["sh", "-c", 'echo ready; read line && echo "told: $line"', "contrail-switch"]
+WAITS_FOR_ITS_LINE = ["sh", "-c", 'echo release=r1; echo ready; read line && echo "told: $line"', "contrail-switch"]
 
 
 class Held:
@@ -62,3 +65,22 @@ def test_none_is_started_when_the_lock_is_never_held(local_remote, monkeypatch) 
         assert switches.take(local_remote) is None
         switches.close()
     assert not local_remote.log.exists()
+
+
+@pytest.mark.parametrize(
+    ("switch", "said", "ready"),
+    [
+        (WAITS_FOR_ITS_LINE, "release=r1", True),
+        (["sh", "-c", "echo ready; read line", "contrail-switch"], "", True),  # a box's switch from before the answers
+        (["sh", "-c", "echo release=r1; exit 2", "contrail-switch"], "", False),  # one that ended: not trusted
+    ],
+)
+def test_what_a_switch_says_before_it_is_ready_is_the_uploads_answer(
+    local_remote, monkeypatch, switch, said, ready
+) -> None:
+    monkeypatch.setattr(rollout, "SWITCH", switch)
+    with ThreadPoolExecutor(1) as pool:
+        switches = Switches([local_remote], Held(), pool)
+        assert switches.live(local_remote) == said  # ("": the push asks the question's command instead)
+        assert (switches.take(local_remote) is not None) == ready
+        switches.close()
