@@ -45,9 +45,10 @@ demo: deps
 demo-destroy: venv
 	cd $(DEMO_DIR) && $(abspath $(CONTRAIL)) destroy
 
-# Contrail, its tests and benchmarks, and the Python the boxes install (two scripts without .py)
+# Contrail, its tests and benchmarks, and the Python the boxes install (three scripts without .py)
 PYTHON_SOURCES = contrail tests bench provision_scripts/contrail-files \
-  provision_scripts/contrail-files/contrail-switch provision_scripts/contrail-files/contrail-push
+  provision_scripts/contrail-files/contrail-switch provision_scripts/contrail-files/contrail-push \
+  provision_scripts/contrail-files/contrail-agent
 
 ## test: the whole suite (unit, integration against real Docker and Packer, end to end with Vagrant)
 test: deps java

@@ -46,5 +46,6 @@ chmod 0755 /usr/local/sbin/contrail-app
 # the canary's page, pruning): the push runs it as vagrant over ssh; its logic is unit-tested on the
 # host (tests/unit/test_contrail_switch.py).
 bash /tmp/contrail-files/install-push-commands.sh contrail-switch
-# The push's lock: likewise, tests/unit/test_contrail_push.py.
-bash /tmp/contrail-files/install-push-commands.sh contrail-push
+# The push's lock: likewise, tests/unit/test_contrail_push.py. The agent that starts both warm for the
+# push: tests/unit/test_contrail_agent.py.
+bash /tmp/contrail-files/install-push-commands.sh contrail-push contrail-agent

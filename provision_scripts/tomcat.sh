@@ -83,8 +83,8 @@ install -d -o tomcat -g tomcat /srv/app/run  # `contrail drill slow` writes its 
 install -o root -g root -m 0755 "$files/contrail-app" /usr/local/sbin/contrail-app
 # A push's steps here, as on the app box: the switch (contrail-switch, which deploys through the manager
 # in this box: its role says tomcat; and the drained canary's idle wait and page check) and the lock
-# (contrail-push).
-bash /tmp/contrail-files/install-push-commands.sh contrail-switch contrail-push
+# (contrail-push), and the agent that starts both warm for the push (contrail-agent).
+bash /tmp/contrail-files/install-push-commands.sh contrail-switch contrail-push contrail-agent
 # The program `up` writes again (as the app box's); here so that the box runs Tomcat on its own (smoke check).
 cat > /etc/supervisor/conf.d/app.conf <<'CONF'
 [program:app]

@@ -18,8 +18,9 @@ manager (parallel deployment: sessions stay on the version that made them), with
 canary, rolling order, rollback and front-door wait.
 
 What lives only as long as the push (the lock, an app server drained from Nginx) is held by a remote
-command that undoes it when the push's end of the connection closes (remote.Session): a push killed or
-cut off at any moment leaves neither behind for more than a few seconds.
+command that undoes it when the push's end of the connection closes (ssh.Session; agent.AgentSession
+for the commands the app box's contrail-agent starts warm): a push killed or cut off at any moment
+leaves neither behind for more than a few seconds.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from contrail.environment import dev, haproxy_stats
 from contrail.environment.core import Environment
 from contrail.environment.health import answered_proxy_stats, http_get, json_field
 from contrail.errors import ContrailError, ToolFailed
+from contrail.tools import agent
+from contrail.tools.agent import Held
 from contrail.tools.ssh import Remote, Session
 from contrail.workspace import Workspace
 
@@ -537,14 +540,14 @@ class Switches:
         self.said: dict[str, str] = {}  # server → what its switch said before `ready` (its answers)
 
     @staticmethod
-    def _start(remotes: list[Remote], lock: Lock) -> dict[str, Session]:
+    def _start(remotes: list[Remote], lock: Lock) -> dict[str, Held]:
         try:
             lock.wait()
         except PushFailed:
             return {}
-        return {remote.name: remote.hold(shlex.join([*SWITCH, "--from-stdin"])) for remote in remotes}
+        return {remote.name: agent.hold(remote, [*SWITCH, "--from-stdin"]) for remote in remotes}
 
-    def _ready(self, remote: Remote) -> Session | None:
+    def _ready(self, remote: Remote) -> Held | None:
         """The switch on `remote` once it has said `ready` (None when it ended instead); what it said
         before that is kept in `said`. (Each server's switch is used by one thread at a time: its
         upload's, then the switch's.)"""
@@ -566,7 +569,7 @@ class Switches:
         self._ready(remote)
         return self.said[remote.name]
 
-    def take(self, remote: Remote) -> Session | None:
+    def take(self, remote: Remote) -> Held | None:
         """The switch waiting on `remote` once it says it is ready, once (None when it ended instead)."""
         return self.starting.result().pop(remote.name, None) if self._ready(remote) else None
 
@@ -810,7 +813,7 @@ def _undrain(sessions: list[Session]) -> None:
         session.close()
 
 
-def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda holder: None) -> Session:
+def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda holder: None) -> Held:
     """The environment's push lock (a flock on the first app server), held until the session closes. A
     push that finds it taken tells `on_wait` by whom and waits for it; after LOCK_WAIT it gives up."""
     session = _ask_lock(first, kind)
@@ -822,16 +825,16 @@ def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda hold
     return session
 
 
-def _ask_lock(first: Remote, kind: str) -> Session:
+def _ask_lock(first: Remote, kind: str) -> Held:
     """The lock asked for (`_await_lock` waits until it is held)."""
     since = datetime.datetime.now().strftime("%H:%M:%S")
     who = f"{getpass.getuser()}@{socket.gethostname()} ({kind} push, pid {os.getpid()}, since {since})"
-    return first.hold(
-        shlex.join(["contrail-push", "lock", "--who", who, "--wait", str(LOCK_WAIT), "--limit", str(LOCK_LIMIT)])
+    return agent.hold(
+        first, ["contrail-push", "lock", "--who", who, "--wait", str(LOCK_WAIT), "--limit", str(LOCK_LIMIT)]
     )
 
 
-def _await_lock(session: Session, on_wait: Callable[[str], None]) -> None:
+def _await_lock(session: Held, on_wait: Callable[[str], None]) -> None:
     def waiting(line: str) -> None:
         if line.startswith("busy "):
             on_wait(line[5:] or "another user")

@@ -13,6 +13,7 @@ import contextlib
 import os
 import queue
 import re
+import select
 import shlex
 import stat
 import subprocess
@@ -137,6 +138,20 @@ class Remote:
         with self.log.open("a") as log:
             log.write(f"[{self.name}] $ {command}  (held)\n")
         return Session(self, process, command)
+
+    def forward(self, local: Path, remote_path: str) -> bool:
+        """The Unix socket `local` here forwarded to `remote_path` on the host by its control master, for as
+        long as the master lives; whether it is (False when no master runs: the push's first command over
+        ssh starts one). What an earlier forwarding left is removed first: the master's record of it (it
+        would take the request for one that still listens) and its socket file (binding over it fails)."""
+        spec = ["-L", f"{local}:{remote_path}"]
+        quiet = {"stdin": subprocess.DEVNULL, "capture_output": True}
+        subprocess.run([*self.ssh_command(), "-O", "cancel", *spec, self.name], **quiet)
+        local.unlink(missing_ok=True)
+        done = subprocess.run([*self.ssh_command(), "-O", "forward", *spec, self.name], **quiet)
+        with self.log.open("a") as log:
+            log.write(f"[{self.name}] (forward {local} → {remote_path}: exit status {done.returncode})\n")
+        return done.returncode == 0
 
     def transfer(self, command: str, data: bytes | None = None) -> tuple[int, bytes, str]:
         """`command` fed `data` (bytes, streamed through ssh) and its stdout as bytes: for dumps and rows, whose
@@ -284,12 +299,29 @@ class Session:
         self.closed = True
         self.end()
         try:
-            self.process.wait(timeout)
+            wait_exit(self.process, timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         with self.remote.log.open("a") as log:
             log.write(f"[{self.remote.name}] (held command ended with status {self.process.returncode})\n")
+
+
+def wait_exit(process: subprocess.Popen[str], timeout: float) -> None:
+    """`process.wait(timeout)`, woken by the exit itself (a pidfd): Popen's own wait with a timeout sleeps
+    in steps that double up to 50 ms, so it sees an exit up to that late (~8 ms for the push lock's
+    release, at the end of every push)."""
+    if process.poll() is None:
+        try:
+            exited = os.pidfd_open(process.pid)
+        except OSError:  # (a kernel without pidfds: before Linux 5.3)
+            process.wait(timeout)
+            return
+        try:
+            select.select([exited], [], [], timeout)
+        finally:
+            os.close(exited)
+    process.wait(0)  # (reaped; TimeoutExpired if it still runs)
 
 
 def vagrant_config(ports: dict[str, int], identities: Sequence[Path]) -> str:

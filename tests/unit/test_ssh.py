@@ -1,4 +1,5 @@
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,18 @@ def test_a_held_command_that_ended_before_it_was_told_says_so(local_remote):
     session.process.wait()
     with pytest.raises(ToolFailed, match=r"^node: `exit 2` failed: \(no output\)"):
         session.tell("r2")  # (its input is gone: the end it had is what is reported)
+
+
+def test_waiting_for_an_exit_reaps_the_process_or_says_it_still_runs():
+    ending = subprocess.Popen(["sh", "-c", "sleep 0.05; exit 3"], text=True)
+    ssh.wait_exit(ending, timeout=10)
+    assert ending.returncode == 3
+    ssh.wait_exit(ending, timeout=10)  # (reaped already: nothing to wait for)
+    running = subprocess.Popen(["sleep", "10"], text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            ssh.wait_exit(running, timeout=0.05)
+        assert running.poll() is None
+    finally:
+        running.kill()
+        running.wait()
