@@ -62,6 +62,14 @@ def lock(remote: ssh.Remote, app: Path, who: str) -> agent.AgentSession:
     return session
 
 
+def switch_ahead(remote: ssh.Remote, app: Path, health: Health) -> agent.AgentSession:  # noqa: F811
+    """A switch started by the agent as the push starts them (--from-stdin)."""
+    argv = ["contrail-switch", "--app-dir", str(app), "--health-url", health.url, "--from-stdin"]
+    session = agent.start(remote, argv)
+    assert session is not None, "the agent answered"
+    return session
+
+
 def holder(remote: ssh.Remote, app: Path) -> str:
     session = agent.start(remote, ["contrail-push", "--app-dir", str(app), "holder"])
     assert session is not None
@@ -100,9 +108,7 @@ def test_a_switch_started_ahead_through_the_agent_answers_then_switches(
 ) -> None:
     app = app_dir(tmp_path, "r1", "r2")
     health.answer("r2")
-    argv = ["contrail-switch", "--app-dir", str(app), "--health-url", health.url, "--from-stdin"]
-    switch = agent.start(remote, argv)
-    assert switch is not None
+    switch = switch_ahead(remote, app, health)
     said: list[str] = []
     switch.expect("ready", said.append)
     assert said[0] == "release=r1" and [line.partition("=")[0] for line in said] == [
@@ -115,8 +121,7 @@ def test_a_switch_started_ahead_through_the_agent_answers_then_switches(
     assert switch.tell("r2 --page-wait 0.5").ok
     assert os.readlink(app / "current") == "releases/r2"
     assert (tmp_path / "sudo.log").read_text() == "kill -HUP 4242\n", "run with the agent's rights and PATH"
-    never_told = agent.start(remote, argv)
-    assert never_told is not None
+    never_told = switch_ahead(remote, app, health)
     never_told.expect("ready")
     never_told.close()
     assert os.readlink(app / "current") == "releases/r2"
@@ -129,8 +134,7 @@ def test_a_failure_through_the_agent_is_the_commands_own(
 ) -> None:
     app = app_dir(tmp_path, "r1", "r2")
     health.answer("r1")
-    switch = agent.start(remote, ["contrail-switch", "--app-dir", str(app), "--health-url", health.url, "--from-stdin"])
-    assert switch is not None
+    switch = switch_ahead(remote, app, health)
     switch.expect("ready")
     with pytest.raises(ToolFailed, match="the health endpoint never reported release r2"):
         switch.tell("r2 --wait 0.3", what="contrail-switch")
