@@ -527,13 +527,13 @@ class Switches:
     """`contrail-switch --from-stdin` started on every app server once the push holds the lock (so that
     nothing competes with taking it), each saying what its server runs now (the upload's questions,
     Upload.QUESTION) and waiting to be told the release and whether its server is drained or the
-    canary: the switch then costs one line on an open session, while the release travels or the
-    canary drains, instead of an ssh session and Python's start on the server (~30 ms of CPU each) on
-    the critical path of a rolling push, one server after the other; and the questions cost no ssh
-    session of their own. One that ended before it was told (a box older than --from-stdin, a dropped
-    connection) is replaced by a plain run (its exit status is in the push's log), and one that did
-    not answer the questions (an older box's) by the question's command; those never told end when the
-    push does, having done nothing."""
+    canary: the switch then costs one line on an open connection, while the release travels or the
+    canary drains, instead of a command started on the server (by contrail-agent, or an ssh session and
+    a fresh Python) on the critical path of a rolling push, one server after the other; and the
+    questions cost no command of their own. One that ended before it was told (a box older than
+    --from-stdin, a dropped connection) is replaced by a plain run (its exit status is in the push's
+    log), and one that did not answer the questions (an older box's) by the question's command; those
+    never told end when the push does, having done nothing."""
 
     def __init__(self, remotes: list[Remote], lock: Lock, pool: ThreadPoolExecutor) -> None:
         self.starting = pool.submit(self._start, remotes, lock)
