@@ -309,8 +309,8 @@ class Session:
 
 def wait_exit(process: subprocess.Popen[str], timeout: float) -> None:
     """`process.wait(timeout)`, woken by the exit itself (a pidfd): Popen's own wait with a timeout sleeps
-    in steps that double up to 50 ms, so it sees an exit up to that late (~8 ms for the push lock's
-    release, at the end of every push)."""
+    in steps that double up to 50 ms, so it sees an exit up to that late (~8 ms for a push lock held
+    over ssh, or a drained server put back in rotation, each on a push's critical path)."""
     if process.poll() is None:
         try:
             exited = os.pidfd_open(process.pid)
