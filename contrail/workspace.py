@@ -57,10 +57,16 @@ class Workspace:
         logs = self.state / "logs"
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         logs.chmod(0o700)
-        log = logs / f"{stage}-{stamp}.log"
-        log.touch(mode=0o600)
-        log.chmod(0o600)
-        return log
+        log, count = logs / f"{stage}-{stamp}.log", 1
+        while True:
+            try:  # exclusively: two commands started in the same second each get their own log
+                os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                count += 1
+                log = logs / f"{stage}-{stamp}-{count}.log"
+                continue
+            log.chmod(0o600)  # whatever the umask
+            return log
 
 
 def data_dir() -> Path:
