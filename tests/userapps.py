@@ -101,6 +101,11 @@ def _django(tools: Path, *args: str, cwd: Path) -> None:
     subprocess.run([sys.executable, *args], cwd=cwd, env=env, check=True, capture_output=True)
 
 
+def makemigrations(where: Path, tools: Path) -> None:
+    """`manage.py makemigrations`, as a user runs it after changing a model."""
+    _django(tools, "manage.py", "makemigrations", cwd=where)
+
+
 def startproject(where: Path, tools: Path, version: str) -> Path:
     """`django-admin startproject mysite` + an app `notes` with a model, a view and its migration."""
     where.mkdir(parents=True, exist_ok=True)

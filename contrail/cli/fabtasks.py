@@ -30,12 +30,13 @@ def _run(task: Callable[[deploy.Project], None], project: Path) -> None:
         sys.exit(err.exit_status)
 
 
+def _waiting(holder: str) -> None:
+    console.print(f"waiting for the push by {holder} to end …", style="yellow", markup=False)
+
+
 def push(project: Path, rolling: bool) -> None:
     def task(loaded: deploy.Project) -> None:
-        def waiting(holder: str) -> None:
-            console.print(f"waiting for the push by {holder} to end …", style="yellow", markup=False)
-
-        report = deploy.push(loaded, rolling, waiting)
+        report = deploy.push(loaded, rolling, _waiting)
         console.print(
             f"[green]✓[/] release {report.release} live on {report.servers} app servers in {report.seconds:.2f} s"
             f"{' (requirements installed)' if report.installed_requirements else ''}"
@@ -47,12 +48,12 @@ def push(project: Path, rolling: bool) -> None:
 
 
 def rollback(project: Path) -> None:
-    _run(lambda loaded: console.print(f"[green]✓[/] rolled back: {deploy.rollback(loaded)}"), project)
+    _run(lambda loaded: console.print(f"[green]✓[/] rolled back: {deploy.rollback(loaded, _waiting)}"), project)
 
 
 def migrate(project: Path) -> None:
     def task(loaded: deploy.Project) -> None:
-        current, server = deploy.migrate(loaded)
+        current, server = deploy.migrate(loaded, _waiting)
         console.print(f"[green]✓[/] migrations applied from release {current} on {server}")
 
     _run(task, project)

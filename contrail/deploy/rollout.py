@@ -56,6 +56,7 @@ from contrail.workspace import Workspace
 APP = "/srv/app"
 KEEP_RELEASES = 5
 MIGRATED = f"{APP}/shared/migrations.digest"  # the migrations' digest the database was last migrated to
+MIGRATIONS = ".contrail-migrations"  # in a release: its migrations' digest
 HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
 DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
 CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
@@ -134,7 +135,7 @@ def push(project: Project, rolling: bool = True, on_wait: Callable[[str], None] 
     log = project.ws.new_log("push")
     remotes = connect(project, project.app_nodes, log)
     with ThreadPoolExecutor(1) as locking:
-        lock = Lock(remotes[0], "rolling" if rolling else "all-at-once", on_wait, locking)
+        lock = Lock(remotes[0], "rolling push" if rolling else "all-at-once push", on_wait, locking)
         switches = Switches(remotes, lock, locking)
         try:
             return _push(project, log, remotes, rolling, phases, lock, switches)
@@ -177,7 +178,7 @@ def _push(
     with tempfile.TemporaryDirectory(prefix="contrail-push-") as tmp, ThreadPoolExecutor(len(remotes) + 2) as pool:
         digests = release.Digests.of(cfg.app.path, key, key + settings)
         code = digests.code
-        overlay = _overlay(Path(tmp), rid, key, code, settings)
+        overlay = _overlay(Path(tmp), rid, key, digests, settings)
         static_links = pool.submit(_static_links, webs if django else [])
         futures = [pool.submit(_upload, r, cfg, rid, key, wheels, overlay, lock, switches) for r in remotes]
         # A rolling push's canary leaves rotation while the release travels, not after (once the lock is held).
@@ -235,14 +236,7 @@ def _go_live(
     phases.done("static")
     previous = [u.live_release for u in uploads]
     restarts = [u.new_venv for u in uploads]
-    if rolling or any(restarts):
-        # A new venv restarts the Gunicorn masters, which closes their listening sockets: one server
-        # at a time, drained first, even for --all-at-once.
-        _rolling_switch(
-            project, remotes, webs, rid, previous, restarts, switches, canary=rolling, canary_drain=canary_drain
-        )
-    else:
-        _switch_all(remotes, rid, previous, switches)
+    _switch_release(project, remotes, webs, rid, previous, restarts, switches, rolling, canary_drain)
     phases.done("switch")
     _wait_front_door(project, log, f"release {rid} is live on the app servers")
     phases.done("front door")
@@ -280,10 +274,7 @@ def _push_war(
             raise
     phases.done("lock+upload")
     previous = [u.live_release for u in uploads]
-    if rolling:
-        _rolling_switch(project, remotes, webs, rid, previous, [False] * len(remotes), switches, canary=True)
-    else:
-        _switch_all(remotes, rid, previous, switches)
+    _switch_release(project, remotes, webs, rid, previous, [False] * len(remotes), switches, rolling)
     phases.done("switch")
     _wait_front_door(project, log, f"release {rid} is live on the app servers")
     phases.done("front door")
@@ -318,7 +309,8 @@ def _retake_release_id(remotes: list[Remote], rid: str, uploads: list[Upload], m
 
 
 def _remove_releases(remotes: list[Remote], names: list[str]) -> None:
-    """A release that will not go live, removed from every server (under each name it had)."""
+    """Releases removed from every server: a push's that will not go live (under each name it had), a
+    rollback's that it left."""
     paths = shlex.join(f"{APP}/releases/{name}" for name in names)
     parallel(lambda r: r.run(f"rm -rf {paths}", check=False), remotes)
 
@@ -353,11 +345,12 @@ def _adapted_settings(cfg: DevConfig) -> str:
     return file.read_text() if file.is_file() else adapt.settings_for(cfg)[0]
 
 
-def _overlay(directory: Path, rid: str, key: str, code: str, settings: str) -> Path:
-    """What Contrail adds to the app's files in every release: its id, its code digest, its venv link,
-    and a Django project's adapted settings module."""
+def _overlay(directory: Path, rid: str, key: str, digests: release.Digests, settings: str) -> Path:
+    """What Contrail adds to the app's files in every release: its id, its code and migrations digests,
+    its venv link, and a Django project's adapted settings module."""
     (directory / ".contrail-release").write_text(rid + "\n")
-    (directory / ".contrail-code").write_text(code + "\n")
+    (directory / ".contrail-code").write_text(digests.code + "\n")
+    (directory / MIGRATIONS).write_text(digests.migrations + "\n")
     (directory / "venv").symlink_to(f"{APP}/venvs/{key}")
     if settings:
         (directory / f"{adapt.SETTINGS_MODULE}.py").write_text(settings)
@@ -673,6 +666,33 @@ def _served(ip: str) -> str:
     return json_field(body, "release") if status == 200 else ""
 
 
+def _switch_release(
+    project: Project,
+    remotes: list[Remote],
+    webs: list[Remote],
+    rid: str,
+    previous: list[str],
+    restarts: list[bool],
+    switches: Switches,
+    rolling: bool,
+    canary_drain: list[Session] | None = None,
+) -> None:
+    """The pushed release live on every server, rolling or all at once; one that failed to go live is
+    removed from every server (each is back on its previous release)."""
+    try:
+        if rolling or any(restarts):
+            # A new venv restarts the Gunicorn masters, which closes their listening sockets: one server
+            # at a time, drained first, even for --all-at-once.
+            _rolling_switch(
+                project, remotes, webs, rid, previous, restarts, switches, canary=rolling, canary_drain=canary_drain
+            )
+        else:
+            _switch_all(remotes, rid, previous, switches)
+    except PushFailed:
+        _remove_releases(remotes, [rid])
+        raise
+
+
 def _switch_all(remotes: list[Remote], rid: str, previous: list[str], switches: Switches) -> None:
     """Every server at once (a HUP is graceful on its own); if any fails, every server goes back."""
 
@@ -686,7 +706,6 @@ def _switch_all(remotes: list[Remote], rid: str, previous: list[str], switches: 
     failures = [err for err in parallel(attempt, remotes) if err]
     if failures:
         _switch_back(remotes, previous)
-        _remove_releases(remotes, [rid])
         raise PushFailed(
             f"release {rid} failed to go live: {failures[0].message}",
             "every app server is back on its previous release",
@@ -705,14 +724,14 @@ def _rolling_switch(
     rid: str,
     previous: list[str],
     restarts: list[bool],
-    switches: Switches,
+    switches: Switches | None,
     canary: bool,
     canary_drain: list[Session] | None = None,
 ) -> None:
-    """Each app server in turn, switched and healthy on the new release before the next; the first is
-    the canary (unless `canary` is off: requirements changed under --all-at-once; `canary_drain`: it
-    was drained already). If any server fails, every server switched so far goes back to its previous
-    release.
+    """Each app server in turn, switched and healthy on release `rid` before the next (a push's new one,
+    or a rollback's older one); the first is the canary (unless `canary` is off: requirements changed
+    under --all-at-once; `canary_drain`: it was drained already). If any server fails, every server
+    switched so far goes back to its previous release.
 
     Drained from every Nginx first: the canary (it takes no traffic until its page has answered on the
     new release), and a server whose Gunicorn restarts (`restarts`: its venv changes), since the old
@@ -734,7 +753,6 @@ def _rolling_switch(
                 _switch(remote, rid, drained=drain, canary=canary and index == 0, switches=switches)
             except ToolFailed as err:
                 _switch_back(remotes[: index + 1], previous[: index + 1])
-                _remove_releases(remotes, [rid])
                 if canary and index == 0:
                     raise PushFailed(
                         f"canary {remote.name} failed on release {rid}: {err.message}",
@@ -828,7 +846,7 @@ def _lock(first: Remote, kind: str, on_wait: Callable[[str], None] = lambda hold
 def _ask_lock(first: Remote, kind: str) -> Held:
     """The lock asked for (`_await_lock` waits until it is held)."""
     since = datetime.datetime.now().strftime("%H:%M:%S")
-    who = f"{getpass.getuser()}@{socket.gethostname()} ({kind} push, pid {os.getpid()}, since {since})"
+    who = f"{getpass.getuser()}@{socket.gethostname()} ({kind}, pid {os.getpid()}, since {since})"
     return agent.hold(
         first, ["contrail-push", "lock", "--who", who, "--wait", str(LOCK_WAIT), "--limit", str(LOCK_LIMIT)]
     )
@@ -848,47 +866,92 @@ def _await_lock(session: Held, on_wait: Callable[[str], None]) -> None:
 APP_LOG = "/var/log/supervisor/app.log"
 
 
-def rollback(project: Project) -> str:
-    """Every app server back to the release before its current one; which went where."""
+def rollback(project: Project, on_wait: Callable[[str], None] = lambda holder: None) -> str:
+    """Every app server back to the release before the live one, the way a rolling push goes live: under
+    the push lock (`on_wait(holder)` while another push holds it), the first server a canary, a server
+    whose Gunicorn restarts (the older release has another venv) drained first, and every server put
+    back if one fails. Refused before anything moves when a server lacks that release. The release left
+    is removed (its code is the project's to push again), so a push and then a rollback go back to what
+    was live before the push. Says what moved."""
     log = project.ws.new_log("rollback")
     remotes = connect(project, project.app_nodes, log)
-
-    def back(remote: Remote) -> str:
-        listing = remote.run(f"readlink {APP}/current; ls -1d {APP}/releases/2*/", check=False)
-        current, target = previous_release(listing.stdout)
-        if not target:
-            raise PushFailed(f"{remote.name}: no release before {current} to roll back to")
-        _switch(remote, target)
-        return target
-
-    targets = [back(r) for r in remotes]  # one server at a time: a rollback may restart Gunicorn
-    moves = ", ".join(f"{r.name} → {t}" for r, t in zip(remotes, targets, strict=True))
-    _wait_front_door(project, log, f"rolled back ({moves})")
-    return moves
-
-
-def previous_release(listing: str) -> tuple[str, str]:
-    """(current, the release before it) from `current`'s link and the release directories, as `readlink`
-    and `ls -1d` print them; ("placeholder", "") on a server that has had no push yet."""
-    lines = listing.split()
-    if not lines:
-        return "", ""
-    current = Path(lines[0]).name
-    if not current.startswith("2"):  # release ids start with the year
-        return current, ""
-    older = sorted(name for name in (Path(line).name for line in lines[1:]) if name < current)
-    return current, older[-1] if older else ""
+    lock = _lock(remotes[0], "rollback", on_wait)
+    try:
+        held = parallel(lambda r: Releases.read(r.run(Releases.QUESTION).stdout), remotes)
+        target = rollback_target({r.name: h for r, h in zip(remotes, held, strict=True)})
+        previous = [h.current for h in held]
+        restarts = [h.venvs.get(h.current, "") != h.venvs[target] for h in held]
+        webs = connect(project, project.web_nodes, log)
+        _rolling_switch(project, remotes, webs, target, previous, restarts, None, canary=True)
+        left = sorted(set(previous) - {target})
+        _remove_releases(remotes, left)  # (as Capistrano does: the next rollback goes further back)
+        _wait_front_door(project, log, f"rolled back to {target}")
+    finally:
+        lock.close()
+    return f"release {target} live on {len(remotes)} app servers ({', '.join(left)} removed)"
 
 
-def migrate(project: Project) -> tuple[str, str]:
-    """Migrations of the live release applied (on the first app server); (release, server)."""
-    remote = connect(project, project.app_nodes, project.ws.new_log("migrate"))[0]
-    current = Path(remote.run(f"readlink {APP}/current").stdout.strip()).name
+@dataclass(frozen=True)
+class Releases:
+    """The releases an app server holds: the one `current` names and each one's venv."""
+
+    current: str
+    venvs: dict[str, str]  # release id → its venv ("" for a Tomcat's release, which has none)
+
+    # `current` as readlink prints it, then a line per release: its directory and its venv
+    QUESTION = (
+        f"readlink {APP}/current; "
+        f'for d in {APP}/releases/2*/; do [ -d "$d" ] && echo "$d $(readlink "${{d}}venv")"; done; true'
+    )
+
+    @classmethod
+    def read(cls, answer: str) -> Releases:
+        lines = answer.splitlines()
+        current = Path(lines[0].strip()).name if lines else ""
+        venvs = {}
+        for line in lines[1:]:
+            directory, _, venv = line.partition(" ")
+            venvs[Path(directory).name] = venv.strip()
+        return cls(current, venvs)
+
+
+def rollback_target(servers: dict[str, Releases]) -> str:
+    """The release before the live one (the one most servers' `current` names), which every server must
+    hold: PushFailed, naming what is missing, when there is none or a server lacks it (a server created
+    after it went live got only the live release)."""
+    live = Counter(s.current for s in servers.values()).most_common(1)[0][0]
+    if not live[:1].isdigit():  # release ids start with the year; a fresh server's is "placeholder"
+        raise PushFailed("nothing to roll back to: no release has been pushed yet", "`fab push` puts one live")
+    older = sorted({rid for s in servers.values() for rid in s.venvs if rid < live})
+    if not older:
+        raise PushFailed(f"nothing to roll back to: no release before {live} is kept on the app servers")
+    target = older[-1]
+    lacking = [name for name, s in servers.items() if target not in s.venvs]
+    if lacking:
+        raise PushFailed(
+            f"{', '.join(lacking)} {'lacks' if len(lacking) == 1 else 'lack'} release {target}, the one before "
+            f"{live}: nothing was rolled back",
+            "an app server created since that release went live holds the live one alone: "
+            "check out the older code and `fab push` it instead",
+        )
+    return target
+
+
+def migrate(project: Project, on_wait: Callable[[str], None] = lambda holder: None) -> tuple[str, str]:
+    """Migrations of the live release applied (on the first app server, under the push lock: a push may
+    be migrating); (release, server). What is recorded as migrated is the live release's migrations, not
+    the project's: a migration written since the last push is applied by the next one."""
     if project.cfg.app.framework != "django":
         raise ContrailError('migrate is for Django apps (app.framework = "django")')
-    _manage(remote, current, "migrate --noinput")
-    root = project.cfg.app.path
-    remote.run(f"echo {release.migrations_digest(root, release.app_files(root))} > {MIGRATED}")
+    remote = connect(project, project.app_nodes, project.ws.new_log("migrate"))[0]
+    lock = _lock(remote, "migrate", on_wait)
+    try:
+        current = Path(remote.run(f"readlink {APP}/current").stdout.strip()).name
+        _manage(remote, current, "migrate --noinput")
+        # (a release pushed before releases carried their digest: the next push migrates again)
+        remote.run(f"cp {APP}/current/{MIGRATIONS} {MIGRATED} 2>/dev/null || rm -f {MIGRATED}")
+    finally:
+        lock.close()
     return current, remote.name
 
 

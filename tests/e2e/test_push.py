@@ -5,6 +5,7 @@ release `current` names and the page it serves must agree."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -117,13 +118,14 @@ def test_thirty_pushes_back_to_back_each_live_everywhere(env: Env, figures: list
     )
 
 
-def test_pushes_under_clients_that_never_resend_fail_no_request(env: Env, figures: list[str]) -> None:
-    """contrail.watch.load (8 keep-alive connections, never resends) and `requests` with its defaults (a
-    Session per thread, no retries) during 10 pushes of `.py` changes, rolling and all at once."""
+@contextlib.contextmanager
+def requests_clients(env: Env) -> Iterator[Counter[str]]:
+    """4 threads of `requests` with its defaults (a Session each, no retries) on the front door while the
+    block runs; what they got, by outcome."""
     stop = threading.Event()
     outcomes: Counter[str] = Counter()
 
-    def requests_client() -> None:
+    def client() -> None:
         session = requests.Session()
         while not stop.is_set():
             try:
@@ -131,6 +133,25 @@ def test_pushes_under_clients_that_never_resend_fail_no_request(env: Env, figure
                 outcomes["ok" if answer.status_code < 500 else str(answer.status_code)] += 1
             except requests.RequestException as err:
                 outcomes[type(err).__name__] += 1
+
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for thread in clients:
+        thread.start()
+    try:
+        yield outcomes
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join()
+
+
+def failed(outcomes: Counter[str]) -> int:
+    return sum(n for outcome, n in outcomes.items() if outcome != "ok")
+
+
+def test_pushes_under_clients_that_never_resend_fail_no_request(env: Env, figures: list[str]) -> None:
+    """contrail.watch.load (8 keep-alive connections, never resends) and `requests` with its defaults (a
+    Session per thread, no retries) during 10 pushes of `.py` changes, rolling and all at once."""
 
     def ten_pushes() -> Result:
         for i in range(10):
@@ -140,16 +161,9 @@ def test_pushes_under_clients_that_never_resend_fail_no_request(env: Env, figure
                 return pushed
         return pushed
 
-    clients = [threading.Thread(target=requests_client) for _ in range(4)]
-    for client in clients:
-        client.start()
-    try:
+    with requests_clients(env) as outcomes:
         pushed, _, report = under_load(env, ten_pushes)
-    finally:
-        stop.set()
-        for client in clients:
-            client.join()
-    failed_requests = sum(n for outcome, n in outcomes.items() if outcome != "ok")
+    failed_requests = failed(outcomes)
     figures.append(
         f"10 `.py` pushes under load: contrail.load {report.failed} of {report.requests} failed, "
         f"requests {failed_requests} of {sum(outcomes.values())} failed"
@@ -243,6 +257,47 @@ def test_a_push_killed_at_any_moment_leaves_every_server_in_rotation(env: Env, f
     assert assert_consistent(env, "killed at 10") == released(pushed)
 
 
+def test_a_rollback_across_new_requirements_fails_no_request(env: Env, figures: list[str]) -> None:
+    """Back to a release with another venv: every Gunicorn master restarts, so each server is drained first,
+    as a push does, and the canary's page is checked on the older release before the others move."""
+    edit(env, "before the rollback", python=False)
+    before = env.fab("push")
+    assert before.status == 0, before.stderr
+    toggle_requirements(env)
+    edit(env, "rolled back from", python=False)
+    assert env.fab("push").status == 0
+    with requests_clients(env) as outcomes:
+        rolled, _, report = under_load(env, lambda: env.fab("rollback"))
+    figures.append(
+        f"a rollback across new requirements under load: contrail.load {report.failed} of {report.requests} "
+        f"failed, requests {failed(outcomes)} of {sum(outcomes.values())} failed"
+    )
+    assert rolled.status == 0, rolled.stderr
+    assert f"release {released(before)} live on 3 app servers" in rolled.stdout, rolled.stdout
+    assert report.failed == 0, report.failures
+    assert failed(outcomes) == 0, outcomes
+    assert assert_consistent(env, "before the rollback") == released(before)
+    toggle_requirements(env)  # (the project's requirements as the live release's again)
+
+
+def test_a_rollback_and_a_push_at_once_run_one_after_the_other(env: Env) -> None:
+    live = assert_consistent(env)
+    edit(env, "pushed beside a rollback", python=False)
+    push = subprocess.Popen([FAB, "push"], cwd=env.project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.05)
+    rolled = env.fab("rollback")
+    out, err = push.communicate(timeout=300)
+    pushed = Result(push.returncode, out, err)
+    assert pushed.status == 0, pushed.stderr
+    assert rolled.status == 0, rolled.stderr
+    if "waiting for the push by" in rolled.stdout:  # the push went first: the rollback undid it
+        assert "(rolling push" in rolled.stdout, rolled.stdout
+        assert assert_consistent(env) == live
+    else:  # the rollback went first, then the push went live
+        assert "(rollback" in pushed.stdout, pushed.stdout
+        assert assert_consistent(env, "pushed beside a rollback") == released(pushed)
+
+
 def test_a_recreated_app_server_serves_only_the_live_release(env: Env, figures: list[str]) -> None:
     live = assert_consistent(env)
 
@@ -258,6 +313,11 @@ def test_a_recreated_app_server_serves_only_the_live_release(env: Env, figures: 
     assert "app2: got the live release from another app server" in up.stdout
     assert report.failed == 0, report.failures
     assert set(report.releases) == {live}, report.releases
+    assert assert_consistent(env) == live
+    # app2 holds the live release alone: a rollback would leave it behind, so none is made
+    rolled = env.fab("rollback")
+    assert rolled.status == 1 and "app2 lacks release" in rolled.stderr, rolled.stderr
+    assert "nothing was rolled back" in rolled.stderr
     assert assert_consistent(env) == live
 
 

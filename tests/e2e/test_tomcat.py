@@ -157,6 +157,20 @@ def test_a_war_that_fails_to_deploy_stops_at_the_canary_with_tomcats_reason(env:
     assert page(env)["release"] == set(live.values()).pop()
 
 
+def test_a_rollback_puts_every_tomcat_back_on_the_release_before(env: Env) -> None:
+    """Rolling, canary first, as a push: each Tomcat switches back to the older version (undeploying the
+    newer one) and the newer release is removed."""
+    live = set(health(env).values()).pop()
+    edit(env.project, "Hello from a release rolled back")
+    pushed = env.fab("push", "--all-at-once")
+    assert pushed.status == 0, pushed.stderr
+    rolled = env.fab("rollback")
+    assert rolled.status == 0, rolled.stderr
+    assert f"release {live} live on 3 app servers" in rolled.stdout, rolled.stdout
+    assert set(health(env).values()) == {live}
+    assert {page(env)["release"] for _ in range(9)} == {live}
+
+
 @pytest.mark.parametrize("which", ["sample", "examples"])
 def test_tomcats_own_wars_go_live_through_the_front_door(env: Env, which: str, tmp_path: Path) -> None:
     """A .war the project did not build: Tomcat's sample (a servlet at /hello), and its examples webapp

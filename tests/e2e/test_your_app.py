@@ -23,7 +23,7 @@ import pytest
 from contrail import config, topology
 from tests.conftest import Result, contrail
 from tests.e2e.running import Env, environment, ssh
-from tests.userapps import FLOW, FLOW_USER, django_tools, flask_app, startproject
+from tests.userapps import FLOW, FLOW_USER, django_tools, flask_app, makemigrations, startproject
 
 pytestmark = pytest.mark.e2e
 
@@ -171,6 +171,30 @@ def test_a_refused_release_names_the_apps_own_error(django42: Env) -> None:
     assert (
         "PermissionError: [Errno 13] Permission denied: '/etc/notes.log' (notes/views.py:8 in index)" in pushed.stderr
     )
+
+
+def test_a_migration_written_after_fab_migrate_is_applied_by_the_next_push(
+    django42: Env, django_releases: Path
+) -> None:
+    """`fab migrate` migrates the live release; a migration made locally since (the real `makemigrations`)
+    is not the live release's, and the next push must still apply it."""
+    env = django42
+    edit(
+        env.project / "notes" / "models.py",
+        "    created =",
+        "    pinned = models.BooleanField(default=False)\n    created =",
+    )
+    makemigrations(env.project, django_tools(django_releases, "4.2"))
+    migrated = env.fab("migrate")
+    assert migrated.status == 0, migrated.stderr
+    edit(
+        env.project / "notes" / "views.py",
+        "{Note.objects.count()} notes",
+        "{Note.objects.filter(pinned=False).count()} notes",
+    )
+    pushed = push(env)
+    assert "(migrated)" in pushed.stdout
+    assert re.search(r"\d+ notes", page(env)[0])
 
 
 def test_the_cache_node_stopped_and_back(django42: Env) -> None:

@@ -1,13 +1,15 @@
 """What the push, `rollback` and `status` read from the servers' answers, with answers recorded from the
 real boxes: the upload's question run as `vagrant` in the app box (a fresh one, and one after two pushes),
-`readlink current; ls -1d releases/2*/` likewise, and `contrail-upstream list` on a web node."""
+the rollback's `Releases.QUESTION` likewise, and `contrail-upstream list` on a web node."""
 
 from __future__ import annotations
 
 import datetime
 
+import pytest
+
 from contrail.deploy import rollout
-from contrail.deploy.rollout import Upload, out_of_rotation, previous_release
+from contrail.deploy.rollout import PushFailed, Releases, Upload, out_of_rotation, rollback_target
 
 FRESH = "release=placeholder\nvenv=/srv/app/venv\ncode=\nmigrated=\ncomplete=\n"
 PUSHED = (
@@ -57,32 +59,58 @@ def test_a_release_whose_id_sorts_before_the_live_one_must_take_another() -> Non
     assert rollout._live_after([fresh], "20261129-101731-000000") == "", "the placeholder is no release"
 
 
-LISTING = (
-    "releases/20261129-101730-654321\n"
-    "/srv/app/releases/20261129-101500-123456/\n/srv/app/releases/20261129-101730-654321/\n"
+OLD, LIVE = "20261129-101500-123456", "20261129-101730-654321"
+RELEASES = (  # Releases.QUESTION's answer after two pushes, the second with other requirements
+    f"releases/{LIVE}\n/srv/app/releases/{OLD}/ /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n"
 )
 
 
-def test_rollback_goes_to_the_release_before_the_current_one() -> None:
-    assert previous_release(LISTING) == ("20261129-101730-654321", "20261129-101500-123456")
+def held(answer: str = RELEASES) -> Releases:
+    return Releases.read(answer)
+
+
+def test_rollback_goes_to_the_release_before_the_live_one() -> None:
+    assert held() == Releases(LIVE, {OLD: "/srv/app/venvs/k0", LIVE: "/srv/app/venvs/k1"})
+    assert rollback_target({"app1": held(), "app2": held()}) == OLD
 
 
 def test_rollback_after_a_rollback_goes_further_back_never_forward() -> None:
-    listing = (
-        "releases/20261129-101500-123456\n/srv/app/releases/20261129-094000-000001/\n"
-        "/srv/app/releases/20261129-101500-123456/\n/srv/app/releases/20261129-101730-654321/\n"
+    answer = (
+        f"releases/{OLD}\n/srv/app/releases/20261129-094000-000001/ /srv/app/venvs/k0\n"
+        f"/srv/app/releases/{OLD}/ /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n"
     )
-    assert previous_release(listing) == ("20261129-101500-123456", "20261129-094000-000001")
+    assert rollback_target({"app1": held(answer)}) == "20261129-094000-000001"
+
+
+def test_a_tomcat_release_has_no_venv() -> None:
+    assert held(f"releases/{LIVE}\n/srv/app/releases/{OLD}/ \n/srv/app/releases/{LIVE}/ \n").venvs == {
+        OLD: "",
+        LIVE: "",
+    }
+
+
+def test_rollback_goes_by_the_release_most_servers_serve() -> None:
+    """(a server left on another release by a failure flagged in `contrail status` goes back with the others)"""
+    behind = held(
+        f"releases/{OLD}\n/srv/app/releases/{OLD}/ /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n"
+    )
+    assert rollback_target({"app1": held(), "app2": behind, "app3": held()}) == OLD
+
+
+def test_rollback_is_refused_before_anything_moves_when_a_server_lacks_the_release() -> None:
+    recreated = held(f"releases/{LIVE}\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n")
+    with pytest.raises(PushFailed, match=f"app2 lacks release {OLD}, the one before {LIVE}.*nothing was rolled back"):
+        rollback_target({"app1": held(), "app2": recreated, "app3": held()})
 
 
 def test_rollback_has_nowhere_to_go_on_the_first_release_or_a_fresh_server() -> None:
-    assert previous_release("releases/20261129-101500-123456\n/srv/app/releases/20261129-101500-123456/\n") == (
-        "20261129-101500-123456",
-        "",
-    )
-    # recorded: `ls` finds no release and says so on stderr; stdout holds `current` alone
-    assert previous_release("/srv/app/releases/placeholder\n") == ("placeholder", "")
-    assert previous_release("") == ("", "")
+    first = held(f"releases/{LIVE}\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n")
+    with pytest.raises(PushFailed, match=f"no release before {LIVE}"):
+        rollback_target({"app1": first})
+    # a fresh server: `current` is the placeholder and the loop finds no release
+    with pytest.raises(PushFailed, match="no release has been pushed yet"):
+        rollback_target({"app1": held("/srv/app/releases/placeholder\n")})
+    assert held("") == Releases("", {})
 
 
 def test_status_names_each_server_out_of_rotation_where_and_why() -> None:
