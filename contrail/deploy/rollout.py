@@ -57,6 +57,7 @@ APP = "/srv/app"
 KEEP_RELEASES = 5
 MIGRATED = f"{APP}/shared/migrations.digest"  # the migrations' digest the database was last migrated to
 MIGRATIONS = ".contrail-migrations"  # in a release: its migrations' digest
+SERVED = ".contrail-served"  # in a release: it went live on that server (contrail-switch marks it)
 HEALTH_WAIT = 30  # seconds for new workers to answer with the new release
 DRAIN_WAIT = 10  # seconds for in-flight requests on a drained server to finish
 CANARY_WAIT = 5  # seconds for the canary's page to answer without a server error
@@ -893,38 +894,44 @@ def rollback(project: Project, on_wait: Callable[[str], None] = lambda holder: N
 
 @dataclass(frozen=True)
 class Releases:
-    """The releases an app server holds: the one `current` names and each one's venv."""
+    """The releases an app server holds: the one `current` names, each one's venv, and those that went
+    live on it (contrail-switch marks them; not one a killed or failed push left, maybe incomplete)."""
 
     current: str
     venvs: dict[str, str]  # release id → its venv ("" for a Tomcat's release, which has none)
+    served: frozenset[str]
 
-    # `current` as readlink prints it, then a line per release: its directory and its venv
+    # `current` as readlink prints it, then a line per release: its directory, `served` or `-`, its venv
     QUESTION = (
-        f"readlink {APP}/current; "
-        f'for d in {APP}/releases/2*/; do [ -d "$d" ] && echo "$d $(readlink "${{d}}venv")"; done; true'
+        f'readlink {APP}/current; for d in {APP}/releases/2*/; do [ -d "$d" ] && echo "$d '
+        f'$([ -e "${{d}}{SERVED}" ] && echo served || echo -) $(readlink "${{d}}venv")"; done; true'
     )
 
     @classmethod
     def read(cls, answer: str) -> Releases:
         lines = answer.splitlines()
         current = Path(lines[0].strip()).name if lines else ""
-        venvs = {}
+        venvs, served = {}, set()
         for line in lines[1:]:
-            directory, _, venv = line.partition(" ")
+            directory, mark, venv = [*line.split(" ", 2), "", ""][:3]
             venvs[Path(directory).name] = venv.strip()
-        return cls(current, venvs)
+            if mark == "served":
+                served.add(Path(directory).name)
+        return cls(current, venvs, frozenset(served))
 
 
 def rollback_target(servers: dict[str, Releases]) -> str:
-    """The release before the live one (the one most servers' `current` names), which every server must
-    hold: PushFailed, naming what is missing, when there is none or a server lacks it (a server created
-    after it went live got only the live release)."""
+    """The newest release before the live one (the one most servers' `current` names) that went live,
+    which every server must hold: PushFailed, naming what is missing, when there is none or a server
+    lacks it (a server created after it went live got only the live release). On boxes whose switch
+    marks no release (built before it did), every release counts as having gone live."""
     live = Counter(s.current for s in servers.values()).most_common(1)[0][0]
     if not live[:1].isdigit():  # release ids start with the year; a fresh server's is "placeholder"
         raise PushFailed("nothing to roll back to: no release has been pushed yet", "`fab push` puts one live")
-    older = sorted({rid for s in servers.values() for rid in s.venvs if rid < live})
+    marked = any(s.served for s in servers.values())
+    older = sorted({rid for s in servers.values() for rid in (s.served if marked else s.venvs) if rid < live})
     if not older:
-        raise PushFailed(f"nothing to roll back to: no release before {live} is kept on the app servers")
+        raise PushFailed(f"nothing to roll back to: no release that went live before {live} is kept")
     target = older[-1]
     lacking = [name for name, s in servers.items() if target not in s.venvs]
     if lacking:

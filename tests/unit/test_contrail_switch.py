@@ -331,6 +331,7 @@ def test_the_switch_moves_current_reloads_once_and_is_idempotent(tmp_path: Path,
     assert os.readlink(app / "current") == "releases/r2"
     assert not os.path.lexists(app / ".current-r2")
     assert run.commands == [["sudo", "kill", "-HUP", "4242"]], "the same venv: a HUP, no restart"
+    assert (app / "releases" / "r2" / rollout.SERVED).exists(), "marked: it went live (a rollback may go to it)"
     health.answer("r2")
     again = Recorder()
     assert not cs.switch("r2", app, health.ask, 3, 5, 5, again)
@@ -412,6 +413,7 @@ def test_the_script_exits_1_naming_the_release_the_health_endpoint_never_reporte
     assert done.returncode == 1
     assert done.stderr == "the health endpoint never reported release r2\n"
     assert done.stdout == ""
+    assert not (app / "releases" / "r2" / rollout.SERVED).exists(), "never live: no rollback goes to it"
     assert (tmp_path / "sudo.log").read_text() == "kill -HUP 4242\n"
 
 

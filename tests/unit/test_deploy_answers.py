@@ -60,8 +60,10 @@ def test_a_release_whose_id_sorts_before_the_live_one_must_take_another() -> Non
 
 
 OLD, LIVE = "20261129-101500-123456", "20261129-101730-654321"
-RELEASES = (  # Releases.QUESTION's answer after two pushes, the second with other requirements
-    f"releases/{LIVE}\n/srv/app/releases/{OLD}/ /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n"
+LEFT = "20261129-101600-000001"  # uploaded by a push that was killed before its switch
+RELEASES = (  # Releases.QUESTION's answer after two pushes, the second with other requirements, and a killed one
+    f"releases/{LIVE}\n/srv/app/releases/{OLD}/ served /srv/app/venvs/k0\n"
+    f"/srv/app/releases/{LEFT}/ - /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ served /srv/app/venvs/k1\n"
 )
 
 
@@ -69,48 +71,53 @@ def held(answer: str = RELEASES) -> Releases:
     return Releases.read(answer)
 
 
-def test_rollback_goes_to_the_release_before_the_live_one() -> None:
-    assert held() == Releases(LIVE, {OLD: "/srv/app/venvs/k0", LIVE: "/srv/app/venvs/k1"})
+def test_rollback_goes_to_the_newest_release_before_the_live_one_that_went_live() -> None:
+    assert held() == Releases(
+        LIVE, {OLD: "/srv/app/venvs/k0", LEFT: "/srv/app/venvs/k0", LIVE: "/srv/app/venvs/k1"}, frozenset({OLD, LIVE})
+    )
     assert rollback_target({"app1": held(), "app2": held()}) == OLD
+
+
+def test_on_boxes_that_mark_no_release_every_release_counts() -> None:
+    unmarked = held(RELEASES.replace(" served ", " - "))
+    assert not unmarked.served
+    assert rollback_target({"app1": unmarked}) == LEFT
 
 
 def test_rollback_after_a_rollback_goes_further_back_never_forward() -> None:
     answer = (
-        f"releases/{OLD}\n/srv/app/releases/20261129-094000-000001/ /srv/app/venvs/k0\n"
-        f"/srv/app/releases/{OLD}/ /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n"
+        f"releases/{OLD}\n/srv/app/releases/20261129-094000-000001/ served /srv/app/venvs/k0\n"
+        f"/srv/app/releases/{OLD}/ served /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ served /srv/app/venvs/k1\n"
     )
     assert rollback_target({"app1": held(answer)}) == "20261129-094000-000001"
 
 
 def test_a_tomcat_release_has_no_venv() -> None:
-    assert held(f"releases/{LIVE}\n/srv/app/releases/{OLD}/ \n/srv/app/releases/{LIVE}/ \n").venvs == {
-        OLD: "",
-        LIVE: "",
-    }
+    tomcat = held(f"releases/{LIVE}\n/srv/app/releases/{OLD}/ served \n/srv/app/releases/{LIVE}/ served \n")
+    assert tomcat.venvs == {OLD: "", LIVE: ""}
+    assert rollback_target({"app1": tomcat}) == OLD
 
 
 def test_rollback_goes_by_the_release_most_servers_serve() -> None:
     """(a server left on another release by a failure flagged in `contrail status` goes back with the others)"""
-    behind = held(
-        f"releases/{OLD}\n/srv/app/releases/{OLD}/ /srv/app/venvs/k0\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n"
-    )
+    behind = held(RELEASES.replace(f"releases/{LIVE}\n", f"releases/{OLD}\n", 1))
     assert rollback_target({"app1": held(), "app2": behind, "app3": held()}) == OLD
 
 
 def test_rollback_is_refused_before_anything_moves_when_a_server_lacks_the_release() -> None:
-    recreated = held(f"releases/{LIVE}\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n")
-    with pytest.raises(PushFailed, match=f"app2 lacks release {OLD}, the one before {LIVE}.*nothing was rolled back"):
+    recreated = held(f"releases/{LIVE}\n/srv/app/releases/{LIVE}/ served /srv/app/venvs/k1\n")
+    with pytest.raises(PushFailed, match=f"app2 lacks release {OLD}, the one before {LIVE}: nothing was rolled back"):
         rollback_target({"app1": held(), "app2": recreated, "app3": held()})
 
 
 def test_rollback_has_nowhere_to_go_on_the_first_release_or_a_fresh_server() -> None:
-    first = held(f"releases/{LIVE}\n/srv/app/releases/{LIVE}/ /srv/app/venvs/k1\n")
-    with pytest.raises(PushFailed, match=f"no release before {LIVE}"):
+    first = held(f"releases/{LIVE}\n/srv/app/releases/{LEFT}/ - k0\n/srv/app/releases/{LIVE}/ served k1\n")
+    with pytest.raises(PushFailed, match=f"no release that went live before {LIVE}"):
         rollback_target({"app1": first})
     # a fresh server: `current` is the placeholder and the loop finds no release
     with pytest.raises(PushFailed, match="no release has been pushed yet"):
         rollback_target({"app1": held("/srv/app/releases/placeholder\n")})
-    assert held("") == Releases("", {})
+    assert held("") == Releases("", {}, frozenset())
 
 
 def test_status_names_each_server_out_of_rotation_where_and_why() -> None:
