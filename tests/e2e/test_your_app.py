@@ -95,6 +95,30 @@ def test_an_unmodified_startproject_is_live_on_every_app_server(django42: Env, f
     assert len({served_by(web1, pin="app3") for _ in range(6)}) > 1
 
 
+def test_a_migration_written_after_fab_migrate_is_applied_by_the_next_push(
+    django42: Env, django_releases: Path
+) -> None:
+    """`fab migrate` migrates the live release; a migration made locally since (the real `makemigrations`)
+    is not the live release's, and the next push must still apply it."""
+    env = django42
+    edit(
+        env.project / "notes" / "models.py",
+        "    created =",
+        "    pinned = models.BooleanField(default=False)\n    created =",
+    )
+    makemigrations(env.project, django_tools(django_releases, "4.2"))
+    migrated = env.fab("migrate")
+    assert migrated.status == 0, migrated.stderr
+    edit(
+        env.project / "notes" / "views.py",
+        "{Note.objects.count()} notes",
+        "{Note.objects.filter(pinned=False).count()} notes",
+    )
+    pushed = push(env)
+    assert "(migrated)" in pushed.stdout
+    assert re.search(r"\d+ notes", page(env)[0])
+
+
 def served_by(url: str, pin: str) -> str:
     # (the Host a browser sends through the front door: the app allows that one)
     request = urllib.request.Request(url, headers={"X-Contrail-Pin": pin, "Host": "127.0.0.1"})
@@ -171,30 +195,6 @@ def test_a_refused_release_names_the_apps_own_error(django42: Env) -> None:
     assert (
         "PermissionError: [Errno 13] Permission denied: '/etc/notes.log' (notes/views.py:8 in index)" in pushed.stderr
     )
-
-
-def test_a_migration_written_after_fab_migrate_is_applied_by_the_next_push(
-    django42: Env, django_releases: Path
-) -> None:
-    """`fab migrate` migrates the live release; a migration made locally since (the real `makemigrations`)
-    is not the live release's, and the next push must still apply it."""
-    env = django42
-    edit(
-        env.project / "notes" / "models.py",
-        "    created =",
-        "    pinned = models.BooleanField(default=False)\n    created =",
-    )
-    makemigrations(env.project, django_tools(django_releases, "4.2"))
-    migrated = env.fab("migrate")
-    assert migrated.status == 0, migrated.stderr
-    edit(
-        env.project / "notes" / "views.py",
-        "{Note.objects.count()} notes",
-        "{Note.objects.filter(pinned=False).count()} notes",
-    )
-    pushed = push(env)
-    assert "(migrated)" in pushed.stdout
-    assert re.search(r"\d+ notes", page(env)[0])
 
 
 def test_the_cache_node_stopped_and_back(django42: Env) -> None:
