@@ -155,6 +155,13 @@ def up_cmd(verbose: bool) -> None:
             "`contrail destroy` and `contrail up` to run them (`vagrant box outdated` lists them).",
             markup=False,
         )
+    outdated = dev.outdated_machines(cfg)
+    if outdated:
+        console.print(
+            f"Newer boxes are built: {'; '.join(outdated)}. `contrail startdev` pins them in the Vagrantfile, "
+            "then `contrail destroy` and `contrail up` run them.",
+            markup=False,
+        )
     if not all(h.healthy for h in report):
         raise ContrailError("some nodes are not healthy", "see the table above and `contrail up -v`")
     console.print(f"Up in {time.monotonic() - started:.1f} s: http://127.0.0.1:{cfg.host_port}/ — next: `fab push`")

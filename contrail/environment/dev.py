@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contrail import secrets, topology
 from contrail.config import DevConfig
@@ -21,6 +22,9 @@ from contrail.errors import ContrailError, ToolMissing
 from contrail.tools import docker, libvirt
 from contrail.tools import vagrant as vagrant_tools
 from contrail.workspace import state_dir
+
+if TYPE_CHECKING:  # (a push imports this module: not the box stores)
+    from contrail.boxes.images import StoredBoxes
 
 
 def environment(cfg: DevConfig) -> Environment:
@@ -136,6 +140,36 @@ def _vm_box_versions(cfg: DevConfig) -> dict[str, str]:
 
     store = VmBoxStore(cfg.namespace, cfg.provider)
     return {role: box.version for role in topology.boxes(cfg) if (box := store.current(role))}
+
+
+def outdated_machines(cfg: DevConfig) -> list[str]:
+    """For docker machines of boxes built on this machine: '<machines> run <box> <version> (<newer> is
+    built)' for each box built again since `startdev` pinned its version in the Vagrantfile (what
+    `newer_boxes` says of a catalog's boxes)."""
+    if cfg.catalog or cfg.provider != "docker":
+        return []
+    from contrail.boxes.images import BoxStore
+
+    nodes = topology.nodes(cfg)
+    created = docker.container_images([f"{cfg.name}-{n.name}" for n in nodes])
+    machines = {n.name: (n.box_name, created.get(f"{cfg.name}-{n.name}", "")) for n in nodes}
+    return stale_machines(machines, BoxStore(cfg.namespace))
+
+
+def stale_machines(machines: dict[str, tuple[str, str]], store: StoredBoxes) -> list[str]:
+    """`machines`: name → (its box's role, the image it was created from)."""
+    from contrail.boxes.images import version_key
+
+    by_image = {box.image_id: box for box in store.all()}
+    stale: dict[tuple[str, str, str], list[str]] = {}
+    for name, (role, image) in machines.items():
+        box, current = by_image.get(image), store.current(role)
+        if box and current and version_key(current.version) > version_key(box.version):
+            stale.setdefault((f"{box.namespace}/{role}", box.version, current.version), []).append(name)
+    return [
+        f"{', '.join(names)} {'runs' if len(names) == 1 else 'run'} {box} {old} ({new} is built)"
+        for (box, old, new), names in stale.items()
+    ]
 
 
 def newer_boxes(cfg: DevConfig) -> list[str]:

@@ -164,6 +164,16 @@ def environment_containers(environment: str) -> list[str]:
     return done.output.split() if done.status == 0 else []
 
 
+def container_images(names: Sequence[str]) -> dict[str, str]:
+    """Container name → the ID of the image it was created from (whatever that image's tags are now); the
+    containers that do not exist are left out."""
+    if not names:
+        return {}
+    done = run(["docker", "inspect", "--format", "{{.Name}} {{.Image}}", *names], check=False)
+    pairs = (line.split() for line in done.output.splitlines() if len(line.split()) == 2)
+    return {name.lstrip("/"): image for name, image in pairs}
+
+
 def container_states(environment: str) -> dict[str, str]:
     """Container name → its state (running, paused, exited, …) for an environment's containers, in one call."""
     done = run(

@@ -1,7 +1,8 @@
 """`fab push` under real use, on a running 7-node example environment: back to back, under clients that
 never resend, two at once, a switch that fails half-way, a push killed at any moment, a rollback (under
-load, beside a push, refused on a recreated app server), a recreated app server. After each, every app server is asked directly: the release its health endpoint reports, the
-release `current` names and the page it serves must agree."""
+load, beside a push, refused on a recreated app server), a recreated app server. After each, every app
+server is asked directly: the release its health endpoint reports, the release `current` names and the
+page it serves must agree."""
 
 from __future__ import annotations
 
