@@ -914,9 +914,10 @@ class Releases:
         venvs, served = {}, set()
         for line in lines[1:]:
             directory, mark, venv = [*line.split(" ", 2), "", ""][:3]
-            venvs[Path(directory).name] = venv.strip()
+            name = Path(directory).name
+            venvs[name] = venv.strip()
             if mark == "served":
-                served.add(Path(directory).name)
+                served.add(name)
         return cls(current, venvs, frozenset(served))
 
 
